@@ -1,0 +1,515 @@
+// Package sim is a simulated fleet on a virtual clock: instances are a few
+// dozen bytes each, state changes are discrete events, and one seed gives one
+// history. It holds 10^6 instances.
+//
+// It must not read the wall clock or use global randomness: time comes from
+// the clock it is given, and the caller advances that clock.
+package sim
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/osupgrade/osupgrade/fakes/fault"
+	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
+)
+
+// PassiveClock is the only time the fleet reads.
+type PassiveClock interface{ Now() time.Time }
+
+// EventKind names what the fleet did.
+type EventKind string
+
+const (
+	EventReimage          EventKind = "reimage"           // OS disk replaced, boot begins
+	EventBooted           EventKind = "booted"            // OS up, extensions ran and succeeded
+	EventExtensionsFailed EventKind = "extensions-failed" // OS up, an extension failed
+	EventHealthVerdict    EventKind = "health-verdict"    // grace period over
+	EventDown             EventKind = "down"              // stopped by a fault
+	EventDataReset        EventKind = "data-reset"        // the data disk was replaced (a planted bug only)
+)
+
+// Event is one thing the fleet did, for the harness's journal.
+type Event struct {
+	Time    time.Time
+	Set     string
+	ID      int
+	Kind    EventKind
+	Version string
+}
+
+// Fleet is the simulated fleet. Safe for concurrent use.
+type Fleet struct {
+	mu     sync.Mutex
+	clock  PassiveClock
+	seed   uint64
+	sets   map[string]*scaleSet
+	bad    map[string]fault.BadKind // by version
+	queue  timeQueue
+	onEv   func(Event)
+	resets bool
+}
+
+var (
+	_ orchestrator.Fleet       = (*Fleet)(nil)
+	_ orchestrator.Provisioner = (*Fleet)(nil)
+	_ fault.Injector           = (*Fleet)(nil)
+)
+
+// vm is one instance: kept small, rare fault state lives in scaleSet.extra.
+type vm struct {
+	version string
+	zone    string
+	ud      int32
+	gen     uint32 // bumped on every reimage or reboot: stale events are dropped
+	booted  bool
+	verdict bool
+	prov    plan.Provisioning
+	down    uint8 // active Down switches
+	app     uint8 // active AppUnhealthy switches
+	data    uint64
+}
+
+// extra is the fault state few instances have.
+type extra struct {
+	slowBoot   time.Duration
+	extFail    bool
+	lie        bool
+	pause      bool
+	flapSince  time.Time
+	flapPeriod time.Duration
+}
+
+type scaleSet struct {
+	model orchestrator.ScaleSet
+	vms   []vm
+	obs   []plan.Instance
+	extra map[int32]*extra
+}
+
+// New creates an empty fleet reading time from clock; seed fixes the data
+// disks' initial contents.
+func New(clock PassiveClock, seed uint64) *Fleet {
+	return &Fleet{clock: clock, seed: seed, sets: map[string]*scaleSet{}, bad: map[string]fault.BadKind{}}
+}
+
+// OnEvent registers the journal's recorder. Call before the fleet is used.
+func (f *Fleet) OnEvent(fn func(Event)) { f.onEv = fn }
+
+// SetBadVersion marks an image version as bad (a scenario's `bad:`).
+func (f *Fleet) SetBadVersion(version string, kind fault.BadKind) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if kind == fault.BadKindNone {
+		delete(f.bad, version)
+		return
+	}
+	f.bad[version] = kind
+}
+
+// InitialData is the data-disk checksum instance id starts with.
+func (f *Fleet) InitialData(set string, id int) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d/%s/%d", f.seed, set, id)
+	return h.Sum64()
+}
+
+// CreateScaleSet creates the model's instances, booted and healthy on version.
+func (f *Fleet) CreateScaleSet(_ context.Context, model orchestrator.ScaleSet, version string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.sets[model.Name]; ok {
+		return fmt.Errorf("sim: scale set %s exists", model.Name)
+	}
+	s := &scaleSet{model: model, vms: make([]vm, model.Capacity), extra: map[int32]*extra{}}
+	for i := range s.vms {
+		zone, ud := model.Placement(i)
+		s.vms[i] = vm{version: version, zone: zone, ud: int32(ud), booted: true, verdict: true, data: f.InitialData(model.Name, i)}
+	}
+	f.sets[model.Name] = s
+	return nil
+}
+
+// UpdateModel takes a new model (extensions, SAS expiry) for later boots.
+func (f *Fleet) UpdateModel(_ context.Context, model orchestrator.ScaleSet) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.sets[model.Name]
+	if !ok {
+		return fmt.Errorf("sim: %w: %s", orchestrator.ErrNotFound, model.Name)
+	}
+	if model.Capacity != len(s.vms) {
+		return fmt.Errorf("sim: scale set %s has %d instances, the model %d", model.Name, len(s.vms), model.Capacity)
+	}
+	s.model = model
+	return nil
+}
+
+// DeleteScaleSet removes a set.
+func (f *Fleet) DeleteScaleSet(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.sets, name)
+	return nil
+}
+
+func (f *Fleet) set(name string) (*scaleSet, error) {
+	s, ok := f.sets[name]
+	if !ok {
+		return nil, fmt.Errorf("sim: %w: %s", orchestrator.ErrNotFound, name)
+	}
+	return s, nil
+}
+
+// Observe reports every instance at the clock's time. The slice is reused
+// by the next Observe of the same set.
+func (f *Fleet) Observe(_ context.Context, name string) ([]plan.Instance, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.clock.Now()
+	f.advance(now)
+	s, err := f.set(name)
+	if err != nil {
+		return nil, err
+	}
+	if s.obs == nil {
+		s.obs = make([]plan.Instance, len(s.vms))
+	}
+	mode := s.model.Health
+	for i := range s.vms {
+		v := &s.vms[i]
+		running := v.booted && v.down == 0
+		s.obs[i] = plan.Instance{ID: i, Zone: v.zone, UpdateDomain: int(v.ud), Version: v.version, Running: running, Provisioning: v.prov, Health: f.health(s, int32(i), v, running, mode, now)}
+	}
+	return s.obs, nil
+}
+
+// health is what the probe or the health extension reports.
+func (f *Fleet) health(s *scaleSet, i int32, v *vm, running bool, mode plan.HealthMode, now time.Time) plan.Health {
+	if !running {
+		return plan.HealthUnknown
+	}
+	x := s.extra[i]
+	if x != nil && x.pause {
+		if mode == plan.HealthProbe {
+			return plan.HealthUnhealthy
+		}
+		return plan.HealthUnknown
+	}
+	if !v.verdict {
+		if mode == plan.HealthProbe {
+			return plan.HealthUnhealthy
+		}
+		return plan.HealthInitializing
+	}
+	bad := v.app > 0 || f.bad[v.version] == fault.NeverHealthy
+	if x != nil && x.flapPeriod > 0 && (now.Sub(x.flapSince)/x.flapPeriod)%2 == 1 {
+		bad = true
+	}
+	if bad {
+		if x != nil && x.lie && mode == plan.HealthExtension {
+			return plan.HealthHealthy // the extension lies; a probe would not
+		}
+		if mode == plan.HealthExtension && s.model.AppHealth.Protocol == "tcp" {
+			return plan.HealthUnhealthy
+		}
+		return plan.HealthUnhealthy
+	}
+	return plan.HealthHealthy
+}
+
+// Reimage replaces the OS disk: the data disk is kept (R-UPG-1), the OS boots
+// after the model's boot time, then extensions run, then the health grace
+// period runs.
+func (f *Fleet) Reimage(_ context.Context, name string, id int, image plan.Image) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.clock.Now()
+	f.advance(now)
+	s, err := f.set(name)
+	if err != nil {
+		return err
+	}
+	if id < 0 || id >= len(s.vms) {
+		return fmt.Errorf("sim: scale set %s has no instance %d", name, id)
+	}
+	v := &s.vms[id]
+	v.version = image.Version
+	v.booted, v.verdict, v.prov = false, false, plan.ProvisioningUpdating
+	v.gen++
+	if f.resets {
+		v.data = 0
+		f.emit(Event{Time: now, Set: name, ID: id, Kind: EventDataReset, Version: image.Version})
+	}
+	f.emit(Event{Time: now, Set: name, ID: id, Kind: EventReimage, Version: image.Version})
+	f.boot(s, int32(id), now)
+	return nil
+}
+
+// boot schedules the end of a boot that starts now.
+func (f *Fleet) boot(s *scaleSet, i int32, now time.Time) {
+	v := &s.vms[i]
+	if v.down > 0 || f.bad[v.version] == fault.CrashOnBoot {
+		return // comes up when the switch goes off; a crashing image never does
+	}
+	d := s.model.BootTime
+	if x := s.extra[i]; x != nil {
+		d += x.slowBoot
+	}
+	f.queue.push(now.Add(d), evt{set: s, idx: i, gen: v.gen, kind: evBoot})
+}
+
+// ResetDataOnReimage is a planted bug for the invariant checker's self-test:
+// every reimage then replaces the data disk too.
+func (f *Fleet) ResetDataOnReimage(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.resets = on
+}
+
+// Data returns the data-disk checksum of every instance of a set.
+func (f *Fleet) Data(name string) ([]uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, err := f.set(name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]uint64, len(s.vms))
+	for i := range s.vms {
+		out[i] = s.vms[i].data
+	}
+	return out, nil
+}
+
+// Inject applies a fault switch to instances.
+func (f *Fleet) Inject(_ context.Context, name string, ids []int, sw fault.Switch) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.clock.Now()
+	f.advance(now)
+	s, err := f.set(name)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if id < 0 || id >= len(s.vms) {
+			return fmt.Errorf("sim: scale set %s has no instance %d", name, id)
+		}
+	}
+	for _, id := range ids {
+		i := int32(id)
+		v := &s.vms[i]
+		x := s.extra[i]
+		if x == nil {
+			x = &extra{}
+		}
+		switch sw.Kind {
+		case fault.AppUnhealthy:
+			v.app = step(v.app, sw.On)
+		case fault.Down:
+			wasDown := v.down > 0
+			v.down = step(v.down, sw.On)
+			switch {
+			case !wasDown && v.down > 0:
+				v.gen++
+				v.booted, v.verdict = false, false
+				f.emit(Event{Time: now, Set: name, ID: id, Kind: EventDown, Version: v.version})
+			case wasDown && v.down == 0:
+				f.boot(s, i, now) // the VM restarts on the same OS disk
+			}
+		case fault.SlowBoot:
+			x.slowBoot = 0
+			if sw.On {
+				x.slowBoot = sw.Delay
+			}
+		case fault.ExtensionFailure:
+			x.extFail = sw.On
+		case fault.Lie:
+			x.lie = sw.On
+		case fault.Pause:
+			x.pause = sw.On
+		case fault.Flap:
+			x.flapPeriod, x.flapSince = 0, time.Time{}
+			if sw.On {
+				if sw.Period <= 0 {
+					return fmt.Errorf("sim: flap needs a period")
+				}
+				x.flapPeriod, x.flapSince = sw.Period, now
+			}
+		default:
+			return fmt.Errorf("sim: %w: %s", fault.ErrUnsupported, sw.Kind)
+		}
+		if *x == (extra{}) {
+			delete(s.extra, i)
+		} else {
+			s.extra[i] = x
+		}
+	}
+	return nil
+}
+
+func step(n uint8, on bool) uint8 {
+	if on {
+		return n + 1
+	}
+	if n > 0 {
+		return n - 1
+	}
+	return 0
+}
+
+// NextEvent is when the fleet's state next changes by itself: a boot, the
+// end of a grace period, a flap. ok is false when nothing is pending.
+func (f *Fleet) NextEvent() (t time.Time, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.queue.times) > 0 {
+		t, ok = time.Unix(0, f.queue.times[0]).UTC(), true
+	}
+	now := f.clock.Now()
+	for _, s := range f.sets {
+		for _, x := range s.extra {
+			if x.flapPeriod > 0 {
+				n := now.Sub(x.flapSince)/x.flapPeriod + 1
+				ft := x.flapSince.Add(n * x.flapPeriod)
+				if !ok || ft.Before(t) {
+					t, ok = ft, true
+				}
+			}
+		}
+	}
+	return t, ok
+}
+
+// Advance applies every event due by the clock's time.
+func (f *Fleet) Advance() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.advance(f.clock.Now())
+}
+
+func (f *Fleet) advance(now time.Time) {
+	for len(f.queue.times) > 0 && f.queue.times[0] <= now.UnixNano() {
+		at := time.Unix(0, f.queue.times[0]).UTC()
+		for _, e := range f.queue.pop() {
+			f.fire(e, at)
+		}
+	}
+}
+
+func (f *Fleet) fire(e evt, at time.Time) {
+	s := e.set
+	v := &s.vms[e.idx]
+	if v.gen != e.gen {
+		return
+	}
+	switch e.kind {
+	case evBoot:
+		v.booted = true
+		v.prov = plan.ProvisioningSucceeded
+		kind := EventBooted
+		if f.extensionsFail(s, e.idx, v, at) {
+			v.prov = plan.ProvisioningFailed
+			kind = EventExtensionsFailed
+		}
+		f.emit(Event{Time: at, Set: s.model.Name, ID: int(e.idx), Kind: kind, Version: v.version})
+		f.queue.push(at.Add(s.model.AppHealth.Grace()), evt{set: s, idx: e.idx, gen: v.gen, kind: evVerdict})
+	case evVerdict:
+		v.verdict = true
+		f.emit(Event{Time: at, Set: s.model.Name, ID: int(e.idx), Kind: EventHealthVerdict, Version: v.version})
+	}
+}
+
+// extensionsFail runs the model's extensions in sequence (R-REQ-9 order):
+// one fails when its SAS token has expired (R-CRED-1), when the image fails
+// every extension, or when a fault says so.
+func (f *Fleet) extensionsFail(s *scaleSet, i int32, v *vm, at time.Time) bool {
+	if f.bad[v.version] == fault.FailsExtensions {
+		return true
+	}
+	if x := s.extra[i]; x != nil && x.extFail && len(s.model.Extensions) > 0 {
+		return true
+	}
+	for _, e := range s.model.Extensions {
+		if !e.SASExpiresAt.IsZero() && !at.Before(e.SASExpiresAt) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *Fleet) emit(e Event) {
+	if f.onEv != nil {
+		f.onEv(e)
+	}
+}
+
+// Sets lists the scale sets.
+func (f *Fleet) Sets() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for n := range f.sets {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+const (
+	evBoot uint8 = iota
+	evVerdict
+)
+
+type evt struct {
+	set  *scaleSet
+	idx  int32
+	gen  uint32
+	kind uint8
+}
+
+// timeQueue buckets events by time: a rollout's batch boots at one instant,
+// so 200000 boots cost one heap entry.
+type timeQueue struct {
+	times   int64Heap
+	buckets map[int64][]evt
+}
+
+func (q *timeQueue) push(t time.Time, e evt) {
+	if q.buckets == nil {
+		q.buckets = map[int64][]evt{}
+	}
+	k := t.UnixNano()
+	b, ok := q.buckets[k]
+	if !ok {
+		heap.Push(&q.times, k)
+	}
+	q.buckets[k] = append(b, e)
+}
+
+func (q *timeQueue) pop() []evt {
+	k := heap.Pop(&q.times).(int64)
+	b := q.buckets[k]
+	delete(q.buckets, k)
+	return b
+}
+
+type int64Heap []int64
+
+func (h int64Heap) Len() int           { return len(h) }
+func (h int64Heap) Less(i, j int) bool { return h[i] < h[j] }
+func (h int64Heap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *int64Heap) Push(x any)        { *h = append(*h, x.(int64)) }
+func (h *int64Heap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}

@@ -1,0 +1,25 @@
+package orchestrator
+
+import (
+	"context"
+	"time"
+
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
+)
+
+// Fleet is what the orchestrator needs from the machines standing in for VMs.
+type Fleet interface {
+	// Observe returns every instance of the set in ID order
+	// (instances[i].ID == i). The slice is the caller's until the next call.
+	Observe(ctx context.Context, set string) ([]plan.Instance, error)
+	// Reimage replaces the instance's OS disk with one from image, keeps its
+	// data disks and re-applies the set's extensions and custom data
+	// (R-UPG-1). A rollback is a reimage to the previous version.
+	Reimage(ctx context.Context, set string, id int, image plan.Image) error
+}
+
+// Clock is the orchestrator's only source of time.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}

@@ -1,0 +1,8 @@
+// Package plan is the pure rollout planner: policy, observed instances and the
+// rollout state so far go in, the next decision comes out.
+//
+// It must not do I/O, start goroutines, read the wall clock or use global
+// randomness: time arrives as Observation.Now and the caller carries out every
+// decision (the shape of etcd's raft RawNode). Every rule of SPEC.md's
+// "The rollout" section lives here, once.
+package plan

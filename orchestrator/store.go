@@ -1,0 +1,93 @@
+package orchestrator
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
+)
+
+// Store keeps what the runner needs to resume after a restart. SaveSet is
+// called with the decision journaled in rec.Unapplied before the decision is
+// carried out, and again once it is.
+type Store interface {
+	SaveSet(ctx context.Context, rec *SetRecord) error
+	DeleteSet(ctx context.Context, name string) error
+	LoadSets(ctx context.Context) ([]*SetRecord, error)
+	AppendJournal(ctx context.Context, e JournalEntry) error
+}
+
+// JournalEntry is one decision of the runner, written before it is acted on.
+type JournalEntry struct {
+	Time     time.Time      `json:"time"`
+	Set      string         `json:"set"`
+	Attempt  int            `json:"attempt"`
+	Status   plan.Status    `json:"status"`
+	Reimages []plan.Reimage `json:"reimages,omitempty"`
+	Events   []plan.Event   `json:"events,omitempty"`
+	Note     string         `json:"note,omitempty"`
+}
+
+// MemoryStore is a Store that keeps everything in memory: records are kept
+// by reference, so saving costs nothing, even for 10^6 instances.
+type MemoryStore struct {
+	mu      sync.Mutex
+	sets    map[string]*SetRecord
+	journal []JournalEntry
+}
+
+// NewMemoryStore is an empty in-memory store.
+func NewMemoryStore() *MemoryStore { return &MemoryStore{sets: map[string]*SetRecord{}} }
+
+var _ Store = (*MemoryStore)(nil)
+
+func (m *MemoryStore) SaveSet(_ context.Context, rec *SetRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sets[rec.Model.Name] = rec
+	return nil
+}
+
+func (m *MemoryStore) DeleteSet(_ context.Context, name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.sets, name)
+	return nil
+}
+
+func (m *MemoryStore) LoadSets(context.Context) ([]*SetRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*SetRecord
+	for _, r := range m.sets {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b *SetRecord) int { return compareStrings(a.Model.Name, b.Model.Name) })
+	return out, nil
+}
+
+func (m *MemoryStore) AppendJournal(_ context.Context, e JournalEntry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.journal = append(m.journal, e)
+	return nil
+}
+
+// Journal returns the entries written so far.
+func (m *MemoryStore) Journal() []JournalEntry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.journal)
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
