@@ -710,3 +710,16 @@ func maxTime(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// InFlight reports whether any rollout is in progress or about to start
+// (a manual trigger or manual upgrade not yet carried out).
+func (o *Orchestrator) InFlight() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, r := range o.sets {
+		if r.Active() != nil || r.ManualPending || len(r.ManualUpgrade) > 0 {
+			return true
+		}
+	}
+	return false
+}

@@ -216,9 +216,6 @@ func (f *Fleet) health(s *scaleSet, i int32, v *vm, running bool, mode plan.Heal
 		if x != nil && x.lie && mode == plan.HealthExtension {
 			return plan.HealthHealthy // the extension lies; a probe would not
 		}
-		if mode == plan.HealthExtension && s.model.AppHealth.Protocol == "tcp" {
-			return plan.HealthUnhealthy
-		}
 		return plan.HealthUnhealthy
 	}
 	return plan.HealthHealthy
@@ -513,3 +510,6 @@ func (h *int64Heap) Pop() any {
 	*h = old[:len(old)-1]
 	return x
 }
+
+// DataDigests is Data for the harness's data-disk check (I-4).
+func (f *Fleet) DataDigests(_ context.Context, name string) ([]uint64, error) { return f.Data(name) }

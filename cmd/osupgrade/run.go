@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/osupgrade/osupgrade/harness"
+	"github.com/osupgrade/osupgrade/harness/scenario"
+)
+
+func init() {
+	commands["run"] = command{"run scenario files and check their expectations", runMain}
+}
+
+// dockerFactory is set when the Docker fleet is compiled in; dockerAvailable
+// says whether the engine answers.
+var (
+	dockerFactory   harness.DockerFactory
+	dockerAvailable func(ctx context.Context) error
+	// dockerMaxInstances is the largest scale set `--fleet auto` sends to Docker.
+	dockerMaxInstances = 200
+)
+
+func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fleet := fs.String("fleet", "sim", "fleet backend: sim, docker, or auto (docker when the engine answers, sim otherwise)")
+	asJSON := fs.Bool("json", false, "print each scenario's result contract as one JSON line")
+	out := fs.String("out", "", "write one JSON result file per scenario into this directory")
+	scale := fs.Float64("time-scale", 60, "docker: scenario seconds per wall second")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: osupgrade run [--fleet sim|docker|auto] [--json] [--out DIR] FILE|DIR...\n\nExit status: 0 every expectation held, 1 one failed, 2 bad input or usage.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "osupgrade run: name at least one scenario file or directory")
+		return 2
+	}
+	switch *fleet {
+	case "sim", "docker", "auto":
+	default:
+		fmt.Fprintf(stderr, "osupgrade run: --fleet is %q, want sim, docker or auto\n", *fleet)
+		return 2
+	}
+	if *scale <= 0 {
+		fmt.Fprintf(stderr, "osupgrade run: --time-scale is %v, want more than 0\n", *scale)
+		return 2
+	}
+	files, err := scenarioFiles(fs.Args())
+	if err != nil {
+		fmt.Fprintf(stderr, "osupgrade run: %v\n", err)
+		return 2
+	}
+	// Read every file before running any: bad input runs nothing.
+	var scs []*scenario.File
+	bad := false
+	for _, p := range files {
+		sc, err := scenario.Load(p, harness.Vocabulary())
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			bad = true
+			continue
+		}
+		scs = append(scs, sc)
+	}
+	if bad {
+		return 2
+	}
+	defaultFleet := *fleet
+	if defaultFleet == "auto" {
+		defaultFleet = "sim"
+		why := "the Docker fleet is not compiled in"
+		if dockerAvailable != nil {
+			if err := dockerAvailable(ctx); err != nil {
+				why = fmt.Sprintf("the Docker engine does not answer (%v)", err)
+			} else {
+				defaultFleet, why = "docker", "the Docker engine answers"
+			}
+		}
+		fmt.Fprintf(stderr, "fleet: %s (%s)\n", defaultFleet, why)
+	}
+	if *out != "" {
+		if err := os.MkdirAll(*out, 0o755); err != nil {
+			fmt.Fprintf(stderr, "osupgrade run: --out: %v\n", err)
+			return 2
+		}
+	}
+	var results []*harness.Result
+	code := 0
+	for _, sc := range scs {
+		fl := defaultFleet
+		if fl == "docker" && *fleet == "auto" && largest(sc) > dockerMaxInstances {
+			fl = "sim" // too large for containers on this machine
+		}
+		opts := harness.Options{Fleet: fl, Docker: dockerFactory, TimeScale: *scale, Progress: progressWriter(stderr), Wall: time.Now}
+		r, err := harness.Run(ctx, sc, opts)
+		if err != nil {
+			if ctx.Err() != nil {
+				fmt.Fprintln(stderr, "osupgrade run: interrupted")
+				return 1
+			}
+			fmt.Fprintf(stderr, "%s: %v\n", sc.Path, err)
+			if errors.Is(err, harness.ErrBadInput) {
+				return 2
+			}
+			code = 1
+			continue
+		}
+		results = append(results, r)
+		if !r.OK {
+			code = max(code, 1)
+		}
+		if *asJSON {
+			b, _ := json.Marshal(r)
+			fmt.Fprintf(stdout, "%s\n", b)
+		}
+		if *out != "" {
+			b, _ := json.MarshalIndent(r, "", "  ")
+			if err := os.WriteFile(filepath.Join(*out, r.Scenario+".json"), append(b, '\n'), 0o644); err != nil {
+				fmt.Fprintf(stderr, "osupgrade run: %v\n", err)
+				code = 1
+			}
+		}
+	}
+	if !*asJSON {
+		printSummary(stdout, results)
+	}
+	return code
+}
+
+func largest(sc *scenario.File) int {
+	n := 0
+	for _, s := range sc.ScaleSets {
+		n = max(n, s.Instances)
+	}
+	return n
+}
+
+// scenarioFiles expands directories into their *.yaml files, sorted.
+func scenarioFiles(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		st, err := os.Stat(a)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			out = append(out, a)
+			continue
+		}
+		var found []string
+		for _, pat := range []string{"*.yaml", "*.yml"} {
+			m, _ := filepath.Glob(filepath.Join(a, pat))
+			found = append(found, m...)
+		}
+		if len(found) == 0 {
+			return nil, fmt.Errorf("%s: no *.yaml scenario files", a)
+		}
+		sort.Strings(found)
+		out = append(out, found...)
+	}
+	return out, nil
+}
+
+// printSummary prints one row per scale set.
+func printSummary(w io.Writer, results []*harness.Result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCENARIO\tFLEET\tSET\tSTATUS\tBATCHES\tUPGRADED\tFAILED\tROLLED BACK\tEXPECT\tSCENARIO TIME\tWALL")
+	passed := 0
+	for _, r := range results {
+		if r.OK {
+			passed++
+		}
+		for i, s := range r.ScaleSets {
+			up, failed, rb := 0, 0, 0
+			if len(s.History) > 0 {
+				p := s.History[0].Properties
+				up, failed, rb = p.Progress.SuccessfulInstanceCount, p.Progress.FailedInstanceCount, p.RollbackInfo.SuccessfullyRolledbackInstanceCount
+			}
+			batches := 0
+			if n := len(s.Batches); n > 0 {
+				for _, b := range s.Batches {
+					if b.Attempt == s.Batches[n-1].Attempt {
+						batches++
+					}
+				}
+			}
+			mark := expectMark(r, s.Name)
+			name, fleet, st, wall := r.Scenario, r.Fleet, r.ScenarioDuration, r.WallDuration
+			if i > 0 {
+				name, fleet, st, wall = "", "", "", ""
+			}
+			status := s.Status
+			if s.ErrorCode != "" {
+				status += " (" + s.ErrorCode + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", name, fleet, s.Name, status, batches, up, failed, rb, mark, st, wall)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n%d passed, %d failed\n", passed, len(results)-passed)
+	for _, r := range results {
+		for _, e := range r.Expectations {
+			if !e.OK {
+				fmt.Fprintf(w, "✗ %s %s: %s expected %s, got %s\n", r.Scenario, e.ScaleSet, e.Field, e.Expected, e.Got)
+			}
+		}
+		if r.Error != "" {
+			fmt.Fprintf(w, "✗ %s: %s\n", r.Scenario, r.Error)
+		}
+	}
+}
+
+func expectMark(r *harness.Result, set string) string {
+	n, bad := 0, 0
+	for _, e := range r.Expectations {
+		if e.ScaleSet == set || e.ScaleSet == "" {
+			n++
+			if !e.OK {
+				bad++
+			}
+		}
+	}
+	switch {
+	case r.Error != "":
+		return "✗ error"
+	case n == 0:
+		return "-"
+	case bad == 0:
+		return fmt.Sprintf("✓ %d", n)
+	}
+	return fmt.Sprintf("✗ %d/%d", bad, n)
+}
+
+// progressWriter is w on a terminal, nothing otherwise.
+func progressWriter(w io.Writer) io.Writer {
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			return f
+		}
+	}
+	return io.Discard
+}
+

@@ -1,0 +1,13 @@
+package harness
+
+import (
+	"github.com/osupgrade/osupgrade/fakes/fault"
+	"github.com/osupgrade/osupgrade/harness/scenario"
+)
+
+// slow-boot: boots that start while it is on take `delay` longer.
+func init() {
+	register("slow-boot", switchFault{func(e *scenario.Entry) fault.Switch {
+		return fault.Switch{Kind: fault.SlowBoot, Delay: e.Delay.Duration}
+	}})
+}

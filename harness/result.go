@@ -1,0 +1,365 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/osupgrade/osupgrade/harness/scenario"
+	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
+)
+
+// Result is the result contract of `osupgrade run --json`.
+type Result struct {
+	Scenario         string        `json:"scenario"`
+	Seed             uint64        `json:"seed"`
+	Fleet            string        `json:"fleet"`
+	ScaleSets        []SetResult   `json:"scaleSets"`
+	Expectations     []Expectation `json:"expectations"`
+	ScenarioDuration string        `json:"scenarioDuration"`
+	WallDuration     string        `json:"wallDuration"`
+	Problems         []string      `json:"problems,omitempty"`
+	Error            string        `json:"error,omitempty"`
+	Events           []EventRecord `json:"events,omitempty"`
+	Start            time.Time     `json:"start"`
+	OK               bool          `json:"ok"`
+	scenarioDuration time.Duration `json:"-"`
+	wall             time.Duration `json:"-"`
+	world            *World        `json:"-"`
+}
+
+// SetResult is one scale set's outcome.
+type SetResult struct {
+	Name             string                        `json:"name"`
+	Status           string                        `json:"status"`
+	ErrorCode        string                        `json:"errorCode"`
+	Rejection        string                        `json:"rejection,omitempty"`
+	History          []orchestrator.UpgradeHistory `json:"history"`
+	Batches          []BatchResult                 `json:"batches"`
+	Instances        []InstanceResult              `json:"instances"`
+	InstancesOmitted int                           `json:"instancesOmitted,omitempty"`
+	Versions         map[string]int                `json:"versions"`
+	Rollouts         int                           `json:"rollouts"`
+}
+
+// BatchResult is one batch that started.
+type BatchResult struct {
+	Attempt          int      `json:"attempt"`
+	Index            int      `json:"index"`
+	Size             int      `json:"size"`
+	Instances        []string `json:"instances,omitempty"`
+	InstancesOmitted int      `json:"instancesOmitted,omitempty"`
+	Zone             string   `json:"zone"`
+	UpdateDomain     int      `json:"updateDomain"`
+	StartTime        string   `json:"startTime"`
+	EndTime          string   `json:"endTime"`
+}
+
+// InstanceResult is one instance at the end.
+type InstanceResult struct {
+	ID                string `json:"id"`
+	Zone              string `json:"zone"`
+	UpdateDomain      int    `json:"updateDomain"`
+	Version           string `json:"version"`
+	Health            string `json:"health"`
+	ProvisioningState string `json:"provisioningState"`
+	RolledBack        bool   `json:"rolledBack"`
+	DataIntact        bool   `json:"dataIntact"`
+}
+
+// Expectation is one checked field.
+type Expectation struct {
+	ScaleSet string `json:"scaleSet,omitempty"`
+	Field    string `json:"field"`
+	OK       bool   `json:"ok"`
+	Expected string `json:"expected"`
+	Got      string `json:"got"`
+}
+
+// EventRecord is a rollout event on the scenario clock.
+type EventRecord struct {
+	Time    string `json:"time"`
+	Set     string `json:"set"`
+	Attempt int    `json:"attempt"`
+	Event   string `json:"event"`
+}
+
+// Listing caps: a 10^6-instance result lists counts, not every instance.
+const (
+	MaxListedInstances      = 10_000
+	MaxListedBatchInstances = 1_000
+)
+
+// Run builds a world, runs the scenario and checks its expectations.
+// A non-nil error is bad input or an environment failure; a run whose
+// expectations fail returns a Result with OK false.
+func Run(ctx context.Context, f *scenario.File, opts Options) (*Result, error) {
+	var wallStart time.Time
+	if opts.Wall != nil {
+		wallStart = opts.Wall()
+	}
+	w, err := NewWorld(ctx, f, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close(context.WithoutCancel(ctx))
+	runErr := w.Run(ctx, opts)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	r, err := w.Result(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if runErr != nil {
+		r.Error = runErr.Error()
+		r.OK = false
+	}
+	if opts.Wall != nil {
+		r.wall = opts.Wall().Sub(wallStart)
+		r.WallDuration = r.wall.String()
+	}
+	return r, nil
+}
+
+// Result reads the outcome from the orchestrator's API and the fleet, and
+// checks the expectations.
+func (w *World) Result(ctx context.Context) (*Result, error) {
+	now := w.Clock.Now()
+	r := &Result{Scenario: w.Scenario.Name, Seed: w.Seed, Fleet: w.FleetName, Start: w.Start, world: w}
+	r.scenarioDuration = now.Sub(w.Start)
+	r.ScenarioDuration = r.scenarioDuration.String()
+	r.Problems = w.problems
+	for _, e := range w.events {
+		r.Events = append(r.Events, EventRecord{Time: e.Time.Format(time.RFC3339), Set: e.Set, Attempt: e.Attempt, Event: e.Event.String()})
+	}
+	for _, s := range w.Scenario.ScaleSets {
+		sr, err := w.setResult(ctx, s.Name)
+		if err != nil {
+			return nil, err
+		}
+		r.ScaleSets = append(r.ScaleSets, sr)
+		r.Expectations = append(r.Expectations, check(s.Name, w.expectFor(s.Name), sr, w.Start, w.lastStart(s.Name))...)
+	}
+	for _, u := range w.unfired() {
+		r.Expectations = append(r.Expectations, Expectation{Field: "timeline", Expected: "fired", Got: u + " never fired"})
+	}
+	r.OK = true
+	for _, e := range r.Expectations {
+		r.OK = r.OK && e.OK
+	}
+	return r, nil
+}
+
+func (w *World) lastStart(set string) time.Time {
+	var t time.Time
+	_ = w.Orch.View(set, func(rec *orchestrator.SetRecord) {
+		if a := rec.Last(); a != nil {
+			t = a.Rollout.StartTime
+		}
+	})
+	return t
+}
+
+func (w *World) setResult(ctx context.Context, name string) (SetResult, error) {
+	sr := SetResult{Name: name, Status: string(plan.StatusNotStarted), Versions: map[string]int{}}
+	if err, ok := w.rejected[name]; ok {
+		sr.Status, sr.Rejection = "Rejected", err.Error()
+		var ve *orchestrator.ValidationError
+		if asValidation(err, &ve) {
+			sr.ErrorCode = ve.Rule
+		}
+		return sr, nil
+	}
+	rolledBack := map[int]bool{}
+	err := w.Orch.View(name, func(rec *orchestrator.SetRecord) {
+		sr.Rollouts = len(rec.Attempts)
+		for _, a := range rec.Attempts {
+			ro := a.Rollout
+			for k, b := range ro.Records {
+				br := BatchResult{Attempt: a.ID, Index: k + 1, Size: b.Len(), Zone: b.Zone, UpdateDomain: b.UpdateDomain, StartTime: b.StartTime.Format(time.RFC3339)}
+				if !b.EndTime.IsZero() {
+					br.EndTime = b.EndTime.Format(time.RFC3339)
+				}
+				for pos := b.From; pos < b.To; pos++ {
+					if len(br.Instances) == MaxListedBatchInstances {
+						br.InstancesOmitted = b.Len() - MaxListedBatchInstances
+						break
+					}
+					br.Instances = append(br.Instances, strconv.Itoa(int(ro.Order[pos])))
+				}
+				sr.Batches = append(sr.Batches, br)
+			}
+			for pos, o := range ro.Outcomes {
+				if o == plan.OutcomeRolledBack || o == plan.OutcomeRollbackFailed {
+					rolledBack[int(ro.Order[pos])] = true
+				}
+			}
+		}
+		if a := rec.Last(); a != nil {
+			sr.Status, sr.ErrorCode = string(a.Rollout.Status), a.Rollout.ErrorCode
+		}
+	})
+	if err != nil {
+		return sr, err
+	}
+	if sr.History, err = w.Orch.History(name); err != nil {
+		return sr, err
+	}
+	obs, err := w.Fleet.Observe(ctx, name)
+	if err != nil {
+		return sr, fmt.Errorf("observe %s: %w", name, err)
+	}
+	var data []uint64
+	if dd, ok := w.Fleet.(dataDisks); ok {
+		if data, err = dd.DataDigests(ctx, name); err != nil {
+			return sr, fmt.Errorf("read data disks of %s: %w", name, err)
+		}
+	}
+	before := w.dataAt0[name]
+	for i := range obs {
+		in := &obs[i]
+		sr.Versions[in.Version]++
+		if i >= MaxListedInstances {
+			sr.InstancesOmitted++
+			continue
+		}
+		intact := before != nil && data != nil && i < len(before) && i < len(data) && before[i] == data[i]
+		sr.Instances = append(sr.Instances, InstanceResult{ID: strconv.Itoa(in.ID), Zone: in.Zone, UpdateDomain: in.UpdateDomain, Version: in.Version, Health: in.Health.String(), ProvisioningState: in.Provisioning.String(), RolledBack: rolledBack[i], DataIntact: intact})
+	}
+	return sr, nil
+}
+
+// check compares one set's result with its expectations, in a fixed order.
+func check(set string, x scenario.Expect, sr SetResult, start, lastStart time.Time) []Expectation {
+	var out []Expectation
+	add := func(field string, expected, got any) {
+		e, g := fmt.Sprint(expected), fmt.Sprint(got)
+		out = append(out, Expectation{ScaleSet: set, Field: field, OK: e == g, Expected: e, Got: g})
+	}
+	last := func() *orchestrator.UpgradeHistory {
+		if len(sr.History) == 0 {
+			return nil
+		}
+		return &sr.History[0]
+	}()
+	var prog orchestrator.Progress
+	var rb orchestrator.RollbackInfo
+	startedBy := ""
+	if last != nil {
+		prog, rb, startedBy = last.Properties.Progress, last.Properties.RollbackInfo, last.Properties.StartedBy
+	}
+	lastAttempt := 0
+	if len(sr.Batches) > 0 {
+		lastAttempt = sr.Batches[len(sr.Batches)-1].Attempt
+	}
+	batches, maxBatch := 0, 0
+	for _, b := range sr.Batches {
+		if b.Attempt == lastAttempt {
+			batches++
+			maxBatch = max(maxBatch, b.Size)
+		}
+	}
+	if x.Status != "" {
+		add("status", x.Status, sr.Status)
+	}
+	if x.ErrorCode != nil {
+		add("errorCode", *x.ErrorCode, sr.ErrorCode)
+	}
+	if x.MaxBatchSize != nil {
+		add("maxBatchSize", *x.MaxBatchSize, maxBatch)
+	}
+	if x.Batches != nil {
+		add("batches", *x.Batches, batches)
+	}
+	if x.Successful != nil {
+		add("successful", *x.Successful, prog.SuccessfulInstanceCount)
+	}
+	if x.Failed != nil {
+		add("failed", *x.Failed, prog.FailedInstanceCount)
+	}
+	if x.RolledBack != nil {
+		add("rolledBack", *x.RolledBack, rb.SuccessfullyRolledbackInstanceCount)
+	}
+	if x.Versions != nil {
+		add("versions", formatVersions(x.Versions), formatVersions(sr.Versions))
+	}
+	if x.Rollouts != nil {
+		add("rollouts", *x.Rollouts, sr.Rollouts)
+	}
+	if x.StartedBy != "" {
+		add("startedBy", x.StartedBy, startedBy)
+	}
+	if x.StartedAfter != nil || x.StartedBefore != nil {
+		got := "no rollout"
+		if !lastStart.IsZero() {
+			got = scenario.FormatDuration(lastStart.Sub(start))
+		}
+		if x.StartedAfter != nil {
+			ok := !lastStart.IsZero() && !lastStart.Before(start.Add(x.StartedAfter.Duration))
+			out = append(out, Expectation{ScaleSet: set, Field: "startedAfter", OK: ok, Expected: ">= " + scenario.FormatDuration(x.StartedAfter.Duration), Got: got})
+		}
+		if x.StartedBefore != nil {
+			ok := !lastStart.IsZero() && !lastStart.After(start.Add(x.StartedBefore.Duration))
+			out = append(out, Expectation{ScaleSet: set, Field: "startedBefore", OK: ok, Expected: "<= " + scenario.FormatDuration(x.StartedBefore.Duration), Got: got})
+		}
+	}
+	return out
+}
+
+func formatVersions(m map[string]int) string {
+	keys := slices.Sorted(maps.Keys(m))
+	s := "{"
+	for i, k := range keys {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%s: %d", k, m[k])
+	}
+	return s + "}"
+}
+
+// mergeExpect lays a scale set's own expectations over the scenario's.
+func mergeExpect(base, over scenario.Expect) scenario.Expect {
+	if over.Status != "" {
+		base.Status = over.Status
+	}
+	if over.ErrorCode != nil {
+		base.ErrorCode = over.ErrorCode
+	}
+	if over.MaxBatchSize != nil {
+		base.MaxBatchSize = over.MaxBatchSize
+	}
+	if over.Batches != nil {
+		base.Batches = over.Batches
+	}
+	if over.Successful != nil {
+		base.Successful = over.Successful
+	}
+	if over.Failed != nil {
+		base.Failed = over.Failed
+	}
+	if over.RolledBack != nil {
+		base.RolledBack = over.RolledBack
+	}
+	if over.Versions != nil {
+		base.Versions = over.Versions
+	}
+	if over.Rollouts != nil {
+		base.Rollouts = over.Rollouts
+	}
+	if over.StartedBy != "" {
+		base.StartedBy = over.StartedBy
+	}
+	if over.StartedAfter != nil {
+		base.StartedAfter = over.StartedAfter
+	}
+	if over.StartedBefore != nil {
+		base.StartedBefore = over.StartedBefore
+	}
+	return base
+}

@@ -1,0 +1,218 @@
+// Package scenario reads scenario files: the YAML contract shared by the CLI,
+// nightly chaos runs and benchmarks. Field names are a public contract:
+// extend, never rename.
+//
+// It only parses and validates; it must not run anything.
+package scenario
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// File is one scenario.
+type File struct {
+	Name        string     `yaml:"name"`
+	Description string     `yaml:"description"`
+	Seed        *uint64    `yaml:"seed"`
+	Start       *time.Time `yaml:"start"`
+	Until       *Duration  `yaml:"until"`
+	ScaleSets   []ScaleSet `yaml:"scaleSets"`
+	Images      []Image    `yaml:"images"`
+	Timeline    []Entry    `yaml:"timeline"`
+	Expect      *Expect    `yaml:"expect"`
+
+	// Path is where the file was read from.
+	Path string `yaml:"-"`
+}
+
+// ScaleSet declares one scale set and its instances.
+type ScaleSet struct {
+	Name                   string         `yaml:"name"`
+	Region                 string         `yaml:"region"`
+	Instances              int            `yaml:"instances"`
+	Zones                  []string       `yaml:"zones"`
+	UpdateDomains          *int           `yaml:"updateDomains"`
+	OS                     string         `yaml:"os"`
+	Image                  string         `yaml:"image"`
+	RunningVersion         string         `yaml:"runningVersion"`
+	Health                 string         `yaml:"health"`
+	AppHealth              *AppHealth     `yaml:"appHealth"`
+	BootTime               *Duration      `yaml:"bootTime"`
+	Extensions             []Extension    `yaml:"extensions"`
+	CustomData             string         `yaml:"customData"`
+	DataDisks              *int           `yaml:"dataDisks"`
+	UpgradePolicy          UpgradePolicy  `yaml:"upgradePolicy"`
+	APIVersion             string         `yaml:"apiVersion"`
+	EnableAutomaticUpdates *bool          `yaml:"enableAutomaticUpdates"`
+	SinglePlacementGroup   *bool          `yaml:"singlePlacementGroup"`
+	LoadBalancerSKU        string         `yaml:"loadBalancerSku"`
+	ServiceFabric          *ServiceFabric `yaml:"serviceFabric"`
+	// Expect overrides the scenario's expectations for this set.
+	Expect *Expect `yaml:"expect"`
+}
+
+// AppHealth configures the Application Health extension.
+type AppHealth struct {
+	Protocol          string    `yaml:"protocol"`
+	Port              int       `yaml:"port"`
+	RequestPath       string    `yaml:"requestPath"`
+	IntervalInSeconds int       `yaml:"intervalInSeconds"`
+	NumberOfProbes    int       `yaml:"numberOfProbes"`
+	GracePeriod       *Duration `yaml:"gracePeriod"`
+}
+
+// ServiceFabric declares a Service Fabric node type.
+type ServiceFabric struct {
+	Durability          string `yaml:"durability"`
+	ExtensionDurability string `yaml:"extensionDurability"`
+	TypeHandlerVersion  string `yaml:"typeHandlerVersion"`
+	StatelessOnly       bool   `yaml:"statelessOnly"`
+}
+
+// Extension is one VM extension.
+type Extension struct {
+	Name                     string    `yaml:"name"`
+	Type                     string    `yaml:"type"`
+	Publisher                string    `yaml:"publisher"`
+	TypeHandlerVersion       string    `yaml:"typeHandlerVersion"`
+	ProvisionAfterExtensions []string  `yaml:"provisionAfterExtensions"`
+	SASExpiresAt             *Duration `yaml:"sasExpiresAt"`
+}
+
+// UpgradePolicy holds the automatic OS upgrade and rolling upgrade knobs.
+type UpgradePolicy struct {
+	EnableAutomaticOSUpgrade            *bool     `yaml:"enableAutomaticOSUpgrade"`
+	DisableAutomaticRollback            bool      `yaml:"disableAutomaticRollback"`
+	MaxBatchInstancePercent             *int      `yaml:"maxBatchInstancePercent"`
+	MaxUnhealthyInstancePercent         *int      `yaml:"maxUnhealthyInstancePercent"`
+	MaxUnhealthyUpgradedInstancePercent *int      `yaml:"maxUnhealthyUpgradedInstancePercent"`
+	PauseTimeBetweenBatches             *Duration `yaml:"pauseTimeBetweenBatches"`
+	PrioritizeUnhealthyInstances        bool      `yaml:"prioritizeUnhealthyInstances"`
+}
+
+// Image is a version that appears during the scenario.
+type Image struct {
+	Image             string   `yaml:"image"`
+	PublishAt         Duration `yaml:"publishAt"`
+	Bad               string   `yaml:"bad"`
+	Regions           []string `yaml:"regions"`
+	ExcludeFromLatest bool     `yaml:"excludeFromLatest"`
+}
+
+// Entry is one timeline entry: when (At or On) and one action.
+type Entry struct {
+	At *Duration `yaml:"at"`
+	On string    `yaml:"on"`
+	// ScaleSet narrows the entry (and an `on:` event) to one set; empty: every set.
+	ScaleSet string `yaml:"scaleSet"`
+
+	Fault        string   `yaml:"fault"`
+	Count        *int     `yaml:"count"`
+	Percent      *int     `yaml:"percent"`
+	Instances    []int    `yaml:"instances"`
+	Zone         string   `yaml:"zone"`
+	UpdateDomain *int     `yaml:"updateDomain"`
+	Duration     Duration `yaml:"duration"`
+	Delay        Duration `yaml:"delay"`
+	Period       Duration `yaml:"period"`
+	Rate         int      `yaml:"rate"`
+	Version      string   `yaml:"version"`
+	Kind         string   `yaml:"kind"`
+	Extension    string   `yaml:"extension"`
+	Unavailable  bool     `yaml:"unavailable"`
+	Nth          int      `yaml:"nth"`
+
+	Trigger       string     `yaml:"trigger"`
+	RenewSas      string     `yaml:"renewSas"`
+	ExpiresAt     *Duration  `yaml:"expiresAt"`
+	ManualUpgrade *Selection `yaml:"manualUpgrade"`
+
+	// Line is where the entry starts in the file.
+	Line int `yaml:"-"`
+}
+
+// Selection is "all" or a list of instance ids.
+type Selection struct {
+	All bool
+	IDs []int
+}
+
+// UnmarshalYAML reads `all` or `[0, 1, 2]`.
+func (s *Selection) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		if n.Value != "all" {
+			return fmt.Errorf("line %d: manualUpgrade is %q, want all or a list of instance ids", n.Line, n.Value)
+		}
+		s.All = true
+		return nil
+	}
+	return n.Decode(&s.IDs)
+}
+
+// Expect is what a run must end with; every field optional.
+type Expect struct {
+	Status       string         `yaml:"status"`
+	ErrorCode    *string        `yaml:"errorCode"`
+	MaxBatchSize *int           `yaml:"maxBatchSize"`
+	Batches      *int           `yaml:"batches"`
+	Successful   *int           `yaml:"successful"`
+	Failed       *int           `yaml:"failed"`
+	RolledBack   *int           `yaml:"rolledBack"`
+	Versions     map[string]int `yaml:"versions"`
+	Rollouts     *int           `yaml:"rollouts"`
+	StartedBy    string         `yaml:"startedBy"`
+	// StartedAfter and StartedBefore bound the last rollout's start, on the scenario clock.
+	StartedAfter  *Duration `yaml:"startedAfter"`
+	StartedBefore *Duration `yaml:"startedBefore"`
+}
+
+// Duration is a Go duration ("90s", "5m", "2h") or days ("30d").
+type Duration struct{ time.Duration }
+
+// UnmarshalYAML reads a duration.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalYAML writes the duration back.
+func (d Duration) MarshalYAML() (any, error) { return FormatDuration(d.Duration), nil }
+
+// ParseDuration reads "90s", "1h30m", "0" or "30d".
+func ParseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("duration %q: want a whole number of days like 30d", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	if s == "0" {
+		return 0, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("duration %q: want a duration like 30s, 5m, 2h or 30d", s)
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("duration %q is negative", s)
+	}
+	return v, nil
+}
+
+// FormatDuration writes d the way ParseDuration reads it.
+func FormatDuration(d time.Duration) string {
+	if d != 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}

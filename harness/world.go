@@ -1,0 +1,476 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/osupgrade/osupgrade/fakes/fault"
+	"github.com/osupgrade/osupgrade/fakes/sim"
+	"github.com/osupgrade/osupgrade/harness/scenario"
+	"github.com/osupgrade/osupgrade/internal/clock"
+	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
+)
+
+// Backend is a fleet the harness can build worlds on.
+type Backend interface {
+	orchestrator.Fleet
+	orchestrator.Provisioner
+}
+
+// DockerFactory builds a Docker-backed fleet on a scaled clock; the CLI sets
+// it when the Docker fleet is compiled in.
+type DockerFactory func(ctx context.Context, runID string, clk *clock.Scaled, progress io.Writer) (Backend, func(context.Context) error, error)
+
+// Options say how to run a scenario.
+type Options struct {
+	// Fleet is "sim" (default) or "docker".
+	Fleet  string
+	Docker DockerFactory
+	// TimeScale is scenario seconds per wall second on docker (default 60).
+	TimeScale float64
+	// Poll is how often a fleet without event notification is observed
+	// while a rollout runs, in scenario time (default 5s).
+	Poll     time.Duration
+	Progress io.Writer
+	// Wall measures the run's wall time; nil: not measured.
+	Wall func() time.Time
+}
+
+// World is one scenario's fleet, orchestrator and clock.
+type World struct {
+	Scenario  *scenario.File
+	FleetName string
+	Fleet     Backend
+	Orch      *orchestrator.Orchestrator
+	Store     *orchestrator.MemoryStore
+	Clock     orchestrator.Clock
+	Start     time.Time
+	Seed      uint64
+
+	images   []orchestrator.ImageVersion
+	rejected map[string]error
+	dataAt0  map[string][]uint64
+	events   []orchestrator.SetEvent
+	dueOn    []firedOn
+	fired    []bool
+	undos    []undo
+	problems []string
+	virtual  *clock.Virtual
+	scaled   *clock.Scaled
+	closers  []func(context.Context) error
+}
+
+type firedOn struct {
+	entry int
+	set   string
+}
+
+type undo struct {
+	at   time.Time
+	desc string
+	fn   func(context.Context) error
+}
+
+// ErrBadInput marks a scenario that cannot be run as written.
+var ErrBadInput = errors.New("bad input")
+
+// NewWorld builds the world of a scenario: the fleet, the orchestrator, the
+// scale sets (validated; a rejection the scenario expects is recorded), the
+// running versions in the catalog.
+func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, error) {
+	w := &World{Scenario: f, Seed: 1, Start: clock.Epoch, rejected: map[string]error{}, dataAt0: map[string][]uint64{}, fired: make([]bool, len(f.Timeline))}
+	if f.Seed != nil {
+		w.Seed = *f.Seed
+	}
+	if f.Start != nil {
+		w.Start = f.Start.UTC()
+	}
+	w.FleetName = opts.Fleet
+	if w.FleetName == "" {
+		w.FleetName = "sim"
+	}
+	concurrency := 1
+	switch w.FleetName {
+	case "sim":
+		w.virtual = clock.NewVirtual(w.Start)
+		w.Clock = w.virtual
+		w.Fleet = sim.New(w.virtual, w.Seed)
+	case "docker":
+		if opts.Docker == nil {
+			return nil, fmt.Errorf("%w: the docker fleet is not available in this build", ErrBadInput)
+		}
+		scale := opts.TimeScale
+		if scale <= 0 {
+			scale = 60
+		}
+		w.scaled = clock.NewScaled(w.Start, scale)
+		w.Clock = w.scaled
+		fl, closer, err := opts.Docker(ctx, f.Name, w.scaled, opts.Progress)
+		if err != nil {
+			return nil, fmt.Errorf("docker fleet: %w", err)
+		}
+		w.Fleet = fl
+		w.closers = append(w.closers, closer)
+		concurrency = 8
+	default:
+		return nil, fmt.Errorf("%w: fleet %q: want sim or docker", ErrBadInput, w.FleetName)
+	}
+	w.Store = orchestrator.NewMemoryStore()
+	o, err := orchestrator.New(ctx, orchestrator.Options{Clock: w.Clock, Fleet: w.Fleet, Store: w.Store, Seed: w.Seed, ReimageConcurrency: concurrency})
+	if err != nil {
+		return nil, err
+	}
+	w.Orch = o
+	o.Subscribe(w.onEvent)
+
+	var regions []string
+	for i := range f.ScaleSets {
+		regions = append(regions, or(f.ScaleSets[i].Region, DefaultRegion))
+	}
+	slices.Sort(regions)
+	regions = slices.Compact(regions)
+	for _, img := range f.Images {
+		v, err := imageVersionOf(img, w.Start, regions)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
+		}
+		w.images = append(w.images, v)
+		if img.Bad != "" {
+			bv, ok := w.Fleet.(BadVersions)
+			if !ok {
+				return nil, fmt.Errorf("%w: the %s fleet cannot build bad images", fault.ErrUnsupported, w.FleetName)
+			}
+			bv.SetBadVersion(v.Version, fault.BadKind(img.Bad))
+		}
+	}
+	for i := range f.ScaleSets {
+		s := &f.ScaleSets[i]
+		m, err := ModelOf(s, w.Start)
+		if err != nil {
+			return nil, fmt.Errorf("%w: scaleSets[%d]: %v", ErrBadInput, i, err)
+		}
+		if err := w.Orch.CreateScaleSet(ctx, m, s.RunningVersion); err != nil {
+			var ve *orchestrator.ValidationError
+			if errors.As(err, &ve) && w.expectFor(s.Name).Status == "Rejected" {
+				w.rejected[s.Name] = err
+				continue
+			}
+			if errors.As(err, &ve) {
+				return nil, fmt.Errorf("%w: scaleSets[%d] (%s): %v", ErrBadInput, i, s.Name, err)
+			}
+			return nil, err
+		}
+		running := orchestrator.ImageVersion{Ref: m.Image.Ref(), Version: s.RunningVersion, PublishedAt: w.Start}
+		if m.Image.IsGallery() {
+			running.Regions = []string{m.Region}
+		}
+		if _, known := w.Orch.Catalog().Find(running.Ref, running.Version); !known {
+			if err := w.Orch.Publish(running); err != nil {
+				return nil, fmt.Errorf("%w: scaleSets[%d].runningVersion: %v", ErrBadInput, i, err)
+			}
+		}
+		if dd, ok := w.Fleet.(dataDisks); ok {
+			d, err := dd.DataDigests(ctx, s.Name)
+			if err != nil {
+				return nil, fmt.Errorf("read data disks of %s: %w", s.Name, err)
+			}
+			w.dataAt0[s.Name] = d
+		}
+	}
+	return w, nil
+}
+
+// dataDisks is implemented by fleets that can checksum data disks (I-4).
+type dataDisks interface {
+	DataDigests(ctx context.Context, set string) ([]uint64, error)
+}
+
+// Close releases the fleet.
+func (w *World) Close(ctx context.Context) error {
+	var errs []error
+	for _, c := range w.closers {
+		errs = append(errs, c(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+func (w *World) expectFor(set string) scenario.Expect {
+	var x scenario.Expect
+	if w.Scenario.Expect != nil {
+		x = *w.Scenario.Expect
+	}
+	for _, s := range w.Scenario.ScaleSets {
+		if s.Name == set && s.Expect != nil {
+			x = mergeExpect(x, *s.Expect)
+		}
+	}
+	return x
+}
+
+// rng is a random stream of the scenario seed owned by one purpose.
+func (w *World) rng(purpose, set string, index int) *rand.Rand {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s/%s/%d", purpose, set, index)
+	return rand.New(rand.NewPCG(w.Seed, h.Sum64()))
+}
+
+// onEvent runs inside Orchestrator.Step: it keeps the rollout events and
+// marks `on:` entries whose event happened.
+func (w *World) onEvent(e orchestrator.SetEvent) {
+	if e.Kind != plan.EventInstanceReimaged {
+		w.events = append(w.events, e)
+	}
+	name := e.Event.String()
+	for i := range w.Scenario.Timeline {
+		t := &w.Scenario.Timeline[i]
+		if w.fired[i] || t.On == "" || t.On != name || (t.ScaleSet != "" && t.ScaleSet != e.Set) {
+			continue
+		}
+		w.fired[i] = true
+		w.dueOn = append(w.dueOn, firedOn{entry: i, set: e.Set})
+	}
+}
+
+// apply carries out one timeline entry on its scale sets.
+func (w *World) apply(ctx context.Context, idx int, eventSet string) error {
+	e := &w.Scenario.Timeline[idx]
+	sets := w.targets(e, eventSet)
+	now := w.Clock.Now()
+	for _, set := range sets {
+		var err error
+		switch {
+		case e.Fault != "":
+			f := registry[e.Fault]
+			var stop func(context.Context) error
+			stop, err = f.Apply(ctx, w, Target{Set: set, IDs: w.selectIDs(set, e, idx), Entry: e})
+			if err == nil && stop != nil && e.Duration.Duration > 0 {
+				w.undos = append(w.undos, undo{at: now.Add(e.Duration.Duration), desc: fmt.Sprintf("end of %s (timeline[%d])", e.Fault, idx), fn: stop})
+			}
+		case e.Trigger == "manual":
+			err = w.Orch.StartOSUpgrade(ctx, set)
+		case e.Trigger == "cancel":
+			err = w.Orch.Cancel(ctx, set)
+		case e.RenewSas != "":
+			err = w.setSASExpiry(ctx, set, e.RenewSas, w.Start.Add(e.ExpiresAt.Duration))
+		case e.ManualUpgrade != nil:
+			m, _ := w.Orch.ScaleSet(set)
+			ids := e.ManualUpgrade.IDs
+			if e.ManualUpgrade.All {
+				ids = make([]int, m.Capacity)
+				for i := range ids {
+					ids[i] = i
+				}
+			}
+			err = w.Orch.ManualUpgrade(ctx, set, ids)
+		}
+		if err != nil {
+			return fmt.Errorf("timeline[%d] (line %d) on %s: %w", idx, e.Line, set, err)
+		}
+	}
+	return nil
+}
+
+// targets are the live scale sets an entry acts on: its scaleSet, else the
+// set whose event fired it, else every set.
+func (w *World) targets(e *scenario.Entry, eventSet string) []string {
+	switch {
+	case e.ScaleSet != "":
+		return w.live([]string{e.ScaleSet})
+	case eventSet != "":
+		return []string{eventSet}
+	}
+	var all []string
+	for _, s := range w.Scenario.ScaleSets {
+		all = append(all, s.Name)
+	}
+	return w.live(all)
+}
+
+func (w *World) live(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if _, rejected := w.rejected[n]; !rejected {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Run drives the world until the scenario is over: every timeline entry
+// fired, every fault ended, no rollout in progress and none pending, or
+// `until` passed.
+func (w *World) Run(ctx context.Context, opts Options) error {
+	until := DefaultUntil
+	if w.Scenario.Until != nil {
+		until = w.Scenario.Until.Duration
+	}
+	end := w.Start.Add(until)
+	poll := opts.Poll
+	if poll <= 0 {
+		poll = 5 * time.Second
+	}
+	type atEntry struct {
+		at  time.Time
+		idx int
+	}
+	var ats []atEntry
+	for i, e := range w.Scenario.Timeline {
+		if e.At != nil {
+			ats = append(ats, atEntry{w.Start.Add(e.At.Duration), i})
+		}
+	}
+	sort.SliceStable(ats, func(i, j int) bool { return ats[i].at.Before(ats[j].at) })
+	pubs := slices.Clone(w.images)
+	sort.SliceStable(pubs, func(i, j int) bool { return pubs[i].PublishedAt.Before(pubs[j].PublishedAt) })
+	nextEvent, _ := w.Fleet.(interface{ NextEvent() (time.Time, bool) })
+
+	const maxIterations = 50_000_000
+	for iter := 0; ; iter++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if iter == maxIterations {
+			return fmt.Errorf("the run made no progress after %d steps at %s", iter, w.Clock.Now().Format(time.RFC3339))
+		}
+		now := w.Clock.Now()
+		for len(pubs) > 0 && !pubs[0].PublishedAt.After(now) {
+			if err := w.Orch.Publish(pubs[0]); err != nil {
+				return fmt.Errorf("%w: publish %s: %v", ErrBadInput, pubs[0].Version, err)
+			}
+			pubs = pubs[1:]
+		}
+		sort.SliceStable(w.undos, func(i, j int) bool { return w.undos[i].at.Before(w.undos[j].at) })
+		for len(w.undos) > 0 && !w.undos[0].at.After(now) {
+			u := w.undos[0]
+			w.undos = w.undos[1:]
+			if err := u.fn(ctx); err != nil {
+				return fmt.Errorf("%s: %w", u.desc, err)
+			}
+		}
+		for len(ats) > 0 && !ats[0].at.After(now) {
+			w.fired[ats[0].idx] = true
+			if err := w.apply(ctx, ats[0].idx, ""); err != nil {
+				return err
+			}
+			ats = ats[1:]
+		}
+		var wake time.Time
+		for round := 0; ; round++ {
+			next, err := w.Orch.Step(ctx)
+			if err != nil {
+				w.problem(fmt.Sprintf("%s: %v", now.Format(time.RFC3339), err))
+				if w.virtual != nil {
+					return err // the simulator does not fail transiently
+				}
+				next = now.Add(poll)
+			}
+			wake = next
+			if len(w.dueOn) == 0 || round > 100 {
+				break
+			}
+			due := w.dueOn
+			w.dueOn = nil
+			for _, d := range due {
+				if err := w.apply(ctx, d.entry, d.set); err != nil {
+					return err
+				}
+			}
+		}
+
+		// When is something next due?
+		var next time.Time
+		consider := func(t time.Time) {
+			if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+				next = t
+			}
+		}
+		consider(wake)
+		if len(ats) > 0 {
+			consider(ats[0].at)
+		}
+		if len(pubs) > 0 {
+			consider(pubs[0].PublishedAt)
+		}
+		for _, u := range w.undos {
+			consider(u.at)
+		}
+		if nextEvent != nil {
+			if t, ok := nextEvent.NextEvent(); ok {
+				consider(t)
+			}
+		} else if w.Orch.InFlight() {
+			consider(now.Add(poll))
+		}
+		if next.IsZero() {
+			return nil
+		}
+		if !next.After(now) {
+			next = now
+			if iter > 0 && w.virtual != nil && len(w.dueOn) == 0 {
+				// Something keeps asking for now; move on by the smallest step.
+				next = now.Add(time.Nanosecond)
+			}
+		}
+		if next.After(end) {
+			if w.virtual != nil {
+				w.virtual.Set(end)
+			}
+			w.problem(fmt.Sprintf("the scenario reached until (%s) with work pending", scenario.FormatDuration(until)))
+			return nil
+		}
+		if err := w.waitUntil(ctx, next); err != nil {
+			return err
+		}
+	}
+}
+
+func (w *World) problem(s string) {
+	if len(w.problems) < 20 {
+		w.problems = append(w.problems, s)
+	}
+}
+
+func (w *World) waitUntil(ctx context.Context, t time.Time) error {
+	if w.virtual != nil {
+		w.virtual.Set(t)
+		return nil
+	}
+	d := t.Sub(w.Clock.Now())
+	if d <= 0 {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.Clock.After(d):
+		return nil
+	}
+}
+
+// unfired lists the timeline entries that never fired.
+func (w *World) unfired() []string {
+	var out []string
+	for i, e := range w.Scenario.Timeline {
+		if !w.fired[i] {
+			when := e.On
+			if e.At != nil {
+				when = "at " + scenario.FormatDuration(e.At.Duration)
+			}
+			out = append(out, fmt.Sprintf("timeline[%d] (line %d, %s)", i, e.Line, strings.TrimSpace(when)))
+		}
+	}
+	return out
+}
+
+func asValidation(err error, target **orchestrator.ValidationError) bool {
+	return errors.As(err, target)
+}
