@@ -62,6 +62,8 @@ type World struct {
 	events   []orchestrator.SetEvent
 	dueOn    []firedOn
 	fired    []bool
+	// pendingOn counts `on:` entries not yet fired.
+	pendingOn int
 	undos    []undo
 	problems []string
 	virtual  *clock.Virtual
@@ -90,6 +92,11 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 	w := &World{Scenario: f, Seed: 1, Start: clock.Epoch, rejected: map[string]error{}, dataAt0: map[string][]uint64{}, fired: make([]bool, len(f.Timeline))}
 	if f.Seed != nil {
 		w.Seed = *f.Seed
+	}
+	for _, e := range f.Timeline {
+		if e.On != "" {
+			w.pendingOn++
+		}
 	}
 	if f.Start != nil {
 		w.Start = f.Start.UTC()
@@ -229,6 +236,9 @@ func (w *World) onEvent(e orchestrator.SetEvent) {
 	if e.Kind != plan.EventInstanceReimaged {
 		w.events = append(w.events, e)
 	}
+	if w.pendingOn == 0 {
+		return
+	}
 	name := e.Event.String()
 	for i := range w.Scenario.Timeline {
 		t := &w.Scenario.Timeline[i]
@@ -236,6 +246,7 @@ func (w *World) onEvent(e orchestrator.SetEvent) {
 			continue
 		}
 		w.fired[i] = true
+		w.pendingOn--
 		w.dueOn = append(w.dueOn, firedOn{entry: i, set: e.Set})
 	}
 }

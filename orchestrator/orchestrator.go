@@ -516,22 +516,24 @@ func (o *Orchestrator) act(ctx context.Context, rec *SetRecord, a *Attempt, rs [
 		}
 		wg.Wait()
 	}
-	var evs []plan.Event
 	for i, r := range rs {
 		if errs[i] != nil {
 			_ = o.store.AppendJournal(ctx, JournalEntry{Time: now, Set: name, Attempt: a.ID, Status: a.Rollout.Status, Note: fmt.Sprintf("reimage of instance %d to %s failed: %v", r.Index, r.Image.Version, errs[i])})
 			continue
 		}
-		evs = append(evs, plan.Event{Kind: plan.EventInstanceReimaged, Batch: batch, Instance: r.Index, Time: now})
+		o.emitOne(name, a.ID, plan.Event{Kind: plan.EventInstanceReimaged, Batch: batch, Instance: r.Index, Time: now})
 	}
-	o.emit(name, a.ID, evs)
 }
 
 func (o *Orchestrator) emit(set string, attempt int, evs []plan.Event) {
 	for _, e := range evs {
-		for _, l := range o.listeners {
-			l(SetEvent{Set: set, Attempt: attempt, Event: e})
-		}
+		o.emitOne(set, attempt, e)
+	}
+}
+
+func (o *Orchestrator) emitOne(set string, attempt int, e plan.Event) {
+	for _, l := range o.listeners {
+		l(SetEvent{Set: set, Attempt: attempt, Event: e})
 	}
 }
 

@@ -50,6 +50,7 @@ type Fleet struct {
 	clock  PassiveClock
 	seed   uint64
 	sets   map[string]*scaleSet
+	byIdx  []*scaleSet
 	bad    map[string]fault.BadKind // by version
 	queue  timeQueue
 	onEv   func(Event)
@@ -62,15 +63,13 @@ var (
 	_ fault.Injector           = (*Fleet)(nil)
 )
 
-// vm is one instance: kept small, rare fault state lives in scaleSet.extra.
+// vm is an instance's hidden state. It holds no pointers, so the garbage
+// collector never scans 10^6 of them; what the fleet reports lives in
+// scaleSet.obs and is refreshed whenever an instance changes.
 type vm struct {
-	version string
-	zone    string
-	ud      int32
 	gen     uint32 // bumped on every reimage or reboot: stale events are dropped
 	booted  bool
 	verdict bool
-	prov    plan.Provisioning
 	down    uint8 // active Down switches
 	app     uint8 // active AppUnhealthy switches
 	data    uint64
@@ -87,9 +86,10 @@ type extra struct {
 }
 
 type scaleSet struct {
+	index int32
 	model orchestrator.ScaleSet
 	vms   []vm
-	obs   []plan.Instance
+	obs   []plan.Instance // what Observe reports, kept current
 	extra map[int32]*extra
 }
 
@@ -116,8 +116,15 @@ func (f *Fleet) SetBadVersion(version string, kind fault.BadKind) {
 // InitialData is the data-disk checksum instance id starts with.
 func (f *Fleet) InitialData(set string, id int) uint64 {
 	h := fnv.New64a()
-	fmt.Fprintf(h, "%d/%s/%d", f.seed, set, id)
-	return h.Sum64()
+	h.Write([]byte(set))
+	return splitmix(f.seed ^ h.Sum64() ^ uint64(id)*0x9e3779b97f4a7c15)
+}
+
+func splitmix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
 }
 
 // CreateScaleSet creates the model's instances, booted and healthy on version.
@@ -127,11 +134,16 @@ func (f *Fleet) CreateScaleSet(_ context.Context, model orchestrator.ScaleSet, v
 	if _, ok := f.sets[model.Name]; ok {
 		return fmt.Errorf("sim: scale set %s exists", model.Name)
 	}
-	s := &scaleSet{model: model, vms: make([]vm, model.Capacity), extra: map[int32]*extra{}}
+	s := &scaleSet{index: int32(len(f.byIdx)), model: model, vms: make([]vm, model.Capacity), obs: make([]plan.Instance, model.Capacity), extra: map[int32]*extra{}}
+	h := fnv.New64a()
+	h.Write([]byte(model.Name))
+	base := f.seed ^ h.Sum64()
 	for i := range s.vms {
 		zone, ud := model.Placement(i)
-		s.vms[i] = vm{version: version, zone: zone, ud: int32(ud), booted: true, verdict: true, data: f.InitialData(model.Name, i)}
+		s.vms[i] = vm{booted: true, verdict: true, data: splitmix(base ^ uint64(i)*0x9e3779b97f4a7c15)}
+		s.obs[i] = plan.Instance{ID: i, Zone: zone, UpdateDomain: ud, Version: version, Running: true, Provisioning: plan.ProvisioningSucceeded, Health: plan.HealthHealthy}
 	}
+	f.byIdx = append(f.byIdx, s)
 	f.sets[model.Name] = s
 	return nil
 }
@@ -167,8 +179,9 @@ func (f *Fleet) set(name string) (*scaleSet, error) {
 	return s, nil
 }
 
-// Observe reports every instance at the clock's time. The slice is reused
-// by the next Observe of the same set.
+// Observe reports every instance at the clock's time. The slice is the
+// fleet's own: it stays valid, and changes in place, until the next call
+// into the fleet.
 func (f *Fleet) Observe(_ context.Context, name string) ([]plan.Instance, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -178,16 +191,19 @@ func (f *Fleet) Observe(_ context.Context, name string) ([]plan.Instance, error)
 	if err != nil {
 		return nil, err
 	}
-	if s.obs == nil {
-		s.obs = make([]plan.Instance, len(s.vms))
-	}
-	mode := s.model.Health
-	for i := range s.vms {
-		v := &s.vms[i]
-		running := v.booted && v.down == 0
-		s.obs[i] = plan.Instance{ID: i, Zone: v.zone, UpdateDomain: int(v.ud), Version: v.version, Running: running, Provisioning: v.prov, Health: f.health(s, int32(i), v, running, mode, now)}
+	for i, x := range s.extra {
+		if x.flapPeriod > 0 {
+			f.refresh(s, i, now) // flapping health depends on the time
+		}
 	}
 	return s.obs, nil
+}
+
+// refresh recomputes what instance i reports.
+func (f *Fleet) refresh(s *scaleSet, i int32, now time.Time) {
+	v, o := &s.vms[i], &s.obs[i]
+	o.Running = v.booted && v.down == 0
+	o.Health = f.health(s, i, v, o.Running, s.model.Health, now)
 }
 
 // health is what the probe or the health extension reports.
@@ -208,7 +224,7 @@ func (f *Fleet) health(s *scaleSet, i int32, v *vm, running bool, mode plan.Heal
 		}
 		return plan.HealthInitializing
 	}
-	bad := v.app > 0 || f.bad[v.version] == fault.NeverHealthy
+	bad := v.app > 0 || (len(f.bad) > 0 && f.bad[s.obs[i].Version] == fault.NeverHealthy)
 	if x != nil && x.flapPeriod > 0 && (now.Sub(x.flapSince)/x.flapPeriod)%2 == 1 {
 		bad = true
 	}
@@ -237,8 +253,9 @@ func (f *Fleet) Reimage(_ context.Context, name string, id int, image plan.Image
 		return fmt.Errorf("sim: scale set %s has no instance %d", name, id)
 	}
 	v := &s.vms[id]
-	v.version = image.Version
-	v.booted, v.verdict, v.prov = false, false, plan.ProvisioningUpdating
+	s.obs[id].Version = image.Version
+	s.obs[id].Provisioning = plan.ProvisioningUpdating
+	v.booted, v.verdict = false, false
 	v.gen++
 	if f.resets {
 		v.data = 0
@@ -246,20 +263,21 @@ func (f *Fleet) Reimage(_ context.Context, name string, id int, image plan.Image
 	}
 	f.emit(Event{Time: now, Set: name, ID: id, Kind: EventReimage, Version: image.Version})
 	f.boot(s, int32(id), now)
+	f.refresh(s, int32(id), now)
 	return nil
 }
 
 // boot schedules the end of a boot that starts now.
 func (f *Fleet) boot(s *scaleSet, i int32, now time.Time) {
 	v := &s.vms[i]
-	if v.down > 0 || f.bad[v.version] == fault.CrashOnBoot {
+	if v.down > 0 || (len(f.bad) > 0 && f.bad[s.obs[i].Version] == fault.CrashOnBoot) {
 		return // comes up when the switch goes off; a crashing image never does
 	}
 	d := s.model.BootTime
 	if x := s.extra[i]; x != nil {
 		d += x.slowBoot
 	}
-	f.queue.push(now.Add(d), evt{set: s, idx: i, gen: v.gen, kind: evBoot})
+	f.queue.push(now.Add(d), evt{set: s.index, idx: i, gen: v.gen, kind: evBoot})
 }
 
 // ResetDataOnReimage is a planted bug for the invariant checker's self-test:
@@ -317,7 +335,7 @@ func (f *Fleet) Inject(_ context.Context, name string, ids []int, sw fault.Switc
 			case !wasDown && v.down > 0:
 				v.gen++
 				v.booted, v.verdict = false, false
-				f.emit(Event{Time: now, Set: name, ID: id, Kind: EventDown, Version: v.version})
+				f.emit(Event{Time: now, Set: name, ID: id, Kind: EventDown, Version: s.obs[i].Version})
 			case wasDown && v.down == 0:
 				f.boot(s, i, now) // the VM restarts on the same OS disk
 			}
@@ -348,6 +366,7 @@ func (f *Fleet) Inject(_ context.Context, name string, ids []int, sw fault.Switc
 		} else {
 			s.extra[i] = x
 		}
+		f.refresh(s, i, now)
 	}
 	return nil
 }
@@ -402,33 +421,35 @@ func (f *Fleet) advance(now time.Time) {
 }
 
 func (f *Fleet) fire(e evt, at time.Time) {
-	s := e.set
+	s := f.byIdx[e.set]
 	v := &s.vms[e.idx]
 	if v.gen != e.gen {
 		return
 	}
+	o := &s.obs[e.idx]
 	switch e.kind {
 	case evBoot:
 		v.booted = true
-		v.prov = plan.ProvisioningSucceeded
+		o.Provisioning = plan.ProvisioningSucceeded
 		kind := EventBooted
-		if f.extensionsFail(s, e.idx, v, at) {
-			v.prov = plan.ProvisioningFailed
+		if f.extensionsFail(s, e.idx, at) {
+			o.Provisioning = plan.ProvisioningFailed
 			kind = EventExtensionsFailed
 		}
-		f.emit(Event{Time: at, Set: s.model.Name, ID: int(e.idx), Kind: kind, Version: v.version})
-		f.queue.push(at.Add(s.model.AppHealth.Grace()), evt{set: s, idx: e.idx, gen: v.gen, kind: evVerdict})
+		f.emit(Event{Time: at, Set: s.model.Name, ID: int(e.idx), Kind: kind, Version: o.Version})
+		f.queue.push(at.Add(s.model.AppHealth.Grace()), evt{set: e.set, idx: e.idx, gen: v.gen, kind: evVerdict})
 	case evVerdict:
 		v.verdict = true
-		f.emit(Event{Time: at, Set: s.model.Name, ID: int(e.idx), Kind: EventHealthVerdict, Version: v.version})
+		f.emit(Event{Time: at, Set: s.model.Name, ID: int(e.idx), Kind: EventHealthVerdict, Version: o.Version})
 	}
+	f.refresh(s, e.idx, at)
 }
 
 // extensionsFail runs the model's extensions in sequence (R-REQ-9 order):
 // one fails when its SAS token has expired (R-CRED-1), when the image fails
 // every extension, or when a fault says so.
-func (f *Fleet) extensionsFail(s *scaleSet, i int32, v *vm, at time.Time) bool {
-	if f.bad[v.version] == fault.FailsExtensions {
+func (f *Fleet) extensionsFail(s *scaleSet, i int32, at time.Time) bool {
+	if len(f.bad) > 0 && f.bad[s.obs[i].Version] == fault.FailsExtensions {
 		return true
 	}
 	if x := s.extra[i]; x != nil && x.extFail && len(s.model.Extensions) > 0 {
@@ -466,7 +487,7 @@ const (
 )
 
 type evt struct {
-	set  *scaleSet
+	set  int32
 	idx  int32
 	gen  uint32
 	kind uint8

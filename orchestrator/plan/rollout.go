@@ -221,6 +221,7 @@ func (r *Rollout) startNextBatch(d *Decision, obs Observation) {
 	r.Records = append(r.Records, BatchRecord{Batch: b, StartTime: now})
 	d.Events = append(d.Events, Event{Kind: EventBatchStarted, Batch: r.Current + 1, Time: now})
 	r.Members = make([]Member, 0, b.Len())
+	d.Reimages = make([]Reimage, 0, b.Len())
 	for pos := b.From; pos < b.To; pos++ {
 		idx := r.Order[pos]
 		r.Members = append(r.Members, Member{Index: idx, Phase: PhaseUpgrading, Since: now, PrevVersion: obs.Instances[idx].Version})
