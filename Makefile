@@ -1,0 +1,24 @@
+# osupgrade — see README.md. `make run` is the main job, `make test` the tests.
+GO      ?= go
+OUT     ?= reports/out
+FLEET   ?= auto
+BIN     := bin/osupgrade
+
+.PHONY: run test vet build clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/osupgrade
+
+# The main job: every scenario on the default fleet (docker when the engine
+# answers, sim otherwise), a summary table, JSON results in $(OUT)/.
+run: build
+	$(BIN) run --fleet $(FLEET) --out $(OUT) scenarios/
+
+vet:
+	$(GO) vet ./...
+
+test: vet
+	$(GO) test -count=1 -timeout 14m ./...
+
+clean:
+	rm -rf bin $(OUT)
