@@ -58,6 +58,15 @@ func (c *Catalog) Publish(v ImageVersion) error {
 	return nil
 }
 
+// All lists every version of every image, for persistence.
+func (c *Catalog) All() []ImageVersion {
+	var out []ImageVersion
+	for _, r := range c.Refs() {
+		out = append(out, c.versions[r]...)
+	}
+	return out
+}
+
 // Versions lists the versions of ref, oldest first (R-HIST-2).
 func (c *Catalog) Versions(ref string) []ImageVersion { return slices.Clone(c.versions[ref]) }
 
@@ -71,15 +80,29 @@ func (c *Catalog) Refs() []string {
 	return out
 }
 
-// Latest is the newest version of ref available in region (R-TRIG-1).
-func (c *Catalog) Latest(ref, region string) (ImageVersion, bool) {
+// Latest is the newest version of ref published by now and available in
+// region (R-TRIG-1).
+func (c *Catalog) Latest(ref, region string, now time.Time) (ImageVersion, bool) {
 	vs := c.versions[ref]
 	for i := len(vs) - 1; i >= 0; i-- {
-		if vs[i].availableIn(region) {
+		if !vs[i].PublishedAt.After(now) && vs[i].availableIn(region) {
 			return vs[i], true
 		}
 	}
 	return ImageVersion{}, false
+}
+
+// NextPublication is the first publication after now, if any.
+func (c *Catalog) NextPublication(now time.Time) (time.Time, bool) {
+	var t time.Time
+	for _, vs := range c.versions {
+		for _, v := range vs {
+			if v.PublishedAt.After(now) && (t.IsZero() || v.PublishedAt.Before(t)) {
+				t = v.PublishedAt
+			}
+		}
+	}
+	return t, !t.IsZero()
 }
 
 // Find returns one version.

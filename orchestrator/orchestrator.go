@@ -147,7 +147,25 @@ func New(ctx context.Context, opts Options) (*Orchestrator, error) {
 	for _, r := range recs {
 		o.sets[r.Model.Name] = r
 	}
+	if cs, ok := opts.Store.(CatalogStore); ok {
+		vs, err := cs.LoadCatalog(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("load image catalog: %w", err)
+		}
+		for _, v := range vs {
+			if err := o.catalog.Publish(v); err != nil {
+				return nil, fmt.Errorf("load image catalog: %w", err)
+			}
+		}
+	}
 	return o, nil
+}
+
+// CatalogStore is implemented by stores that also keep the image catalog,
+// so that a restarted orchestrator knows what was published.
+type CatalogStore interface {
+	SaveCatalog(ctx context.Context, versions []ImageVersion) error
+	LoadCatalog(ctx context.Context) ([]ImageVersion, error)
 }
 
 // Subscribe registers a listener for rollout events. Listeners run inside
@@ -167,6 +185,11 @@ func (o *Orchestrator) Publish(v ImageVersion) error {
 	defer o.mu.Unlock()
 	if err := o.catalog.Publish(v); err != nil {
 		return err
+	}
+	if cs, ok := o.store.(CatalogStore); ok {
+		if err := cs.SaveCatalog(context.Background(), o.catalog.All()); err != nil {
+			return fmt.Errorf("save image catalog: %w", err)
+		}
 	}
 	o.wake()
 	return nil
@@ -409,6 +432,10 @@ func (o *Orchestrator) Step(ctx context.Context) (time.Time, error) {
 			break
 		}
 	}
+	// A version published later can start a rollout then.
+	if t, ok := o.catalog.NextPublication(o.clock.Now()); ok && (next.IsZero() || t.Before(next)) {
+		next = t
+	}
 	return next, errors.Join(errs...)
 }
 
@@ -585,7 +612,7 @@ func (o *Orchestrator) manualTarget(rec *SetRecord) (string, bool) {
 	if img.Version != "" && img.Version != "latest" {
 		return img.Version, true
 	}
-	v, ok := o.catalog.Latest(img.Ref(), rec.Model.Region)
+	v, ok := o.catalog.Latest(img.Ref(), rec.Model.Region, o.clock.Now())
 	return v.Version, ok
 }
 
@@ -603,7 +630,7 @@ func (o *Orchestrator) schedule(rec *SetRecord, now time.Time) (started bool, wa
 		rec.Scheduled = nil
 		return false, time.Time{}
 	}
-	cand, ok := o.catalog.Latest(rec.Model.Image.Ref(), rec.Model.Region)
+	cand, ok := o.catalog.Latest(rec.Model.Image.Ref(), rec.Model.Region, now)
 	if !ok || compareVersions(cand.Version, rec.Version) <= 0 || slices.Contains(rec.Refused, cand.Version) {
 		rec.Scheduled = nil
 		return false, time.Time{}

@@ -36,12 +36,29 @@ type MemoryStore struct {
 	mu      sync.Mutex
 	sets    map[string]*SetRecord
 	journal []JournalEntry
+	catalog []ImageVersion
 }
 
 // NewMemoryStore is an empty in-memory store.
 func NewMemoryStore() *MemoryStore { return &MemoryStore{sets: map[string]*SetRecord{}} }
 
-var _ Store = (*MemoryStore)(nil)
+var (
+	_ Store        = (*MemoryStore)(nil)
+	_ CatalogStore = (*MemoryStore)(nil)
+)
+
+func (m *MemoryStore) SaveCatalog(_ context.Context, vs []ImageVersion) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.catalog = slices.Clone(vs)
+	return nil
+}
+
+func (m *MemoryStore) LoadCatalog(context.Context) ([]ImageVersion, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.catalog), nil
+}
 
 func (m *MemoryStore) SaveSet(_ context.Context, rec *SetRecord) error {
 	m.mu.Lock()

@@ -386,10 +386,11 @@ func step(n uint8, on bool) uint8 {
 func (f *Fleet) NextEvent() (t time.Time, ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	now := f.clock.Now()
+	f.advance(now) // what is due has happened: the next event is in the future
 	if len(f.queue.times) > 0 {
 		t, ok = time.Unix(0, f.queue.times[0]).UTC(), true
 	}
-	now := f.clock.Now()
 	for _, s := range f.sets {
 		for _, x := range s.extra {
 			if x.flapPeriod > 0 {

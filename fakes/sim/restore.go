@@ -1,0 +1,33 @@
+package sim
+
+import (
+	"fmt"
+
+	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
+)
+
+// Restore recreates a scale set whose instance i runs versions[i], booted,
+// with its extensions provisioned and healthy: what the VMs look like to a
+// control plane that comes back after a crash while they kept running
+// (`osupgrade serve` restarted on the same --data). Data disks get their
+// initial contents.
+func (f *Fleet) Restore(model orchestrator.ScaleSet, versions []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.sets[model.Name]; ok {
+		return fmt.Errorf("sim: scale set %s exists", model.Name)
+	}
+	if len(versions) != model.Capacity {
+		return fmt.Errorf("sim: restore %s: %d versions for %d instances", model.Name, len(versions), model.Capacity)
+	}
+	s := &scaleSet{index: int32(len(f.byIdx)), model: model, vms: make([]vm, model.Capacity), obs: make([]plan.Instance, model.Capacity), extra: map[int32]*extra{}}
+	for i := range s.vms {
+		zone, ud := model.Placement(i)
+		s.vms[i] = vm{booted: true, verdict: true, data: f.InitialData(model.Name, i)}
+		s.obs[i] = plan.Instance{ID: i, Zone: zone, UpdateDomain: ud, Version: versions[i], Running: true, Provisioning: plan.ProvisioningSucceeded, Health: plan.HealthHealthy}
+	}
+	f.byIdx = append(f.byIdx, s)
+	f.sets[model.Name] = s
+	return nil
+}
