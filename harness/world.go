@@ -64,11 +64,11 @@ type World struct {
 	fired    []bool
 	// pendingOn counts `on:` entries not yet fired.
 	pendingOn int
-	undos    []undo
-	problems []string
-	virtual  *clock.Virtual
-	scaled   *clock.Scaled
-	closers  []func(context.Context) error
+	undos     []undo
+	problems  []string
+	virtual   *clock.Virtual
+	scaled    *clock.Scaled
+	closers   []func(context.Context) error
 }
 
 type firedOn struct {

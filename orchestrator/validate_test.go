@@ -98,7 +98,9 @@ func TestValidate_Requirements(t *testing.T) {
 			s.Health = plan.HealthNone
 			s.ServiceFabric = &ServiceFabric{Durability: "Silver", ExtensionDurability: "Silver", TypeHandlerVersion: "1.1", StatelessOnly: false}
 		},
-		func(s *ScaleSet) { s.EnableAutomaticOSUpgrade, s.Health, s.Image.Version = false, plan.HealthNone, "18.04.1" },
+		func(s *ScaleSet) {
+			s.EnableAutomaticOSUpgrade, s.Health, s.Image.Version = false, plan.HealthNone, "18.04.1"
+		},
 		func(s *ScaleSet) {
 			s.OS = "windows"
 			s.Image = ImageReference{Publisher: "MicrosoftWindowsServer", Offer: "WindowsServer", SKU: "2016-Datacenter", Version: "latest"}

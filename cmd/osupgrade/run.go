@@ -256,4 +256,3 @@ func progressWriter(w io.Writer) io.Writer {
 	}
 	return io.Discard
 }
-

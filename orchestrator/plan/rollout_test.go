@@ -150,9 +150,11 @@ func TestRollout_Scenarios(t *testing.T) {
 2m30s Completed`,
 		},
 		{
-			name:  "R-PRE-1 three of ten unhealthy: the rollout does not start",
-			n:     10,
-			setup: func(f *tfleet) { f.ins[1].Health, f.ins[2].Health, f.ins[3].Health = HealthUnhealthy, HealthUnknown, HealthUnhealthy },
+			name: "R-PRE-1 three of ten unhealthy: the rollout does not start",
+			n:    10,
+			setup: func(f *tfleet) {
+				f.ins[1].Health, f.ins[2].Health, f.ins[3].Health = HealthUnhealthy, HealthUnknown, HealthUnhealthy
+			},
 			want: `0s rollout finished
 0s NotStarted MaxUnhealthyInstancePercentExceededBeforeRollingUpgrade`,
 			check: func(t *testing.T, r *Rollout) {
@@ -222,9 +224,11 @@ func TestRollout_Scenarios(t *testing.T) {
 			},
 		},
 		{
-			name:  "R-STOP-1 four of twenty upgraded unhealthy (20%): the rollout goes on",
-			n:     100,
-			setup: func(f *tfleet) { f.boot[0], f.boot[5], f.boot[10], f.boot[15] = time.Hour, time.Hour, time.Hour, time.Hour },
+			name: "R-STOP-1 four of twenty upgraded unhealthy (20%): the rollout goes on",
+			n:    100,
+			setup: func(f *tfleet) {
+				f.boot[0], f.boot[5], f.boot[10], f.boot[15] = time.Hour, time.Hour, time.Hour, time.Hour
+			},
 			check: func(t *testing.T, r *Rollout) {
 				if c := r.Progress(); r.Status != StatusCompleted || c.RolledBack != 4 {
 					t.Errorf("status %s progress %+v, want Completed with 4 rolled back", r.Status, c)
