@@ -1,0 +1,99 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/osupgrade/osupgrade/harness"
+	"github.com/osupgrade/osupgrade/harness/scenario"
+)
+
+// SimSample is one measured simulated rollout.
+type SimSample struct {
+	N    int           `json:"n"`
+	Mix  Mix           `json:"mix"`
+	Wall time.Duration `json:"wall"`
+	// Bytes and Allocs are heap allocations during the run (building the
+	// world, the rollout, reading the result), as testing's B/op counts.
+	Bytes  uint64 `json:"bytes"`
+	Allocs uint64 `json:"allocs"`
+	// Makespan is the rollout's duration on the virtual clock.
+	Makespan time.Duration `json:"makespan"`
+	Bound    Bound         `json:"bound"`
+	Status   string        `json:"status"`
+	Batches  int           `json:"batches"`
+	Upgraded int           `json:"upgraded"`
+	Failed   int           `json:"failed"`
+}
+
+// MakespanRatio is makespan ÷ lower bound.
+func (s SimSample) MakespanRatio() float64 {
+	if s.Bound.Total <= 0 {
+		return 0
+	}
+	return s.Makespan.Seconds() / s.Bound.Total.Seconds()
+}
+
+// RunSim runs one whole simulated rollout of sc and measures it. wall is
+// the clock the wall time is read from (time.Now outside tests).
+func RunSim(ctx context.Context, sc *scenario.File, mix Mix, wall func() time.Time) (SimSample, error) {
+	if len(sc.ScaleSets) != 1 {
+		return SimSample{}, fmt.Errorf("bench: scenario %s has %d scale sets, want 1", sc.Name, len(sc.ScaleSets))
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := wall()
+	r, err := harness.Run(ctx, sc, harness.Options{Fleet: "sim"})
+	elapsed := wall().Sub(start)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		return SimSample{}, err
+	}
+	if !r.OK {
+		return SimSample{}, fmt.Errorf("bench: %s did not meet its expectations: %s", sc.Name, failedExpectations(r))
+	}
+	s := SimSample{N: sc.ScaleSets[0].Instances, Mix: mix, Wall: elapsed, Bytes: after.TotalAlloc - before.TotalAlloc, Allocs: after.Mallocs - before.Mallocs}
+	if err := s.fill(r, sc); err != nil {
+		return SimSample{}, err
+	}
+	return s, nil
+}
+
+// fill reads the rollout's outcome and bound from a result.
+func (s *SimSample) fill(r *harness.Result, sc *scenario.File) error {
+	set := r.ScaleSets[0]
+	if len(set.History) == 0 {
+		return fmt.Errorf("bench: %s has no upgrade history", sc.Name)
+	}
+	h := set.History[0].Properties
+	if h.RunningStatus.EndTime == nil {
+		return fmt.Errorf("bench: the rollout of %s did not end", sc.Name)
+	}
+	s.Makespan = h.RunningStatus.EndTime.Sub(h.RunningStatus.StartTime)
+	s.Status = h.RunningStatus.Code
+	s.Upgraded = h.Progress.SuccessfulInstanceCount
+	s.Failed = h.Progress.FailedInstanceCount
+	for _, b := range set.Batches {
+		if b.Attempt == set.Batches[len(set.Batches)-1].Attempt {
+			s.Batches++
+		}
+	}
+	m, err := harness.ModelOf(&sc.ScaleSets[0], r.Start)
+	if err != nil {
+		return err
+	}
+	s.Bound = LowerBound(m)
+	return nil
+}
+
+func failedExpectations(r *harness.Result) string {
+	msg := r.Error
+	for _, e := range r.Expectations {
+		if !e.OK {
+			msg += fmt.Sprintf("; %s expected %s, got %s", e.Field, e.Expected, e.Got)
+		}
+	}
+	return msg
+}

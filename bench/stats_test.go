@@ -1,0 +1,91 @@
+package bench
+
+import (
+	"math"
+	"testing"
+)
+
+func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
+
+func TestSummarize(t *testing.T) {
+	s := Summarize("s", []float64{5, 1, 4, 2, 3})
+	if s.N != 5 || s.Mean != 3 || s.Min != 1 || s.Max != 5 {
+		t.Fatalf("summary %+v", s)
+	}
+	// sd of 1..5 is sqrt(2.5); t(0.975, 4) = 2.776445.
+	if !near(s.SD, math.Sqrt(2.5), 1e-12) {
+		t.Errorf("sd %v", s.SD)
+	}
+	half := 2.7764451051977987 * math.Sqrt(2.5) / math.Sqrt(5)
+	if !near(s.CILo, 3-half, 1e-9) || !near(s.CIHi, 3+half, 1e-9) {
+		t.Errorf("ci [%v, %v], want ±%v", s.CILo, s.CIHi, half)
+	}
+	// Empirical quantiles: the lowest sample with ≥ p of the samples at or below it.
+	if s.P50 != 3 || s.P95 != 5 {
+		t.Errorf("p50 %v p95 %v, want 3 and 5", s.P50, s.P95)
+	}
+	one := Summarize("s", []float64{7})
+	if one.CILo != 7 || one.CIHi != 7 || one.SD != 0 {
+		t.Errorf("one sample: %+v", one)
+	}
+	if z := Summarize("s", nil); z.N != 0 {
+		t.Errorf("empty: %+v", z)
+	}
+}
+
+func TestFitGrowth(t *testing.T) {
+	n := []float64{1e3, 1e4, 1e5, 1e6}
+	cost := make([]float64, len(n))
+	for i, x := range n {
+		cost[i] = 3 * math.Pow(x, 1.02)
+	}
+	g, err := FitGrowth("wall", n, cost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !near(g.Exponent, 1.02, 1e-9) || !near(g.R2, 1, 1e-12) || !near(g.Intercept, math.Log(3), 1e-9) {
+		t.Errorf("growth %+v", g)
+	}
+	if _, err := FitGrowth("wall", []float64{10, 10}, []float64{1, 2}); err == nil {
+		t.Error("one distinct size fitted")
+	}
+	if _, err := FitGrowth("wall", []float64{10, 0}, []float64{1, 2}); err == nil {
+		t.Error("a zero size fitted")
+	}
+}
+
+func TestPairedRatio(t *testing.T) {
+	r, err := PairedRatio("ours", "limit", []float64{2, 4, 8}, []float64{1, 2, 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Ratio != 2 || r.CILo != 2 || r.CIHi != 2 {
+		t.Errorf("constant ratio: %+v", r)
+	}
+	r, err = PairedRatio("ours", "swarm", []float64{1, 1, 1, 1}, []float64{2, 4, 2, 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !near(r.Ratio, 1/math.Sqrt(8), 1e-12) || !(r.CILo < r.Ratio && r.Ratio < r.CIHi) {
+		t.Errorf("geometric mean ratio: %+v", r)
+	}
+	if _, err := PairedRatio("a", "b", []float64{1}, []float64{1, 2}); err == nil {
+		t.Error("unpaired samples accepted")
+	}
+}
+
+func TestCompare(t *testing.T) {
+	base := Summary{Mean: 10, CILo: 9, CIHi: 11}
+	for _, c := range []struct {
+		cur  Summary
+		want Verdict
+	}{
+		{Summary{CILo: 10.5, CIHi: 12}, Same},
+		{Summary{CILo: 11.5, CIHi: 12}, Regression},
+		{Summary{CILo: 7, CIHi: 8.5}, Better},
+	} {
+		if got := Compare(c.cur, base); got != c.want {
+			t.Errorf("Compare(%+v) = %s, want %s", c.cur, got, c.want)
+		}
+	}
+}
