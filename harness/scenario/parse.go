@@ -53,7 +53,8 @@ func Load(path string, v Vocabulary) (*File, error) {
 
 var (
 	nameRE      = regexp.MustCompile(`^[a-z0-9-]+$`)
-	yamlLineRE  = regexp.MustCompile(`^line (\d+): (.*)$`)
+	yamlLineRE  = regexp.MustCompile(`^line (\d+): (?:column (\d+): )?(.*)$`)
+	backtickRE  = regexp.MustCompile("`([^`]*)`")
 	unknownRE   = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
 	batchRE     = regexp.MustCompile(`^batch (\d+) (started|finished)$`)
 	instanceRE  = regexp.MustCompile(`^instance (\d+) reimaged$`)
@@ -100,13 +101,22 @@ func yamlError(path string, root *yaml.Node, err error) error {
 		return &Error{File: path, Msg: msg}
 	}
 	line, _ := strconv.Atoi(m[1])
-	what := m[2]
+	col, _ := strconv.Atoi(m[2])
+	what := m[3]
 	if u := unknownRE.FindStringSubmatch(what); u != nil {
 		return &Error{File: path, Line: line, Field: u[1], Msg: "unknown field"}
 	}
 	field := ""
 	if len(root.Content) > 0 {
-		field = fieldAt(root.Content[0], "", line)
+		if col > 0 {
+			field = fieldAtColumn(root.Content[0], "", line, col)
+		}
+		if v := backtickRE.FindStringSubmatch(what); field == "" && v != nil {
+			field = fieldWithValue(root.Content[0], "", line, v[1])
+		}
+		if field == "" {
+			field = fieldAt(root.Content[0], "", line)
+		}
 	}
 	return &Error{File: path, Line: line, Field: field, Msg: what}
 }
@@ -133,6 +143,57 @@ func fieldAt(n *yaml.Node, prefix string, line int) string {
 			}
 			if c.Line == line && c.Kind == yaml.ScalarNode {
 				return p
+			}
+		}
+	}
+	return ""
+}
+
+// fieldWithValue finds the path of the scalar on a line holding value.
+func fieldWithValue(n *yaml.Node, prefix string, line int, value string) string {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Line == line && n.Value == value {
+			return prefix
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if f := fieldWithValue(n.Content[i+1], join(prefix, n.Content[i].Value), line, value); f != "" {
+				return f
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if f := fieldWithValue(c, fmt.Sprintf("%s[%d]", prefix, i), line, value); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
+}
+
+// fieldAtColumn finds the path of the value that starts at line:col.
+func fieldAtColumn(n *yaml.Node, prefix string, line, col int) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			p := join(prefix, k.Value)
+			if val.Line == line && val.Column == col {
+				return p
+			}
+			if f := fieldAtColumn(val, p, line, col); f != "" {
+				return f
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", prefix, i)
+			if c.Line == line && c.Column == col {
+				return p
+			}
+			if f := fieldAtColumn(c, p, line, col); f != "" {
+				return f
 			}
 		}
 	}

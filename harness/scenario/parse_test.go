@@ -1,0 +1,105 @@
+package scenario
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+var vocab = Vocabulary{Faults: []string{"unhealthy", "maintenance", "slow-boot"}}
+
+const good = `name: ok
+scaleSets:
+  - name: web
+    instances: 10
+    zones: [1, 2]
+    image: Canonical:UbuntuServer:18.04-LTS:latest
+    runningVersion: 18.04.1
+    extensions:
+      - {name: install, type: CustomScript, sasExpiresAt: 2h}
+images:
+  - {image: Canonical:UbuntuServer:18.04-LTS:18.04.2, publishAt: 30m}
+timeline:
+  - {at: 0s, fault: unhealthy, instances: [0, 1]}
+  - {on: "batch 2 started", fault: maintenance, percent: 30, duration: 20m}
+  - {at: 3h, renewSas: install, expiresAt: 2d}
+  - {at: 3h, manualUpgrade: all}
+expect:
+  status: Completed
+  versions: {18.04.2: 10}
+`
+
+func TestParse_Good(t *testing.T) {
+	f, err := Parse("ok.yaml", []byte(good), vocab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := f.ScaleSets[0]
+	if s.Zones[1] != "2" || s.Extensions[0].SASExpiresAt.Duration != 2*time.Hour {
+		t.Errorf("parsed %+v", s)
+	}
+	if f.Timeline[1].Line != 14 || f.Timeline[2].ExpiresAt.Duration != 48*time.Hour || !f.Timeline[3].ManualUpgrade.All {
+		t.Errorf("timeline %+v", f.Timeline)
+	}
+}
+
+// Every bad file gets one error naming the file, the line and the field.
+func TestParse_BadInput(t *testing.T) {
+	cases := []struct {
+		name, edit, old string
+		line            int
+		field, msg      string
+	}{
+		{"unknown field", "    colour: blue\n    instances: 10\n", "    instances: 10\n", 4, "colour", "unknown field"},
+		{"wrong type", "    instances: ten\n", "    instances: 10\n", 4, "scaleSets[0].instances", "cannot unmarshal"},
+		{"instances 0", "    instances: 0\n", "    instances: 10\n", 4, "scaleSets[0].instances", "want 1 to 1000000"},
+		{"percent 120", "percent: 120", "percent: 30", 14, "timeline[1].percent", "want 0 to 100"},
+		{"unknown fault kind", "fault: meteor", "fault: maintenance", 14, "timeline[1].fault", "unknown fault \"meteor\""},
+		{"event that does not exist", `on: "batch 0 started"`, `on: "batch 2 started"`, 14, "timeline[1].on", "count from 1"},
+		{"event with a typo", `on: "bach 2 started"`, `on: "batch 2 started"`, 14, "timeline[1].on", "does not exist"},
+		{"instance out of range", "instances: [0, 10]", "instances: [0, 1]", 13, "timeline[0].instances[1]", "does not exist"},
+		{"wrong type in a flow mapping", "percent: lots", "percent: 30", 14, "timeline[1].percent", "cannot unmarshal"},
+		{"bad duration", "duration: 20 minutes", "duration: 20m", 14, "timeline[1].duration", "want a duration"},
+		{"renewSas of a missing extension", "renewSas: setup", "renewSas: install", 15, "timeline[2].renewSas", "no extension \"setup\""},
+		{"two actions", "{at: 3h, manualUpgrade: all, trigger: manual}", "{at: 3h, manualUpgrade: all}", 16, "timeline[3]", "exactly one action"},
+		{"no when", "{manualUpgrade: all}", "{at: 3h, manualUpgrade: all}", 16, "timeline[3]", "exactly one of at"},
+		{"bad status", "status: Done", "status: Completed", 18, "expect.status", "want one of"},
+		{"bad name", "name: OK!", "name: ok", 1, "name", "must match"},
+		{"bad image", "image: ubuntu", "image: Canonical:UbuntuServer:18.04-LTS:latest", 6, "scaleSets[0].image", "publisher:offer:sku:version"},
+		{"latest published", "18.04-LTS:latest, publishAt", "18.04-LTS:18.04.2, publishAt", 11, "images[0].image", "concrete version"},
+		{"zone that does not exist", "fault: unhealthy, zone: \"9\"", "fault: unhealthy, instances: [0, 1]", 13, "timeline[0].zone", "no zone"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if !strings.Contains(good, c.old) {
+				t.Fatalf("test bug: %q not in the good file", c.old)
+			}
+			src := strings.Replace(good, c.old, c.edit, 1)
+			_, err := Parse("bad.yaml", []byte(src), vocab)
+			var se *Error
+			if !errors.As(err, &se) {
+				t.Fatalf("Parse() = %v, want a *scenario.Error", err)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Error("errors.Is(ErrInvalid) is false")
+			}
+			if se.File != "bad.yaml" || se.Line != c.line || se.Field != c.field || !strings.Contains(se.Msg, c.msg) {
+				t.Errorf("got %q (line %d, field %q), want line %d field %q containing %q", err, se.Line, se.Field, c.line, c.field, c.msg)
+			}
+		})
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"0": 0, "30s": 30 * time.Second, "1h30m": 90 * time.Minute, "30d": 720 * time.Hour} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "-5m", "1.5d", "soon"} {
+		if _, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q) accepted", in)
+		}
+	}
+}
