@@ -294,6 +294,22 @@ func check(set string, x scenario.Expect, sr SetResult, start, lastStart time.Ti
 	if x.StartedBy != "" {
 		add("startedBy", x.StartedBy, startedBy)
 	}
+	if x.FirstBatch != nil {
+		var first []string
+		for _, b := range sr.Batches {
+			if b.Attempt == lastAttempt && b.Index == 1 {
+				first = b.Instances
+			}
+		}
+		add("firstBatch", x.FirstBatch, first)
+	}
+	if x.DataIntact != nil {
+		intact := len(sr.Instances) > 0
+		for _, in := range sr.Instances {
+			intact = intact && in.DataIntact
+		}
+		add("dataIntact", *x.DataIntact, intact)
+	}
 	if x.StartedAfter != nil || x.StartedBefore != nil {
 		got := "no rollout"
 		if !lastStart.IsZero() {
@@ -360,6 +376,12 @@ func mergeExpect(base, over scenario.Expect) scenario.Expect {
 	}
 	if over.StartedBefore != nil {
 		base.StartedBefore = over.StartedBefore
+	}
+	if over.FirstBatch != nil {
+		base.FirstBatch = over.FirstBatch
+	}
+	if over.DataIntact != nil {
+		base.DataIntact = over.DataIntact
 	}
 	return base
 }

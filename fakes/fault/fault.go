@@ -15,6 +15,8 @@ type Switch struct {
 	On   bool
 	// Delay is slow-boot's extra boot time.
 	Delay time.Duration
+	// Version narrows slow-boot to boots of one image version; empty: any.
+	Version string
 	// Period is flap's half-period (healthy, then unhealthy, for Period each).
 	Period time.Duration
 	// Percent is loss's drop probability.
@@ -34,7 +36,23 @@ const (
 	Lie              Kind = "lie"               // the health extension reports Healthy while the app is down
 	Flap             Kind = "flap"              // the app alternates healthy and unhealthy every Period
 	Pause            Kind = "pause"             // the VM hangs: running, but answers nothing
+	Kill             Kind = "kill"              // SIGKILL: the VM stops at once; off boots it on the same OS disk
+	Stop             Kind = "stop"              // a graceful stop; off boots it on the same OS disk
+	Restart          Kind = "restart"           // a reboot on the same OS disk; off does nothing
+	Partition        Kind = "partition"         // the VM's network link is down: nothing reaches it, it reaches nothing
+	SlowLink         Kind = "slow-link"         // the VM's link is rate-limited to Rate bytes per second
+	Loss             Kind = "loss"              // Percent of the VM's packets are dropped at random
+	Latency          Kind = "latency"           // every packet to the VM is delayed by Delay
 )
+
+// Network reports whether a kind acts on the VM's network link.
+func (k Kind) Network() bool {
+	switch k {
+	case Partition, SlowLink, Loss, Latency:
+		return true
+	}
+	return false
+}
 
 // Injector is implemented by fleets that obey fault switches.
 type Injector interface {

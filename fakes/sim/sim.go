@@ -33,6 +33,9 @@ const (
 	EventHealthVerdict    EventKind = "health-verdict"    // grace period over
 	EventDown             EventKind = "down"              // stopped by a fault
 	EventDataReset        EventKind = "data-reset"        // the data disk was replaced (a planted bug only)
+	// EventState: what the instance reports changed (running, provisioning,
+	// health or version); Event.State holds the new report.
+	EventState EventKind = "state"
 )
 
 // Event is one thing the fleet did, for the harness's journal.
@@ -42,6 +45,8 @@ type Event struct {
 	ID      int
 	Kind    EventKind
 	Version string
+	// State is the instance's report after an EventState.
+	State plan.Instance
 }
 
 // Fleet is the simulated fleet. Safe for concurrent use.
@@ -78,12 +83,21 @@ type vm struct {
 // extra is the fault state few instances have.
 type extra struct {
 	slowBoot   time.Duration
+	slowOnly   string // slowBoot applies to this version only; empty: any
 	extFail    bool
 	lie        bool
 	pause      bool
 	flapSince  time.Time
 	flapPeriod time.Duration
+	partition  bool
+	lossPct    int
+	latency    time.Duration
+	linkRate   int // bytes per second; 0: not rate-limited
 }
+
+// ExtensionPayload is what each extension downloads at boot: a rate-limited
+// link (slow-link) stretches the boot by ExtensionPayload / rate per extension.
+const ExtensionPayload = 256 << 10
 
 type scaleSet struct {
 	index int32
@@ -192,8 +206,8 @@ func (f *Fleet) Observe(_ context.Context, name string) ([]plan.Instance, error)
 		return nil, err
 	}
 	for i, x := range s.extra {
-		if x.flapPeriod > 0 {
-			f.refresh(s, i, now) // flapping health depends on the time
+		if x.flapPeriod > 0 || x.lossPct > 0 {
+			f.refresh(s, i, now) // flapping or lossy health depends on the time
 		}
 	}
 	return s.obs, nil
@@ -202,8 +216,12 @@ func (f *Fleet) Observe(_ context.Context, name string) ([]plan.Instance, error)
 // refresh recomputes what instance i reports.
 func (f *Fleet) refresh(s *scaleSet, i int32, now time.Time) {
 	v, o := &s.vms[i], &s.obs[i]
+	before := *o
 	o.Running = v.booted && v.down == 0
 	o.Health = f.health(s, i, v, o.Running, s.model.Health, now)
+	if f.onEv != nil && *o != before {
+		f.onEv(Event{Time: now, Set: s.model.Name, ID: int(i), Kind: EventState, Version: o.Version, State: *o})
+	}
 }
 
 // health is what the probe or the health extension reports.
@@ -212,7 +230,9 @@ func (f *Fleet) health(s *scaleSet, i int32, v *vm, running bool, mode plan.Heal
 		return plan.HealthUnknown
 	}
 	x := s.extra[i]
-	if x != nil && x.pause {
+	if x != nil && (x.pause || x.unreachable(f.seed, s.index, i, now, s.model.AppHealth.Interval())) {
+		// A hung or unreachable VM: the probe fails, the extension's
+		// status cannot be read.
 		if mode == plan.HealthProbe {
 			return plan.HealthUnhealthy
 		}
@@ -275,7 +295,13 @@ func (f *Fleet) boot(s *scaleSet, i int32, now time.Time) {
 	}
 	d := s.model.BootTime
 	if x := s.extra[i]; x != nil {
-		d += x.slowBoot
+		if x.slowOnly == "" || x.slowOnly == s.obs[i].Version {
+			d += x.slowBoot
+		}
+		d += x.latency
+		if x.linkRate > 0 {
+			d += time.Duration(len(s.model.Extensions)) * time.Duration(ExtensionPayload) * time.Second / time.Duration(x.linkRate)
+		}
 	}
 	f.queue.push(now.Add(d), evt{set: s.index, idx: i, gen: v.gen, kind: evBoot})
 }
@@ -328,7 +354,38 @@ func (f *Fleet) Inject(_ context.Context, name string, ids []int, sw fault.Switc
 		switch sw.Kind {
 		case fault.AppUnhealthy:
 			v.app = step(v.app, sw.On)
-		case fault.Down:
+		case fault.Restart:
+			if sw.On && v.down == 0 {
+				// A reboot: down now, booting again on the same OS disk.
+				v.gen++
+				v.booted, v.verdict = false, false
+				f.emit(Event{Time: now, Set: name, ID: id, Kind: EventDown, Version: s.obs[i].Version})
+				f.boot(s, i, now)
+			}
+		case fault.Partition:
+			x.partition = sw.On
+		case fault.Loss:
+			x.lossPct = 0
+			if sw.On {
+				if sw.Percent < 0 || sw.Percent > 100 {
+					return fmt.Errorf("sim: loss of %d%%: want 0 to 100", sw.Percent)
+				}
+				x.lossPct = sw.Percent
+			}
+		case fault.Latency:
+			x.latency = 0
+			if sw.On {
+				x.latency = sw.Delay
+			}
+		case fault.SlowLink:
+			x.linkRate = 0
+			if sw.On {
+				if sw.Rate <= 0 {
+					return fmt.Errorf("sim: slow-link needs a rate in bytes per second")
+				}
+				x.linkRate = sw.Rate
+			}
+		case fault.Down, fault.Kill, fault.Stop:
 			wasDown := v.down > 0
 			v.down = step(v.down, sw.On)
 			switch {
@@ -340,9 +397,9 @@ func (f *Fleet) Inject(_ context.Context, name string, ids []int, sw fault.Switc
 				f.boot(s, i, now) // the VM restarts on the same OS disk
 			}
 		case fault.SlowBoot:
-			x.slowBoot = 0
+			x.slowBoot, x.slowOnly = 0, ""
 			if sw.On {
-				x.slowBoot = sw.Delay
+				x.slowBoot, x.slowOnly = sw.Delay, sw.Version
 			}
 		case fault.ExtensionFailure:
 			x.extFail = sw.On
@@ -456,6 +513,13 @@ func (f *Fleet) extensionsFail(s *scaleSet, i int32, at time.Time) bool {
 	if x := s.extra[i]; x != nil && x.extFail && len(s.model.Extensions) > 0 {
 		return true
 	}
+	if x := s.extra[i]; x != nil && (x.partition || x.lossPct == 100) {
+		for _, e := range s.model.Extensions {
+			if !e.SASExpiresAt.IsZero() {
+				return true // the blob behind the SAS URL cannot be reached
+			}
+		}
+	}
 	for _, e := range s.model.Extensions {
 		if !e.SASExpiresAt.IsZero() && !at.Before(e.SASExpiresAt) {
 			return true
@@ -535,3 +599,18 @@ func (h *int64Heap) Pop() any {
 
 // DataDigests is Data for the harness's data-disk check (I-4).
 func (f *Fleet) DataDigests(_ context.Context, name string) ([]uint64, error) { return f.Data(name) }
+
+// unreachable reports whether the health report of instance i is lost at
+// now: always under a partition or 100% loss, else with probability
+// lossPct% drawn from (seed, set, instance, probe interval), or when the
+// link's latency reaches the probe interval (the probe times out).
+func (x *extra) unreachable(seed uint64, set, i int32, now time.Time, interval time.Duration) bool {
+	if x.partition || x.lossPct >= 100 || (x.latency > 0 && x.latency >= interval) {
+		return true
+	}
+	if x.lossPct == 0 {
+		return false
+	}
+	tick := uint64(now.UnixNano() / int64(interval))
+	return splitmix(seed^uint64(set)<<40^uint64(i)<<8^tick*0x9e3779b97f4a7c15)%100 < uint64(x.lossPct)
+}

@@ -169,6 +169,10 @@ type Expect struct {
 	// StartedAfter and StartedBefore bound the last rollout's start, on the scenario clock.
 	StartedAfter  *Duration `yaml:"startedAfter"`
 	StartedBefore *Duration `yaml:"startedBefore"`
+	// FirstBatch lists the instance ids of the last rollout's first batch.
+	FirstBatch []string `yaml:"firstBatch"`
+	// DataIntact: every instance's data disk holds what it held at time 0 (R-UPG-1).
+	DataIntact *bool `yaml:"dataIntact"`
 }
 
 // Duration is a Go duration ("90s", "5m", "2h") or days ("30d").
