@@ -1,0 +1,181 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Report is everything one `osupgrade bench` run measured: the contract of
+// bench.json and of the committed baseline (bench/baseline.json).
+type Report struct {
+	Schema             int           `json:"schema"`
+	Started            time.Time     `json:"started"`
+	Quick              bool          `json:"quick"`
+	Env                Env           `json:"env"`
+	QuantileDefinition string        `json:"quantileDefinition"`
+	Sim                []SimCase     `json:"sim"`
+	Planner            []PlannerCase `json:"planner"`
+	Growth             []Growth      `json:"growth"`
+	Docker             []DockerCase  `json:"docker"`
+	// DockerSkipped says why no Docker case ran, when none did.
+	DockerSkipped string      `json:"dockerSkipped,omitempty"`
+	Targets       []Target    `json:"targets"`
+	Baseline      *Comparison `json:"baseline,omitempty"`
+}
+
+// ReportSchema is the version of Report's JSON shape.
+const ReportSchema = 1
+
+// Env is the machine the numbers come from.
+type Env struct {
+	GoVersion string `json:"goVersion"`
+	OS        string `json:"os"`
+	Arch      string `json:"arch"`
+	CPUs      int    `json:"cpus"`
+	CPUModel  string `json:"cpuModel,omitempty"`
+	Docker    string `json:"docker,omitempty"`
+}
+
+// SimCase is the repeated measurement of one simulated rollout.
+type SimCase struct {
+	Mix              Mix     `json:"mix"`
+	N                int     `json:"n"`
+	Reps             int     `json:"reps"`
+	Wall             Summary `json:"wall"` // seconds per rollout
+	NsPerInstance    Summary `json:"nsPerInstance"`
+	InstancesPerSec  Summary `json:"instancesPerSec"`
+	BytesPerInstance Summary `json:"bytesPerInstance"`
+	// The virtual-time outcome is deterministic: one seed, one history.
+	Makespan      float64 `json:"makespanSeconds"`
+	Bound         Bound   `json:"bound"`
+	MakespanRatio float64 `json:"makespanRatio"`
+	Status        string  `json:"status"`
+	Batches       int     `json:"batches"`
+	Upgraded      int     `json:"upgraded"`
+	Failed        int     `json:"failed"`
+}
+
+// Key names the case in baseline comparisons.
+func (c SimCase) Key() string { return fmt.Sprintf("sim/mix=%s/N=%d", c.Mix, c.N) }
+
+// PlannerCase is the planner alone at one size.
+type PlannerCase struct {
+	N         int `json:"n"`
+	Reps      int `json:"reps"`
+	Decisions int `json:"decisions"`
+	// PlanNsPerInstance is PlanBatches' cost; DecisionNs one Next of a
+	// planner-only rollout, on average.
+	PlanNsPerInstance Summary `json:"planNsPerInstance"`
+	DecisionNs        Summary `json:"decisionNs"`
+}
+
+// Key names the case in baseline comparisons.
+func (c PlannerCase) Key() string { return fmt.Sprintf("planner/N=%d", c.N) }
+
+// DockerCase is one container count, three ways, measured alternately.
+type DockerCase struct {
+	N    int `json:"n"`
+	Reps int `json:"reps"`
+	// Seconds per rollout of all N: ours, the engine's plain recreate at the
+	// same concurrency, Swarm's health-gated rolling update.
+	Ours     Summary `json:"ours"`
+	Limit    Summary `json:"limit"`
+	Swarm    Summary `json:"swarm"`
+	OursLim  *Ratio  `json:"oursToLimit,omitempty"`
+	OursSwm  *Ratio  `json:"oursToSwarm,omitempty"`
+	Settings string  `json:"settings"`
+	// Skipped names the ways that could not run, and why.
+	Skipped []string `json:"skipped,omitempty"`
+}
+
+// Key names the case in baseline comparisons.
+func (c DockerCase) Key() string { return fmt.Sprintf("docker/N=%d", c.N) }
+
+// Target is one of the issue's targets and whether this run met it.
+type Target struct {
+	Name string `json:"name"`
+	Want string `json:"want"`
+	Got  string `json:"got"`
+	Met  bool   `json:"met"`
+}
+
+// LoadReport reads a Report (bench.json or the baseline).
+func LoadReport(path string) (*Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if r.Schema != ReportSchema {
+		return nil, fmt.Errorf("%s: schema %d, want %d", path, r.Schema, ReportSchema)
+	}
+	return &r, nil
+}
+
+// Comparison is this run against the baseline, quantity by quantity.
+type Comparison struct {
+	BaselineStarted time.Time `json:"baselineStarted"`
+	BaselineEnv     Env       `json:"baselineEnv"`
+	Deltas          []Delta   `json:"deltas"`
+	Regressions     int       `json:"regressions"`
+}
+
+// Delta is one quantity of one case, now and in the baseline (lower is
+// better for every quantity compared).
+type Delta struct {
+	Key      string  `json:"key"`
+	Quantity string  `json:"quantity"`
+	Current  Summary `json:"current"`
+	Baseline Summary `json:"baseline"`
+	Change   float64 `json:"change"` // current mean ÷ baseline mean − 1
+	Verdict  Verdict `json:"verdict"`
+}
+
+// CompareWith compares r with base on every case both measured.
+func (r *Report) CompareWith(base *Report) *Comparison {
+	c := &Comparison{BaselineStarted: base.Started, BaselineEnv: base.Env}
+	add := func(key, q string, cur, old Summary) {
+		if cur.N == 0 || old.N == 0 {
+			return
+		}
+		d := Delta{Key: key, Quantity: q, Current: cur, Baseline: old, Verdict: Compare(cur, old)}
+		if old.Mean != 0 {
+			d.Change = cur.Mean/old.Mean - 1
+		}
+		if d.Verdict == Regression {
+			c.Regressions++
+		}
+		c.Deltas = append(c.Deltas, d)
+	}
+	for _, s := range r.Sim {
+		for _, o := range base.Sim {
+			if o.Key() == s.Key() {
+				add(s.Key(), "ns/instance", s.NsPerInstance, o.NsPerInstance)
+				add(s.Key(), "B/instance", s.BytesPerInstance, o.BytesPerInstance)
+			}
+		}
+	}
+	for _, p := range r.Planner {
+		for _, o := range base.Planner {
+			if o.Key() == p.Key() {
+				add(p.Key(), "ns/decision", p.DecisionNs, o.DecisionNs)
+				add(p.Key(), "plan ns/instance", p.PlanNsPerInstance, o.PlanNsPerInstance)
+			}
+		}
+	}
+	for _, d := range r.Docker {
+		for _, o := range base.Docker {
+			if o.Key() == d.Key() {
+				add(d.Key(), "ours s", d.Ours, o.Ours)
+				add(d.Key(), "limit s", d.Limit, o.Limit)
+				add(d.Key(), "swarm s", d.Swarm, o.Swarm)
+			}
+		}
+	}
+	return c
+}

@@ -1,0 +1,384 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/osupgrade/osupgrade/internal/clock"
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
+)
+
+// DockerWays are the three ways a Docker fleet of n containers goes from one
+// image to the next. Each call does one whole rollout and returns its wall
+// time; Prepare readies n containers for all three (and is not timed).
+type DockerWays interface {
+	Prepare(ctx context.Context, n int) error
+	Ours(ctx context.Context, n int) (time.Duration, error)
+	Limit(ctx context.Context, n int) (time.Duration, error)
+	Swarm(ctx context.Context, n int) (time.Duration, error)
+	// Settings describes concurrency, parallelism and time scale.
+	Settings(n int) string
+	Close(ctx context.Context) error
+}
+
+// Config says what a suite run measures.
+type Config struct {
+	Quick        bool
+	SimSizes     []int
+	Mixes        []Mix
+	PlannerSizes []int
+	// Reps is the number of repetitions of a case of n instances.
+	Reps func(n int) int
+	// Docker nil: the Docker cases are skipped with DockerSkip as the reason.
+	Docker      DockerWays
+	DockerSkip  string
+	DockerSizes []int
+	DockerReps  int
+	// Progress receives a one-line, carriage-return progress display (a
+	// terminal); nil: none.
+	Progress io.Writer
+	// Bench receives every repetition in Go's benchmark format, so that
+	// benchstat compares two runs; nil: none.
+	Bench io.Writer
+	Wall  func() time.Time
+}
+
+// DefaultConfig is the full suite, or with quick the CI one (sim up to
+// 10^5, Docker at 50 containers).
+func DefaultConfig(quick bool) Config {
+	c := Config{
+		Quick:        quick,
+		SimSizes:     []int{1_000, 10_000, 100_000, 1_000_000},
+		Mixes:        Mixes,
+		PlannerSizes: []int{1_000, 10_000, 100_000, 1_000_000},
+		Reps: func(n int) int {
+			switch {
+			case n <= 10_000:
+				return 20
+			case n <= 100_000:
+				return 10
+			}
+			return 7
+		},
+		DockerSizes: []int{50, 100, 200},
+		DockerReps:  5,
+		Wall:        time.Now,
+	}
+	if quick {
+		c.SimSizes = c.SimSizes[:3]
+		c.PlannerSizes = c.PlannerSizes[:3]
+		c.Reps = func(n int) int {
+			if n <= 10_000 {
+				return 10
+			}
+			return 5
+		}
+		c.DockerSizes = []int{50}
+	}
+	return c
+}
+
+// Run measures everything cfg names and returns the report (without a
+// baseline comparison; see Report.CompareWith).
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Wall == nil {
+		cfg.Wall = time.Now
+	}
+	r := &Report{Schema: ReportSchema, Started: cfg.Wall().UTC(), Quick: cfg.Quick, Env: environment(), QuantileDefinition: QuantileDefinition}
+	p := &progress{w: cfg.Progress, total: countSteps(cfg)}
+	bw := newBenchWriter(cfg.Bench, r.Env)
+
+	for _, mix := range cfg.Mixes {
+		for _, n := range cfg.SimSizes {
+			c, err := runSimCase(ctx, cfg, mix, n, p, bw)
+			if err != nil {
+				return nil, err
+			}
+			r.Sim = append(r.Sim, c)
+		}
+		var ns, wall []float64
+		for _, c := range r.Sim {
+			if c.Mix == mix {
+				ns, wall = append(ns, float64(c.N)), append(wall, c.Wall.Mean)
+			}
+		}
+		if len(ns) >= 2 {
+			g, err := FitGrowth(fmt.Sprintf("sim wall time, mix=%s", mix), ns, wall)
+			if err != nil {
+				return nil, err
+			}
+			r.Growth = append(r.Growth, g)
+		}
+	}
+	for _, n := range cfg.PlannerSizes {
+		c, err := runPlannerCase(ctx, cfg, n, p, bw)
+		if err != nil {
+			return nil, err
+		}
+		r.Planner = append(r.Planner, c)
+	}
+	if cfg.Docker == nil {
+		r.DockerSkipped = cfg.DockerSkip
+	} else {
+		for _, n := range cfg.DockerSizes {
+			c, err := runDockerCase(ctx, cfg, n, p, bw)
+			if err != nil {
+				return nil, err
+			}
+			r.Docker = append(r.Docker, c)
+		}
+	}
+	p.done()
+	r.Targets = targets(r)
+	return r, nil
+}
+
+func countSteps(cfg Config) int {
+	n := 0
+	for range cfg.Mixes {
+		for _, s := range cfg.SimSizes {
+			n += cfg.Reps(s)
+		}
+	}
+	for _, s := range cfg.PlannerSizes {
+		n += cfg.Reps(s)
+	}
+	if cfg.Docker != nil {
+		n += 3 * cfg.DockerReps * len(cfg.DockerSizes)
+	}
+	return n
+}
+
+func runSimCase(ctx context.Context, cfg Config, mix Mix, n int, p *progress, bw *benchWriter) (SimCase, error) {
+	sc, err := SimScenario(n, mix)
+	if err != nil {
+		return SimCase{}, err
+	}
+	reps := cfg.Reps(n)
+	var wall, nsPer, perSec, bytesPer []float64
+	var last SimSample
+	for i := range reps {
+		if err := ctx.Err(); err != nil {
+			return SimCase{}, err
+		}
+		p.step(fmt.Sprintf("sim mix=%s N=%d rep %d/%d", mix, n, i+1, reps))
+		runtime.GC() // as testing does before a benchmark: start from a clean heap
+		s, err := RunSim(ctx, sc, mix, cfg.Wall)
+		if err != nil {
+			return SimCase{}, err
+		}
+		last = s
+		secs := s.Wall.Seconds()
+		wall = append(wall, secs)
+		nsPer = append(nsPer, float64(s.Wall.Nanoseconds())/float64(n))
+		perSec = append(perSec, float64(n)/secs)
+		bytesPer = append(bytesPer, float64(s.Bytes)/float64(n))
+		bw.line(fmt.Sprintf("BenchmarkRollout/mix=%s/N=%d", mix, n), s.Wall, s.Bytes, s.Allocs,
+			metric{float64(s.Wall.Nanoseconds()) / float64(n), "ns/instance"},
+			metric{float64(n) / secs, "instances/s"},
+			metric{float64(s.Bytes) / float64(n), "B/instance"},
+			metric{s.Makespan.Seconds(), "makespan-s"},
+			metric{s.MakespanRatio(), "makespan/bound"})
+	}
+	return SimCase{
+		Mix: mix, N: n, Reps: reps,
+		Wall: Summarize("s", wall), NsPerInstance: Summarize("ns/instance", nsPer),
+		InstancesPerSec: Summarize("instances/s", perSec), BytesPerInstance: Summarize("B/instance", bytesPer),
+		Makespan: last.Makespan.Seconds(), Bound: last.Bound, MakespanRatio: last.MakespanRatio(),
+		Status: last.Status, Batches: last.Batches, Upgraded: last.Upgraded, Failed: last.Failed,
+	}, nil
+}
+
+func runPlannerCase(ctx context.Context, cfg Config, n int, p *progress, bw *benchWriter) (PlannerCase, error) {
+	reps := cfg.Reps(n)
+	base := PlannerFleet(n)
+	in := make([]plan.Instance, n)
+	batch := plan.BatchSize(n, plan.DefaultPolicy().MaxBatchInstancePercent)
+	var planNs, decNs []float64
+	decisions := 0
+	for i := range reps {
+		if err := ctx.Err(); err != nil {
+			return PlannerCase{}, err
+		}
+		p.step(fmt.Sprintf("planner N=%d rep %d/%d", n, i+1, reps))
+		runtime.GC()
+		t0 := cfg.Wall()
+		plan.PlanBatches(base, []string{"1", "2", "3"}, "2", batch, false, plan.HealthExtension)
+		t1 := cfg.Wall()
+		copy(in, base)
+		t2 := cfg.Wall()
+		d, err := PlannerRollout(in, clock.Epoch)
+		if err != nil {
+			return PlannerCase{}, err
+		}
+		t3 := cfg.Wall()
+		decisions = d
+		planNs = append(planNs, float64(t1.Sub(t0).Nanoseconds())/float64(n))
+		decNs = append(decNs, float64(t3.Sub(t2).Nanoseconds())/float64(d))
+		bw.line(fmt.Sprintf("BenchmarkPlanner/PlanBatches/N=%d", n), t1.Sub(t0), 0, 0, metric{planNs[len(planNs)-1], "ns/instance"})
+		bw.line(fmt.Sprintf("BenchmarkPlanner/Rollout/N=%d", n), t3.Sub(t2), 0, 0, metric{decNs[len(decNs)-1], "ns/decision"})
+	}
+	return PlannerCase{N: n, Reps: reps, Decisions: decisions, PlanNsPerInstance: Summarize("ns/instance", planNs), DecisionNs: Summarize("ns/decision", decNs)}, nil
+}
+
+func runDockerCase(ctx context.Context, cfg Config, n int, p *progress, bw *benchWriter) (DockerCase, error) {
+	d := cfg.Docker
+	c := DockerCase{N: n, Reps: cfg.DockerReps, Settings: d.Settings(n)}
+	p.step(fmt.Sprintf("docker N=%d: preparing", n))
+	if err := d.Prepare(ctx, n); err != nil {
+		return c, fmt.Errorf("docker N=%d: prepare: %w", n, err)
+	}
+	type way struct {
+		name string
+		run  func(context.Context, int) (time.Duration, error)
+		out  []float64
+		err  error
+	}
+	ways := []*way{{name: "ours", run: d.Ours}, {name: "limit", run: d.Limit}, {name: "swarm", run: d.Swarm}}
+	for rep := range cfg.DockerReps {
+		// Alternate, and rotate who goes first, so that drift and warm
+		// caches favour no way.
+		for k := range ways {
+			w := ways[(rep+k)%len(ways)]
+			if w.err != nil {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return c, err
+			}
+			p.step(fmt.Sprintf("docker N=%d %s rep %d/%d", n, w.name, rep+1, cfg.DockerReps))
+			t, err := w.run(ctx, n)
+			if err != nil {
+				w.err = err
+				continue
+			}
+			w.out = append(w.out, t.Seconds())
+			bw.line(fmt.Sprintf("BenchmarkDocker/way=%s/N=%d", w.name, n), t, 0, 0, metric{float64(n) / t.Seconds(), "instances/s"})
+		}
+	}
+	for _, w := range ways {
+		if w.err != nil {
+			c.Skipped = append(c.Skipped, fmt.Sprintf("%s: %v", w.name, w.err))
+			w.out = nil
+		}
+	}
+	c.Ours, c.Limit, c.Swarm = Summarize("s", ways[0].out), Summarize("s", ways[1].out), Summarize("s", ways[2].out)
+	if r, err := PairedRatio("ours", "limit", ways[0].out, ways[1].out); err == nil {
+		c.OursLim = &r
+	}
+	if r, err := PairedRatio("ours", "swarm", ways[0].out, ways[2].out); err == nil {
+		c.OursSwm = &r
+	}
+	return c, nil
+}
+
+// targets are the targets, for what this run measured.
+func targets(r *Report) []Target {
+	var out []Target
+	for _, c := range r.Sim {
+		if c.Mix != FaultFree || c.N != 1_000_000 {
+			continue
+		}
+		out = append(out,
+			Target{Name: "sim 10^6 fault-free: wall time", Want: "≤ 1 s", Got: fmt.Sprintf("%.3f s (95%% CI %.3f–%.3f)", c.Wall.Mean, c.Wall.CILo, c.Wall.CIHi), Met: c.Wall.Mean <= 1},
+			Target{Name: "sim 10^6 fault-free: bytes per instance", Want: "≤ 512 B", Got: fmt.Sprintf("%.0f B", c.BytesPerInstance.Mean), Met: c.BytesPerInstance.Mean <= 512},
+			Target{Name: "sim 10^6 fault-free: makespan ÷ lower bound", Want: "1.00", Got: fmt.Sprintf("%.2f", c.MakespanRatio), Met: fmt.Sprintf("%.2f", c.MakespanRatio) == "1.00"},
+		)
+	}
+	for _, g := range r.Growth {
+		if g.Quantity == fmt.Sprintf("sim wall time, mix=%s", FaultFree) && g.Points == 4 {
+			out = append(out, Target{Name: "sim fault-free: growth exponent 10^3..10^6", Want: "≤ 1.05", Got: fmt.Sprintf("%.3f (R² %.3f)", g.Exponent, g.R2), Met: g.Exponent <= 1.05})
+		}
+	}
+	for _, c := range r.Docker {
+		if c.N != 200 {
+			continue
+		}
+		if c.OursLim != nil {
+			out = append(out, Target{Name: "docker N=200: ours ÷ engine limit", Want: "≤ 1.25", Got: fmt.Sprintf("%.2f (95%% CI %.2f–%.2f)", c.OursLim.Ratio, c.OursLim.CILo, c.OursLim.CIHi), Met: c.OursLim.Ratio <= 1.25})
+		}
+		if c.OursSwm != nil {
+			out = append(out, Target{Name: "docker N=200: ours ÷ Swarm", Want: "≤ 0.50 (2× faster)", Got: fmt.Sprintf("%.2f (95%% CI %.2f–%.2f)", c.OursSwm.Ratio, c.OursSwm.CILo, c.OursSwm.CIHi), Met: c.OursSwm.Ratio <= 0.5})
+		}
+	}
+	return out
+}
+
+func environment() Env {
+	e := Env{GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU()}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				e.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return e
+}
+
+// progress is a single status line on a terminal.
+type progress struct {
+	w     io.Writer
+	total int
+	n     int
+}
+
+func (p *progress) step(what string) {
+	if p.w == nil {
+		return
+	}
+	p.n++
+	fmt.Fprintf(p.w, "\r\033[K[%d/%d] %s", min(p.n, p.total), p.total, what)
+}
+
+func (p *progress) done() {
+	if p.w != nil && p.n > 0 {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}
+
+type metric struct {
+	v    float64
+	unit string
+}
+
+// benchWriter writes Go benchmark-format lines.
+type benchWriter struct {
+	w     io.Writer
+	procs int
+}
+
+func newBenchWriter(w io.Writer, e Env) *benchWriter {
+	bw := &benchWriter{w: w, procs: runtime.GOMAXPROCS(0)}
+	if w != nil {
+		fmt.Fprintf(w, "goos: %s\ngoarch: %s\npkg: github.com/osupgrade/osupgrade/bench\n", e.OS, e.Arch)
+		if e.CPUModel != "" {
+			fmt.Fprintf(w, "cpu: %s\n", e.CPUModel)
+		}
+	}
+	return bw
+}
+
+func (b *benchWriter) line(name string, d time.Duration, bytes, allocs uint64, ms ...metric) {
+	if b.w == nil {
+		return
+	}
+	var s strings.Builder
+	fmt.Fprintf(&s, "%s-%d\t1\t%d ns/op", name, b.procs, d.Nanoseconds())
+	for _, m := range ms {
+		fmt.Fprintf(&s, "\t%.4g %s", m.v, m.unit)
+	}
+	if bytes > 0 {
+		fmt.Fprintf(&s, "\t%d B/op\t%d allocs/op", bytes, allocs)
+	}
+	fmt.Fprintln(b.w, s.String())
+}

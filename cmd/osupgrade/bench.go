@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/osupgrade/osupgrade/bench"
+	"github.com/osupgrade/osupgrade/reports"
+)
+
+func init() {
+	commands["bench"] = command{"measure rollout throughput (sim, Docker, Swarm) and write the benchmark report", benchMain}
+}
+
+// benchDocker builds the Docker ways when Docker is compiled in and
+// answers; nil otherwise (set by bench_docker.go).
+var benchDocker func(ctx context.Context, progress io.Writer) (bench.DockerWays, string, error)
+
+func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	quick := fs.Bool("quick", false, "CI mode: simulated fleets up to 10^5 instances, Docker at 50 containers")
+	out := fs.String("out", "reports/out", "write bench.json, bench.md, bench.html and bench.txt (Go benchmark format) here")
+	baseline := fs.String("baseline", "bench/baseline.json", "compare with this report; \"\" for none")
+	dockerMode := fs.String("docker", "auto", "Docker cases: auto (when the engine answers), on (fail without it) or off")
+	simOnly := fs.Bool("sim-only", false, "skip the planner-alone and Docker cases")
+	failOnRegression := fs.Bool("fail-on-regression", false, "exit 1 when a quantity regressed against the baseline")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: osupgrade bench [--quick] [--out DIR] [--baseline FILE] [--docker auto|on|off]\n\nExit status: 0 measured (regressions are flagged in the report), 1 a run failed or --fail-on-regression and a regression, 2 usage.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "osupgrade bench: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	switch *dockerMode {
+	case "auto", "on", "off":
+	default:
+		fmt.Fprintf(stderr, "osupgrade bench: --docker is %q, want auto, on or off\n", *dockerMode)
+		return 2
+	}
+	var base *bench.Report
+	if *baseline != "" {
+		b, err := bench.LoadReport(*baseline)
+		switch {
+		case err == nil:
+			base = b
+		case errors.Is(err, os.ErrNotExist):
+			fmt.Fprintf(stderr, "bench: no baseline at %s; nothing to compare with\n", *baseline)
+		default:
+			fmt.Fprintf(stderr, "osupgrade bench: baseline: %v\n", err)
+			return 2
+		}
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		fmt.Fprintf(stderr, "osupgrade bench: --out: %v\n", err)
+		return 2
+	}
+	txt, err := os.Create(filepath.Join(*out, "bench.txt"))
+	if err != nil {
+		fmt.Fprintf(stderr, "osupgrade bench: %v\n", err)
+		return 1
+	}
+	defer txt.Close()
+
+	cfg := bench.DefaultConfig(*quick)
+	cfg.Bench = txt
+	if pw := progressWriter(stderr); pw != io.Discard {
+		cfg.Progress = pw
+	}
+	if *simOnly {
+		cfg.PlannerSizes = nil
+		*dockerMode = "off"
+	}
+	dockerVersion := ""
+	switch {
+	case *dockerMode == "off":
+		cfg.DockerSkip = "--docker off"
+	case benchDocker == nil:
+		cfg.DockerSkip = "the Docker fleet is not compiled into this binary"
+	default:
+		ways, version, err := benchDocker(ctx, cfg.Progress)
+		if err != nil {
+			if *dockerMode == "on" {
+				fmt.Fprintf(stderr, "osupgrade bench: docker: %v\n", err)
+				return 1
+			}
+			cfg.DockerSkip = err.Error()
+			fmt.Fprintf(stderr, "bench: Docker cases skipped: %v\n", err)
+		} else {
+			cfg.Docker = ways
+			dockerVersion = version
+			defer func() {
+				if err := ways.Close(context.WithoutCancel(ctx)); err != nil {
+					fmt.Fprintf(stderr, "osupgrade bench: docker cleanup: %v\n", err)
+				}
+			}()
+		}
+	}
+	r, err := bench.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "osupgrade bench: %v\n", err)
+		return 1
+	}
+	r.Env.Docker = dockerVersion
+	if base != nil {
+		r.Baseline = r.CompareWith(base)
+	}
+	if err := reports.WriteBench(*out, r); err != nil {
+		fmt.Fprintf(stderr, "osupgrade bench: %v\n", err)
+		return 1
+	}
+	reports.WriteBenchMarkdown(stdout, r)
+	fmt.Fprintf(stderr, "bench: wrote %s, %s, %s and bench.txt in %s\n", reports.BenchJSON, reports.BenchMarkdown, reports.BenchHTML, *out)
+	if *failOnRegression && r.Baseline != nil && r.Baseline.Regressions > 0 {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,309 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/osupgrade/osupgrade/bench"
+)
+
+// Bench file names in the output directory.
+const (
+	BenchJSON     = "bench.json"
+	BenchMarkdown = "bench.md"
+	BenchHTML     = "bench.html"
+)
+
+// WriteBench writes bench.json, bench.md and bench.html for r into dir.
+func WriteBench(dir string, r *bench.Report) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, BenchJSON), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	var md bytes.Buffer
+	WriteBenchMarkdown(&md, r)
+	if err := os.WriteFile(filepath.Join(dir, BenchMarkdown), md.Bytes(), 0o644); err != nil {
+		return err
+	}
+	var h bytes.Buffer
+	if err := WriteBenchHTML(&h, r); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, BenchHTML), h.Bytes(), 0o644)
+}
+
+func mark(ok bool) string {
+	if ok {
+		return "✓"
+	}
+	return "✗"
+}
+
+func ci(s bench.Summary, format string) string {
+	return fmt.Sprintf(format+" ["+format+", "+format+"]", s.Mean, s.CILo, s.CIHi)
+}
+
+// WriteBenchMarkdown writes the report as a CI job summary.
+func WriteBenchMarkdown(w io.Writer, r *bench.Report) {
+	mode := "full"
+	if r.Quick {
+		mode = "quick"
+	}
+	fmt.Fprintf(w, "# osupgrade benchmarks (%s)\n\n", mode)
+	fmt.Fprintf(w, "%s · %s/%s · %d CPUs (%s)", r.Env.GoVersion, r.Env.OS, r.Env.Arch, r.Env.CPUs, r.Env.CPUModel)
+	if r.Env.Docker != "" {
+		fmt.Fprintf(w, " · Docker %s", r.Env.Docker)
+	}
+	fmt.Fprintf(w, " · started %s\n\n", r.Started.Format("2006-01-02 15:04:05 MST"))
+	fmt.Fprintf(w, "Means with 95%% confidence intervals (Student t) in brackets. p50/p95: %s.\n\n", r.QuantileDefinition)
+	if len(r.Targets) > 0 {
+		fmt.Fprint(w, "## Targets\n\n| | target | want | measured |\n|---|---|---|---|\n")
+		for _, t := range r.Targets {
+			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", mark(t.Met), t.Name, t.Want, t.Got)
+		}
+		fmt.Fprintln(w)
+	}
+	if c := r.Baseline; c != nil {
+		fmt.Fprintf(w, "## Against the baseline (%s)\n\n", c.BaselineStarted.Format("2006-01-02"))
+		if c.Regressions == 0 {
+			fmt.Fprint(w, "No regression: every confidence interval overlaps the baseline's or is better.\n\n")
+		} else {
+			fmt.Fprintf(w, "**%d regression(s)**: confidence intervals above the baseline's, not overlapping.\n\n", c.Regressions)
+		}
+		fmt.Fprint(w, "| case | quantity | now | baseline | change | verdict |\n|---|---|---|---|---|---|\n")
+		for _, d := range c.Deltas {
+			v := string(d.Verdict)
+			if d.Verdict == bench.Regression {
+				v = "**regression**"
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %+.1f%% | %s |\n", d.Key, d.Quantity, ci(d.Current, "%.4g"), ci(d.Baseline, "%.4g"), 100*d.Change, v)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(r.Sim) > 0 {
+		fmt.Fprint(w, "## Simulated rollouts\n\nWhole rollouts on the simulated fleet (world building and result included), 3 zones × 5 update domains, 30 s boot, 5 s health confirmation.\n\n")
+		fmt.Fprint(w, "| mix | N | reps | wall s | p50 / p95 s | ns/instance | instances/s | B/instance | makespan | lower bound | ÷ bound | status |\n|---|---:|---:|---|---|---|---|---|---:|---:|---:|---|\n")
+		for _, c := range r.Sim {
+			fmt.Fprintf(w, "| %s | %d | %d | %s | %.4g / %.4g | %s | %s | %s | %s | %d × %s = %s | %.2f | %s (%d failed) |\n",
+				c.Mix, c.N, c.Reps, ci(c.Wall, "%.4g"), c.Wall.P50, c.Wall.P95, ci(c.NsPerInstance, "%.0f"), ci(c.InstancesPerSec, "%.3g"), ci(c.BytesPerInstance, "%.0f"),
+				secs(c.Makespan), c.Bound.Batches, c.Bound.PerBatch, c.Bound.Total, c.MakespanRatio, c.Status, c.Failed)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(r.Growth) > 0 {
+		fmt.Fprint(w, "## Growth of cost with N\n\nLeast squares on log(wall) = a + k·log(N) (gonum stat.LinearRegression, R² from stat.RSquared).\n\n| quantity | exponent k | R² | points |\n|---|---:|---:|---:|\n")
+		for _, g := range r.Growth {
+			fmt.Fprintf(w, "| %s | %.3f | %.4f | %d |\n", g.Quantity, g.Exponent, g.R2, g.Points)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(r.Planner) > 0 {
+		fmt.Fprint(w, "## Planner alone\n\nPlanBatches over N instances, and the mean cost of one decision (Rollout.Next) in a planner-only rollout.\n\n| N | reps | PlanBatches ns/instance | decisions | ns/decision |\n|---:|---:|---|---:|---|\n")
+		for _, p := range r.Planner {
+			fmt.Fprintf(w, "| %d | %d | %s | %d | %s |\n", p.N, p.Reps, ci(p.PlanNsPerInstance, "%.1f"), p.Decisions, ci(p.DecisionNs, "%.4g"))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprint(w, "## Docker\n\n")
+	if len(r.Docker) == 0 {
+		fmt.Fprintf(w, "Not measured: %s\n\n", r.DockerSkipped)
+	} else {
+		fmt.Fprint(w, "Seconds per rollout of all N containers, the three ways measured alternately.\n\n| N | reps | ours s | engine limit s | Swarm s | ours ÷ limit | ours ÷ Swarm |\n|---:|---:|---|---|---|---|---|\n")
+		for _, c := range r.Docker {
+			fmt.Fprintf(w, "| %d | %d | %s | %s | %s | %s | %s |\n", c.N, c.Reps, sumOrDash(c.Ours), sumOrDash(c.Limit), sumOrDash(c.Swarm), ratioOrDash(c.OursLim), ratioOrDash(c.OursSwm))
+		}
+		fmt.Fprintln(w)
+		for _, c := range r.Docker {
+			fmt.Fprintf(w, "- N=%d: %s\n", c.N, c.Settings)
+			for _, s := range c.Skipped {
+				fmt.Fprintf(w, "  - not measured: %s\n", s)
+			}
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func secs(s float64) string { return fmt.Sprintf("%gs", s) }
+
+func sumOrDash(s bench.Summary) string {
+	if s.N == 0 {
+		return "–"
+	}
+	return ci(s, "%.3g")
+}
+
+func ratioOrDash(r *bench.Ratio) string {
+	if r == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f [%.2f, %.2f]", r.Ratio, r.CILo, r.CIHi)
+}
+
+// benchCharts are the SVG charts of a report.
+func benchCharts(r *bench.Report) (map[string]template.HTML, []string) {
+	charts := map[string]template.HTML{}
+	var problems []string
+	var ss []series
+	for _, mix := range bench.Mixes {
+		s := series{name: "sim, mix=" + string(mix), dashed: mix != bench.FaultFree}
+		for _, c := range r.Sim {
+			if c.Mix == mix {
+				s.x = append(s.x, float64(c.N))
+				s.y = append(s.y, c.InstancesPerSec.Mean)
+				s.lo = append(s.lo, c.InstancesPerSec.CILo)
+				s.hi = append(s.hi, c.InstancesPerSec.CIHi)
+			}
+		}
+		if len(s.x) > 0 {
+			ss = append(ss, s)
+		}
+	}
+	for _, way := range []string{"ours", "limit", "swarm"} {
+		s := series{name: "docker, " + map[string]string{"ours": "ours", "limit": "engine limit", "swarm": "Swarm"}[way]}
+		for _, c := range r.Docker {
+			sum := map[string]bench.Summary{"ours": c.Ours, "limit": c.Limit, "swarm": c.Swarm}[way]
+			if sum.N == 0 || sum.Mean <= 0 {
+				continue
+			}
+			n := float64(c.N)
+			s.x = append(s.x, n)
+			s.y = append(s.y, n/sum.Mean)
+			// Throughput's interval from the time's: n/hi .. n/lo.
+			lo := n / sum.CIHi
+			hi := n / sum.CILo
+			if sum.CILo <= 0 {
+				hi = n / sum.Min
+			}
+			s.lo, s.hi = append(s.lo, lo), append(s.hi, hi)
+		}
+		if len(s.x) > 0 {
+			ss = append(ss, s)
+		}
+	}
+	if len(ss) > 0 {
+		if svg, err := logLogChart("Rollout throughput vs fleet size", "instances (N)", "instances upgraded per wall second", ss); err != nil {
+			problems = append(problems, err.Error())
+		} else {
+			charts["throughput"] = template.HTML(svg)
+		}
+	}
+	var bars []bar
+	for _, c := range r.Docker {
+		if c.OursLim != nil {
+			bars = append(bars, bar{label: fmt.Sprintf("N=%d ÷ limit", c.N), v: c.OursLim.Ratio, lo: c.OursLim.CILo, hi: c.OursLim.CIHi, group: 0})
+		}
+		if c.OursSwm != nil {
+			bars = append(bars, bar{label: fmt.Sprintf("N=%d ÷ Swarm", c.N), v: c.OursSwm.Ratio, lo: c.OursSwm.CILo, hi: c.OursSwm.CIHi, group: 1})
+		}
+	}
+	if len(bars) > 0 {
+		svg, err := barChart("Our rollout time ÷ the peers' (lower is better)", "time ratio", []string{"ours ÷ engine limit", "ours ÷ Swarm"}, bars,
+			[]refLine{{"target ÷ limit ≤ 1.25", 1.25}, {"target ÷ Swarm ≤ 0.5", 0.5}})
+		if err != nil {
+			problems = append(problems, err.Error())
+		} else {
+			charts["ratios"] = template.HTML(svg)
+		}
+	}
+	return charts, problems
+}
+
+var benchPage = template.Must(template.New("bench").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>osupgrade benchmarks</title>
+<style>` + pageCSS + `</style></head>
+<body>
+<article class="md">{{.Markdown}}</article>
+{{range .Problems}}<p class="bad">chart: {{.}}</p>{{end}}
+<section class="charts"><h2>Charts</h2>
+{{with index .Charts "throughput"}}<figure id="throughput">{{.}}<figcaption>Throughput (instances per wall second, log–log) with 95% confidence intervals: simulated rollouts and Docker.</figcaption></figure>{{end}}
+{{with index .Charts "ratios"}}<figure id="ratios">{{.}}<figcaption>Our Docker rollout time divided by the engine's limit and by Swarm's, geometric means of alternating pairs with 95% confidence intervals.</figcaption></figure>{{end}}
+</section>
+</body></html>
+`))
+
+// WriteBenchHTML writes the report as one self-contained HTML page.
+func WriteBenchHTML(w io.Writer, r *bench.Report) error {
+	charts, problems := benchCharts(r)
+	var md bytes.Buffer
+	WriteBenchMarkdown(&md, r)
+	return benchPage.Execute(w, map[string]any{"Charts": charts, "Problems": problems, "Markdown": markdownHTML(md.String())})
+}
+
+// markdownHTML renders the small Markdown subset our reports write:
+// headings, tables, bullet lists and paragraphs, with **bold**.
+func markdownHTML(md string) template.HTML {
+	var b strings.Builder
+	lines := strings.Split(md, "\n")
+	esc := func(s string) string {
+		s = template.HTMLEscapeString(s)
+		for strings.Count(s, "**") >= 2 {
+			s = strings.Replace(s, "**", "<strong>", 1)
+			s = strings.Replace(s, "**", "</strong>", 1)
+		}
+		return s
+	}
+	cells := func(l string) []string {
+		l = strings.TrimSpace(l)
+		l = strings.TrimPrefix(strings.TrimSuffix(l, "|"), "|")
+		return strings.Split(l, "|")
+	}
+	inList := false
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
+		if inList && !strings.HasPrefix(strings.TrimSpace(l), "- ") {
+			b.WriteString("</ul>\n")
+			inList = false
+		}
+		switch {
+		case strings.HasPrefix(l, "#"):
+			level := len(l) - len(strings.TrimLeft(l, "#"))
+			fmt.Fprintf(&b, "<h%d>%s</h%d>\n", level+1, esc(strings.TrimSpace(l[level:])), level+1)
+		case strings.HasPrefix(l, "|"):
+			b.WriteString("<table>\n<thead><tr>")
+			for _, c := range cells(l) {
+				fmt.Fprintf(&b, "<th>%s</th>", esc(strings.TrimSpace(c)))
+			}
+			b.WriteString("</tr></thead>\n<tbody>\n")
+			i++ // the separator row
+			for i+1 < len(lines) && strings.HasPrefix(lines[i+1], "|") {
+				i++
+				b.WriteString("<tr>")
+				for _, c := range cells(lines[i]) {
+					fmt.Fprintf(&b, "<td>%s</td>", esc(strings.TrimSpace(c)))
+				}
+				b.WriteString("</tr>\n")
+			}
+			b.WriteString("</tbody></table>\n")
+		case strings.HasPrefix(strings.TrimSpace(l), "- "):
+			if !inList {
+				b.WriteString("<ul>\n")
+				inList = true
+			}
+			fmt.Fprintf(&b, "<li>%s</li>\n", esc(strings.TrimPrefix(strings.TrimSpace(l), "- ")))
+		case strings.TrimSpace(l) == "":
+		default:
+			fmt.Fprintf(&b, "<p>%s</p>\n", esc(l))
+		}
+	}
+	if inList {
+		b.WriteString("</ul>\n")
+	}
+	return template.HTML(b.String())
+}
+
+const pageCSS = `body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1200px;padding:0 1rem;color:#222}
+table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.85rem}th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
+th{background:#f2f2f2}figure{margin:1rem 0}figure svg{max-width:100%;height:auto}figcaption{font-size:.85rem;color:#555}
+.bad{color:#b00020}.ok{color:#006d2c}code{background:#f4f4f4;padding:0 .2rem}`

@@ -1,0 +1,324 @@
+package reports
+
+import (
+	"fmt"
+	"html/template"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/osupgrade/osupgrade/harness"
+	"github.com/osupgrade/osupgrade/harness/scenario"
+)
+
+// Timeline geometry, in SVG user units.
+const (
+	tlWidth  = 1100.0
+	tlLeft   = 150.0 // lane labels
+	tlRight  = 20.0
+	tlTop    = 34.0 // fault labels
+	laneH    = 18.0
+	healthH  = 150.0
+	axisH    = 28.0
+	gapH     = 26.0
+	gatePct  = 20.0
+	maxLanes = 60
+)
+
+var attemptColours = []string{"#0072B2", "#009E73", "#CC79A7", "#56B4E9", "#E69F00"}
+
+// healthPoint is the derived health at one instant.
+type healthPoint struct {
+	t         time.Time
+	setShare  float64 // healthy share of the set, %
+	upgShare  float64 // unhealthy share of finished upgraded instances, %
+	hasUpgrad bool
+}
+
+// derivedHealth reconstructs health over time from the batch records:
+// members of a batch in progress count as not healthy (being reimaged);
+// members of a finished batch count as their final health (a rolled-back or
+// unhealthy instance stays unhealthy). It is what the gates saw at batch
+// boundaries, not a probe trace.
+func derivedHealth(s harness.SetResult, end time.Time) []healthPoint {
+	total := 0
+	for _, n := range s.Versions {
+		total += n
+	}
+	if total == 0 || len(s.Batches) == 0 {
+		return nil
+	}
+	final := map[string]harness.InstanceResult{}
+	for _, in := range s.Instances {
+		final[in.ID] = in
+	}
+	type change struct {
+		t                        time.Time
+		inProgress, bad, upgrade float64
+	}
+	var cs []change
+	for _, b := range s.Batches {
+		st, ok := parseTime(b.StartTime)
+		if !ok {
+			continue
+		}
+		size := float64(b.Size)
+		cs = append(cs, change{t: st, inProgress: size})
+		et, ok := parseTime(b.EndTime)
+		if !ok {
+			continue
+		}
+		known, bad := 0, 0
+		for _, id := range b.Instances {
+			if in, ok := final[id]; ok {
+				known++
+				if in.Health != "Healthy" || in.RolledBack {
+					bad++
+				}
+			}
+		}
+		failed := 0.0
+		if known > 0 {
+			failed = size * float64(bad) / float64(known)
+		}
+		cs = append(cs, change{t: et, inProgress: -size, bad: failed, upgrade: size})
+	}
+	slices.SortStableFunc(cs, func(a, b change) int { return a.t.Compare(b.t) })
+	var pts []healthPoint
+	var inProgress, bad, upgraded float64
+	for i, c := range cs {
+		inProgress += c.inProgress
+		bad += c.bad
+		upgraded += c.upgrade
+		if i+1 < len(cs) && cs[i+1].t.Equal(c.t) {
+			continue
+		}
+		p := healthPoint{t: c.t, setShare: 100 * math.Max(0, float64(total)-inProgress-bad) / float64(total)}
+		if upgraded > 0 {
+			p.upgShare, p.hasUpgrad = 100*bad/upgraded, true
+		}
+		pts = append(pts, p)
+	}
+	if len(pts) > 0 && end.After(pts[len(pts)-1].t) {
+		last := pts[len(pts)-1]
+		last.t = end
+		pts = append(pts, last)
+	}
+	return pts
+}
+
+// timelineSVG draws one scale set's rollout: batches per zone and update
+// domain, faults and rollbacks, and the derived health with the 20% gates.
+func timelineSVG(run *Run, s harness.SetResult) (template.HTML, string) {
+	r := run.Result
+	start := r.Start
+	scenarioEnd := start
+	if d, err := time.ParseDuration(r.ScenarioDuration); err == nil {
+		scenarioEnd = start.Add(d)
+	}
+	// The window: everything that happened to this set, padded.
+	var lo, hi time.Time
+	see := func(t time.Time) {
+		if t.IsZero() {
+			return
+		}
+		if lo.IsZero() || t.Before(lo) {
+			lo = t
+		}
+		if hi.IsZero() || t.After(hi) {
+			hi = t
+		}
+	}
+	for _, b := range s.Batches {
+		if t, ok := parseTime(b.StartTime); ok {
+			see(t)
+		}
+		if t, ok := parseTime(b.EndTime); ok {
+			see(t)
+		} else {
+			see(scenarioEnd)
+		}
+	}
+	var faults []FaultMark
+	for _, f := range run.Faults {
+		if f.Fired && (f.Set == "" || f.Set == s.Name) {
+			faults = append(faults, f)
+			see(start.Add(f.At))
+			if f.Duration > 0 && !start.Add(f.At+f.Duration).After(scenarioEnd) {
+				see(start.Add(f.At + f.Duration))
+			}
+		}
+	}
+	var rollbacks []time.Time
+	for _, e := range r.Events {
+		if e.Set == s.Name && strings.HasPrefix(e.Event, "rollback started") {
+			if t, ok := parseTime(e.Time); ok {
+				rollbacks = append(rollbacks, t)
+				see(t)
+			}
+		}
+	}
+	if lo.IsZero() {
+		return template.HTML(fmt.Sprintf(`<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="40" role="img" aria-label="no rollout"><text x="10" y="24" font-family="sans-serif" font-size="13">%s: no batch started (%s)</text></svg>`, tlWidth, template.HTMLEscapeString(s.Name), template.HTMLEscapeString(s.Status))), "No rollout of " + s.Name + "."
+	}
+	span := hi.Sub(lo)
+	if span <= 0 {
+		span = time.Minute
+	}
+	pad := span / 40
+	lo, hi = lo.Add(-pad), hi.Add(pad)
+	span = hi.Sub(lo)
+	plotW := tlWidth - tlLeft - tlRight
+	x := func(t time.Time) float64 {
+		return tlLeft + plotW*float64(t.Sub(lo))/float64(span)
+	}
+
+	// Lanes in the order batches first used them.
+	type lane struct {
+		zone string
+		ud   int
+	}
+	var lanes []lane
+	laneOf := map[lane]int{}
+	for _, b := range s.Batches {
+		l := lane{b.Zone, b.UpdateDomain}
+		if _, ok := laneOf[l]; !ok && len(lanes) < maxLanes {
+			laneOf[l] = len(lanes)
+			lanes = append(lanes, l)
+		}
+	}
+	lanesTop := tlTop
+	lanesH := laneH * float64(len(lanes))
+	healthTop := lanesTop + lanesH + gapH
+	axisTop := healthTop + healthH
+	height := axisTop + axisH
+
+	var b strings.Builder
+	esc := template.HTMLEscapeString
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" font-family="sans-serif" role="img" aria-label="rollout timeline of %s">`, tlWidth, height, tlWidth, height, esc(s.Name))
+	fmt.Fprintf(&b, `<title>Rollout timeline of %s</title>`, esc(s.Name))
+	// Fault spans first, under everything.
+	for _, f := range faults {
+		fx := x(start.Add(f.At))
+		if f.Duration > 0 {
+			fe := math.Min(x(start.Add(f.At+f.Duration)), tlWidth-tlRight)
+			fmt.Fprintf(&b, `<rect class="fault-span" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#E69F00" fill-opacity="0.12"/>`, fx, lanesTop, math.Max(1, fe-fx), axisTop-lanesTop)
+		}
+	}
+	// Lanes and batches.
+	for i, l := range lanes {
+		y := lanesTop + laneH*float64(i)
+		name := fmt.Sprintf("UD %d", l.ud)
+		if l.zone != "" {
+			name = fmt.Sprintf("zone %s · UD %d", l.zone, l.ud)
+		}
+		fmt.Fprintf(&b, `<rect class="lane" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, tlLeft, y, plotW, laneH)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end">%s</text>`, tlLeft-6, y+laneH-5, esc(name))
+	}
+	attempts := map[int]int{}
+	for _, bt := range s.Batches {
+		li, ok := laneOf[lane{bt.Zone, bt.UpdateDomain}]
+		st, ok2 := parseTime(bt.StartTime)
+		if !ok || !ok2 {
+			continue
+		}
+		if _, seen := attempts[bt.Attempt]; !seen {
+			attempts[bt.Attempt] = len(attempts)
+		}
+		col := attemptColours[attempts[bt.Attempt]%len(attemptColours)]
+		et, done := parseTime(bt.EndTime)
+		if !done {
+			et = hi
+		}
+		x0, x1 := x(st), x(et)
+		y := lanesTop + laneH*float64(li)
+		opacity := "1"
+		if !done {
+			opacity = "0.45"
+		}
+		fmt.Fprintf(&b, `<rect class="batch" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" fill-opacity="%s"><title>attempt %d, batch %d: %d instances, zone %q, UD %d, %s – %s</title></rect>`,
+			x0, y+2, math.Max(1.5, x1-x0), laneH-4, col, opacity, bt.Attempt, bt.Index, bt.Size, bt.Zone, bt.UpdateDomain, rel(st, start), relOrRunning(bt.EndTime, start))
+		if label := fmt.Sprintf("#%d · %d", bt.Index, bt.Size); x1-x0 > 7*float64(len(label)) {
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#fff" style="fill:#fff">%s</text>`, x0+4, y+laneH-5, esc(label))
+		}
+	}
+	// Health panel.
+	hy := func(pct float64) float64 { return healthTop + healthH*(1-pct/100) }
+	fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#fff" stroke="#ccc"/>`, tlLeft, healthTop, plotW, healthH)
+	for _, p := range []float64{0, 50, 100} {
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end">%.0f%%</text>`, tlLeft-6, hy(p)+4, p)
+	}
+	fmt.Fprintf(&b, `<line class="gate" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#0072B2" stroke-dasharray="6 4"/>`, tlLeft, tlLeft+plotW, hy(100-gatePct), hy(100-gatePct))
+	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#0072B2" style="fill:#0072B2" text-anchor="end">set: 20%% unhealthy gate</text>`, tlLeft+plotW-4, hy(100-gatePct)-4)
+	fmt.Fprintf(&b, `<line class="gate" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#D55E00" stroke-dasharray="2 3"/>`, tlLeft, tlLeft+plotW, hy(gatePct), hy(gatePct))
+	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#D55E00" style="fill:#D55E00" text-anchor="end">upgraded: 20%% unhealthy gate</text>`, tlLeft+plotW-4, hy(gatePct)-4)
+	pts := derivedHealth(s, hi)
+	if len(pts) > 0 {
+		var setPath, upgPath strings.Builder
+		prevSet := 100.0
+		fmt.Fprintf(&setPath, "M%.1f %.1f", x(lo), hy(100))
+		for _, p := range pts {
+			fmt.Fprintf(&setPath, " L%.1f %.1f L%.1f %.1f", x(p.t), hy(prevSet), x(p.t), hy(p.setShare))
+			prevSet = p.setShare
+		}
+		prevUpg, started := 0.0, false
+		for _, p := range pts {
+			if !p.hasUpgrad {
+				continue
+			}
+			if !started {
+				fmt.Fprintf(&upgPath, "M%.1f %.1f", x(p.t), hy(p.upgShare))
+				started = true
+			} else {
+				fmt.Fprintf(&upgPath, " L%.1f %.1f L%.1f %.1f", x(p.t), hy(prevUpg), x(p.t), hy(p.upgShare))
+			}
+			prevUpg = p.upgShare
+		}
+		fmt.Fprintf(&b, `<path class="healthy-share" d="%s" fill="none" stroke="#0072B2" stroke-width="2"/>`, setPath.String())
+		if started {
+			fmt.Fprintf(&b, `<path class="upgraded-unhealthy" d="%s" fill="none" stroke="#D55E00" stroke-width="2"/>`, upgPath.String())
+		}
+	}
+	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">healthy share of the set (blue) · unhealthy share of upgraded instances (orange)</text>`, tlLeft+4, healthTop+14)
+	// Faults and rollbacks on top.
+	for i, f := range faults {
+		fx := x(start.Add(f.At))
+		fmt.Fprintf(&b, `<line class="fault" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#E69F00" stroke-width="1.5" stroke-dasharray="4 2"/>`, fx, fx, tlTop-12, axisTop)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#a05a00" style="fill:#a05a00">⚡ %s<title>%s %s, %s, for %s</title></text>`, fx+2, tlTop-16+float64(i%2)*10, esc(f.Fault), esc(f.Fault), esc(f.When), esc(f.Target), esc(durOrDash(f.Duration)))
+	}
+	for _, t := range rollbacks {
+		rx := x(t)
+		fmt.Fprintf(&b, `<path class="rollback" d="M%.1f %.1f l-5 -8 h10 z" fill="#b00020"><title>rollback started at %s</title></path>`, rx, lanesTop, rel(t, start))
+	}
+	// Time axis, relative to the scenario start.
+	ticks := 6
+	for i := 0; i <= ticks; i++ {
+		t := lo.Add(time.Duration(float64(span) * float64(i) / float64(ticks)))
+		tx := x(t)
+		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#999"/>`, tx, tx, axisTop, axisTop+5)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`, tx, axisTop+18, rel(t, start))
+	}
+	b.WriteString(`</svg>`)
+	caption := fmt.Sprintf("%s: %d batches in %d zone/update-domain lanes, attempts coloured; %d fault(s) (⚡, shaded while on), %d rollback(s) (▼). Health is derived from the batch records: members of a batch in progress count as not healthy, members of a finished batch as their final health. Time from the scenario start.", s.Name, len(s.Batches), len(lanes), len(faults), len(rollbacks))
+	if len(laneOf) == maxLanes {
+		caption += fmt.Sprintf(" Only the first %d lanes are drawn.", maxLanes)
+	}
+	return template.HTML(b.String()), caption
+}
+
+// rel is t as an offset from the scenario start: "+8m45s".
+func rel(t, start time.Time) string {
+	d := t.Sub(start).Round(time.Second)
+	if d < 0 {
+		return "-" + scenario.FormatDuration(-d)
+	}
+	return "+" + scenario.FormatDuration(d)
+}
+
+func relOrRunning(s string, start time.Time) string {
+	if t, ok := parseTime(s); ok {
+		return rel(t, start)
+	}
+	return "still running"
+}
