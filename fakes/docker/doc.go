@@ -1,0 +1,54 @@
+// Package docker is the fleet of containers standing in for VMs, through the
+// Docker Engine API: OS disk = an image built FROM scratch with the agent
+// (fakes/agent) and the OS version baked in; data disk = a named volume kept
+// across reimage; one bridge network per scale set; labels on everything.
+//
+// It must never stop, change or remove a resource that does not carry its
+// owner label (I-7), and it sends traffic only to its own containers on the
+// networks it created and to the host's own listeners.
+//
+// # Constructor
+//
+//	f, err := docker.New(ctx, docker.Options{
+//		RunID:       "",        // "" = random; reuse an id to reattach to its sets
+//		TimeScale:   60,        // scenario seconds per wall second (0: the Clock's, else 60)
+//		Clock:       scaled,    // the scenario clock (SAS expiry); nil: clock.NewScaled(clock.Epoch, TimeScale)
+//		Concurrency: 8,         // parallel engine operations
+//		Progress:    os.Stderr, // progress lines for long operations; nil: silent
+//	})
+//	if errors.Is(err, docker.ErrEngineUnavailable) { ... } // no engine: skip, or fail in CI
+//	defer f.Clean(ctx) // removes this run's containers, volumes, networks
+//
+// *Fleet implements orchestrator.Fleet, orchestrator.Provisioner and
+// fault.Injector, plus SetBadVersion (harness.BadVersions), DataDigests
+// (the harness's I-4 check), WriteData/ReadData, Clean and Close.
+// CleanAll(ctx, progress) removes every resource of every run labelled
+// osupgrade.owner=osupgrade, OS images included: that is `osupgrade clean`.
+//
+// New builds the agent with `go build` (CGO_ENABLED=0) once per process, so
+// it must run inside this module unless Options.AgentBinary or
+// OSUPGRADE_AGENT_BINARY names a prebuilt static agent. OS images are tagged
+// osupgrade-os:<content hash> and reused whenever present.
+//
+// # Labels
+//
+// Every container, volume and network: osupgrade.owner=osupgrade,
+// osupgrade.run=<run id>, osupgrade.scale-set=<name>; containers and volumes
+// also osupgrade.instance=<id>; containers osupgrade.zone,
+// osupgrade.update-domain, osupgrade.os-version, osupgrade.image-ref.
+// Images: osupgrade.owner, osupgrade.image-ref, osupgrade.os-version,
+// osupgrade.agent and, for a bad version, osupgrade.bad.
+//
+// # Time
+//
+// The agents wait in wall time divided by TimeScale: at 60 the default
+// 30 s boot takes 0.5 s and a 5 s probe interval ~83 ms. SAS tokens expire
+// on the scenario Clock, checked by the storage endpoint in this process.
+//
+// # Limits
+//
+// Fault switch counters (down, app-unhealthy) live in the Fleet object; a
+// reattached fleet recovers the switches the agents' configs carry and the
+// paused state, not a down count. A version marked bad after its image was
+// built gets a new image on its next use; running containers keep theirs.
+package docker

@@ -1,0 +1,368 @@
+package docker
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"path"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+
+	"github.com/osupgrade/osupgrade/fakes/agent"
+	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
+)
+
+// extensionsContainer is the storage container extension payloads live in.
+const extensionsContainer = "extensions"
+
+// CreateScaleSet creates the set's network, one volume per data disk per
+// instance (seeded with the instance's initial data) and one container per
+// instance on version, and starts them. Instances boot like any other:
+// Observe shows them running once their agent has booted.
+func (f *Fleet) CreateScaleSet(ctx context.Context, model orchestrator.ScaleSet, version string) error {
+	f.mu.Lock()
+	if _, ok := f.sets[model.Name]; ok {
+		f.mu.Unlock()
+		return fmt.Errorf("docker: %w: %s", orchestrator.ErrExists, model.Name)
+	}
+	s := &scaleSet{model: model, network: f.networkName(model.Name), inst: make([]switches, model.Capacity)}
+	f.sets[model.Name] = s
+	f.mu.Unlock()
+	fail := func(err error) error {
+		f.mu.Lock()
+		delete(f.sets, model.Name)
+		f.mu.Unlock()
+		if s.srv != nil {
+			s.srv.Close()
+		}
+		return err
+	}
+	start := time.Now()
+	img := plan.Image{Ref: model.Image.Ref(), Version: version}
+	tag, err := f.ensureImage(ctx, img)
+	if err != nil {
+		return fail(err)
+	}
+	resp, err := f.cli.NetworkCreate(ctx, s.network, network.CreateOptions{Driver: "bridge", Labels: f.runLabels(model.Name)})
+	if err != nil {
+		return fail(fmt.Errorf("docker: create network %s: %w", s.network, err))
+	}
+	nw, err := f.cli.NetworkInspect(ctx, resp.ID, network.InspectOptions{})
+	if err != nil {
+		return fail(fmt.Errorf("docker: inspect network %s: %w", s.network, err))
+	}
+	for _, c := range nw.IPAM.Config {
+		if c.Gateway != "" {
+			s.gateway = c.Gateway
+			break
+		}
+	}
+	if s.gateway == "" {
+		return fail(fmt.Errorf("docker: network %s has no gateway address", s.network))
+	}
+	if err := f.serveStorage(s); err != nil {
+		return fail(err)
+	}
+	f.putPayloads(model)
+	f.logf("creating %d instances of %s on %s", model.Capacity, model.Name, img)
+	var done int
+	var mu sync.Mutex
+	err = f.parallel(ctx, model.Capacity, func(ctx context.Context, i int) error {
+		if err := f.retry(ctx, func() error { return f.createInstance(ctx, s, i, tag, img, true) }); err != nil {
+			return fmt.Errorf("instance %d: %w", i, err)
+		}
+		mu.Lock()
+		done++
+		if n := model.Capacity; n >= 20 && done%(n/10) == 0 {
+			f.logf("%s: %d/%d instances started", model.Name, done, n)
+		}
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return fail(fmt.Errorf("docker: create scale set %s: %w", model.Name, err))
+	}
+	f.logf("%s: %d instances started in %s", model.Name, model.Capacity, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// putPayloads stores the blobs the model's SAS-using extensions download.
+func (f *Fleet) putPayloads(model orchestrator.ScaleSet) {
+	for _, e := range model.Extensions {
+		if !e.SASExpiresAt.IsZero() {
+			f.store.Put(extensionsContainer, f.payloadBlob(model.Name, e.Name), []byte(fmt.Sprintf("#!/bin/sh\n# payload of extension %s of scale set %s\n", e.Name, model.Name)))
+		}
+	}
+}
+
+func (f *Fleet) payloadBlob(set, ext string) string { return f.runID + "/" + set + "/" + ext }
+
+// UpdateModel takes a new model for later boots, as a VM takes a model
+// change on its next reimage (R-CRED-1's recovery renews tokens this way).
+// Every container's config is rewritten so that a reattached fleet reads the
+// current model back; running agents do not reread it.
+func (f *Fleet) UpdateModel(ctx context.Context, model orchestrator.ScaleSet) error {
+	s, err := f.set(model.Name)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	if model.Capacity != len(s.inst) {
+		f.mu.Unlock()
+		return fmt.Errorf("docker: scale set %s has %d instances, the model %d", model.Name, len(s.inst), model.Capacity)
+	}
+	s.model = model
+	f.mu.Unlock()
+	f.putPayloads(model)
+	return f.parallel(ctx, model.Capacity, func(ctx context.Context, i int) error {
+		c, ok, err := f.instanceContainer(ctx, model.Name, i)
+		if err != nil || !ok {
+			return err
+		}
+		if err := f.writeConfig(ctx, s, i, c.ID); err != nil && !errdefs.IsNotFound(err) {
+			return err
+		}
+		return nil
+	})
+}
+
+// DeleteScaleSet removes the set's containers, volumes and network.
+func (f *Fleet) DeleteScaleSet(ctx context.Context, name string) error {
+	f.mu.Lock()
+	s := f.sets[name]
+	delete(f.sets, name)
+	f.mu.Unlock()
+	if s != nil && s.srv != nil {
+		s.srv.Close()
+	}
+	return f.remove(ctx, name)
+}
+
+// Reimage replaces the instance's container with one from image: same
+// name, network and data volumes; a new writable layer, so custom data and
+// extensions run again (R-UPG-1). A rollback is a reimage to the previous
+// version. Transient engine errors are retried; a permanent one fails this
+// instance only, with the engine's message.
+func (f *Fleet) Reimage(ctx context.Context, set string, id int, image plan.Image) error {
+	s, err := f.set(set)
+	if err != nil {
+		return err
+	}
+	if id < 0 || id >= len(s.inst) {
+		return fmt.Errorf("docker: scale set %s has no instance %d", set, id)
+	}
+	tag, err := f.ensureImage(ctx, image)
+	if err != nil {
+		return err
+	}
+	return f.retry(ctx, func() error {
+		select {
+		case f.sem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		defer func() { <-f.sem }()
+		old, ok, err := f.instanceContainer(ctx, set, id)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := f.cli.ContainerRemove(ctx, old.ID, container.RemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {
+				return fmt.Errorf("docker: remove %s/%d: %w", set, id, err)
+			}
+			f.forget(old.ID)
+		}
+		return f.createInstance(ctx, s, id, tag, image, false)
+	})
+}
+
+// createInstance creates and starts (unless it is down) one instance's
+// container; with seed, it first creates the data volumes and writes the
+// initial data. The caller holds a concurrency slot or runs under parallel.
+func (f *Fleet) createInstance(ctx context.Context, s *scaleSet, id int, tag string, img plan.Image, seed bool) error {
+	m := f.model(s)
+	name := f.containerName(m.Name, id)
+	zone, ud := m.Placement(id)
+	labels := f.runLabels(m.Name)
+	labels[LabelInstance] = strconv.Itoa(id)
+	labels[LabelZone] = zone
+	labels[LabelUpdateDomain] = strconv.Itoa(ud)
+	labels[LabelVersion] = img.Version
+	labels[LabelImageRef] = img.Ref
+	var mounts []mount.Mount
+	for d := 0; d < m.DataDisks; d++ {
+		vol := f.volumeName(m.Name, id, d)
+		if seed {
+			vl := f.runLabels(m.Name)
+			vl[LabelInstance] = strconv.Itoa(id)
+			vl[LabelDisk] = strconv.Itoa(d)
+			if _, err := f.cli.VolumeCreate(ctx, volume.CreateOptions{Name: vol, Labels: vl}); err != nil {
+				return fmt.Errorf("docker: create volume %s: %w", vol, err)
+			}
+		}
+		mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: vol, Target: diskPath(d)})
+	}
+	if seed {
+		// A leftover from an attempt that failed half-way is ours to replace.
+		if old, ok, err := f.instanceContainer(ctx, m.Name, id); err != nil {
+			return err
+		} else if ok {
+			if err := f.cli.ContainerRemove(ctx, old.ID, container.RemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {
+				return err
+			}
+		}
+	}
+	stopTimeout := 2
+	hostname := unsafeName.ReplaceAllString(m.Name, "-")
+	if len(hostname) > 50 {
+		hostname = hostname[:50]
+	}
+	created, err := f.cli.ContainerCreate(ctx,
+		&container.Config{Image: tag, Hostname: hostname + "-" + strconv.Itoa(id), Labels: labels, StopSignal: "SIGTERM", StopTimeout: &stopTimeout},
+		&container.HostConfig{
+			NetworkMode: container.NetworkMode(s.network),
+			Mounts:      mounts,
+			LogConfig:   container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "256k", "max-file": "1"}},
+			Resources:   container.Resources{Memory: 128 << 20},
+		},
+		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{s.network: {}}},
+		nil, name)
+	if err != nil {
+		return fmt.Errorf("docker: create container %s: %w", name, err)
+	}
+	if seed && m.DataDisks > 0 {
+		if err := f.copyFile(ctx, created.ID, DataDir, "seed", f.initialData(m.Name, id)); err != nil {
+			return fmt.Errorf("docker: seed data disk of %s: %w", name, err)
+		}
+	}
+	return f.startInstance(ctx, s, id, created.ID)
+}
+
+// startInstance writes the current config into the container and starts it,
+// unless a down switch holds it; a paused instance is paused again.
+func (f *Fleet) startInstance(ctx context.Context, s *scaleSet, id int, containerID string) error {
+	f.mu.Lock()
+	sw := s.inst[id]
+	f.mu.Unlock()
+	if err := f.writeConfig(ctx, s, id, containerID); err != nil {
+		return err
+	}
+	if sw.down > 0 {
+		return nil
+	}
+	if err := f.cli.ContainerStart(ctx, containerID, container.StartOptions{}); err != nil {
+		return fmt.Errorf("docker: start %s/%d: %w", s.model.Name, id, err)
+	}
+	if sw.pause {
+		if err := f.cli.ContainerPause(ctx, containerID); err != nil {
+			return fmt.Errorf("docker: pause %s/%d: %w", s.model.Name, id, err)
+		}
+	}
+	return nil
+}
+
+// writeConfig copies the agent's config into the container's writable
+// layer: the model, fresh SAS URLs for the extensions that download, the
+// fault switches.
+func (f *Fleet) writeConfig(ctx context.Context, s *scaleSet, id int, containerID string) error {
+	f.mu.Lock()
+	m := s.model
+	sw := s.inst[id]
+	base := s.base
+	f.mu.Unlock()
+	cfg := agent.Config{Set: m.Name, Instance: id, TimeScale: f.scale, Model: m, Faults: sw.agentFaults()}
+	for _, e := range m.Extensions {
+		if e.SASExpiresAt.IsZero() {
+			continue
+		}
+		q, err := f.store.SAS(extensionsContainer, f.payloadBlob(m.Name, e.Name), e.SASExpiresAt)
+		if err != nil {
+			return err
+		}
+		if cfg.ExtensionURLs == nil {
+			cfg.ExtensionURLs = map[string]string{}
+		}
+		cfg.ExtensionURLs[e.Name] = f.store.BlobURL(base, extensionsContainer, f.payloadBlob(m.Name, e.Name), q)
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	return f.copyFile(ctx, containerID, path.Dir(agent.ConfigPath), path.Base(agent.ConfigPath), b)
+}
+
+// copyFile writes one file into a container (running or not) through the
+// engine's archive API.
+func (f *Fleet) copyFile(ctx context.Context, containerID, dir, name string, body []byte) error {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), ModTime: time.Unix(0, 0)}); err != nil {
+		return err
+	}
+	if _, err := tw.Write(body); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return f.cli.CopyToContainer(ctx, containerID, "/"+dir, &buf, container.CopyToContainerOptions{})
+}
+
+func (f *Fleet) model(s *scaleSet) orchestrator.ScaleSet {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return s.model
+}
+
+// initialData is the content instance id's first data disk starts with.
+func (f *Fleet) initialData(set string, id int) []byte {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d/%s/%d", f.seed, set, id)
+	return fmt.Appendf(nil, "initial data of %s/%d: %016x\n", set, id, h.Sum64())
+}
+
+// diskPath is where data disk d is mounted: /data, /data1, /data2...
+func diskPath(d int) string {
+	if d == 0 {
+		return "/" + DataDir
+	}
+	return "/" + DataDir + strconv.Itoa(d)
+}
+
+// DataDir is the first data disk's mount point, without the leading slash.
+const DataDir = agent.DataDir
+
+// parallel runs fn for 0..n-1 with the fleet's concurrency and returns the
+// errors joined.
+func (f *Fleet) parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		select {
+		case f.sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return ctx.Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-f.sem }()
+			errs[i] = fn(ctx, i)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
