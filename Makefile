@@ -22,3 +22,13 @@ test: vet
 
 clean:
 	rm -rf bin $(OUT)
+
+# Gherkin features (features/README.md): every scenario on the simulated
+# fleet; with OSUPGRADE_FLEET=docker, then the @docker ones on containers.
+.PHONY: features
+features:
+	OSUPGRADE_FLEET=sim $(GO) test -count=1 ./features/...
+	@if [ "$$OSUPGRADE_FLEET" = docker ]; then \
+		echo "OSUPGRADE_FLEET=docker $(GO) test -count=1 -run TestFeatures ./features/..."; \
+		OSUPGRADE_FLEET=docker $(GO) test -count=1 -run TestFeatures ./features/...; \
+	fi
