@@ -57,7 +57,11 @@ type switchFault struct {
 }
 
 func (s switchFault) Apply(ctx context.Context, w *World, t Target) (func(context.Context) error, error) {
-	sw := s.build(t.Entry)
+	return s.apply(ctx, w, t, s.build(t.Entry))
+}
+
+// apply turns sw on for the target and returns the undo that turns it off.
+func (switchFault) apply(ctx context.Context, w *World, t Target, sw fault.Switch) (func(context.Context) error, error) {
 	sw.On = true
 	if err := w.inject(ctx, t.Set, t.IDs, sw); err != nil {
 		return nil, err

@@ -25,11 +25,14 @@ type Result struct {
 	Problems         []string      `json:"problems,omitempty"`
 	Error            string        `json:"error,omitempty"`
 	Events           []EventRecord `json:"events,omitempty"`
-	Start            time.Time     `json:"start"`
-	OK               bool          `json:"ok"`
-	scenarioDuration time.Duration `json:"-"`
-	wall             time.Duration `json:"-"`
-	world            *World        `json:"-"`
+	// Invariants are SPEC.md's I-1..I-7, checked on the fleet-side journal.
+	Invariants       []Invariant     `json:"invariants"`
+	Journal          *JournalSummary `json:"journal,omitempty"`
+	Start            time.Time       `json:"start"`
+	OK               bool            `json:"ok"`
+	scenarioDuration time.Duration   `json:"-"`
+	wall             time.Duration   `json:"-"`
+	world            *World          `json:"-"`
 }
 
 // SetResult is one scale set's outcome.
@@ -151,6 +154,9 @@ func (w *World) Result(ctx context.Context) (*Result, error) {
 	r.OK = true
 	for _, e := range r.Expectations {
 		r.OK = r.OK && e.OK
+	}
+	if err := w.addInvariants(ctx, r); err != nil {
+		return nil, err
 	}
 	return r, nil
 }

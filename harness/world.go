@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/osupgrade/osupgrade/fakes/fault"
@@ -43,6 +44,15 @@ type Options struct {
 	Progress io.Writer
 	// Wall measures the run's wall time; nil: not measured.
 	Wall func() time.Time
+	// JournalSlack shortens the journal's 5-minute upgrade wait where the
+	// fleet's timestamps trail the orchestrator's decisions (docker:
+	// default 30s of scenario time).
+	JournalSlack time.Duration
+
+	// mutations plant bugs in the planner and the fleet: the invariant
+	// checker's self-test only, set by this package's tests; no scenario,
+	// flag or API reaches it.
+	mutations plan.Mutations
 }
 
 // World is one scenario's fleet, orchestrator and clock.
@@ -68,7 +78,16 @@ type World struct {
 	problems  []string
 	virtual   *clock.Virtual
 	scaled    *clock.Scaled
-	closers   []func(context.Context) error
+	// settle is the scenario time left to pass for real before a skipped-to event.
+	settle  time.Duration
+	closers []func(context.Context) error
+
+	journal    *Journal
+	journalMu  *sync.Mutex
+	ctl        *controlPlane
+	orchOpts   orchestrator.Options
+	foreignAt0 []string
+	restarts   int
 }
 
 type firedOn struct {
@@ -106,11 +125,18 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 		w.FleetName = "sim"
 	}
 	concurrency := 1
+	slack := opts.JournalSlack
 	switch w.FleetName {
 	case "sim":
 		w.virtual = clock.NewVirtual(w.Start)
 		w.Clock = w.virtual
-		w.Fleet = sim.New(w.virtual, w.Seed)
+		sf := sim.New(w.virtual, w.Seed)
+		w.Fleet = sf
+		w.journal = NewJournal(slack)
+		sf.OnEvent(w.simEvent)
+		if opts.mutations.Has(plan.MutRecreateDataVolume) {
+			sf.ResetDataOnReimage(true)
+		}
 	case "docker":
 		if opts.Docker == nil {
 			return nil, fmt.Errorf("%w: the docker fleet is not available in this build", ErrBadInput)
@@ -120,6 +146,7 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 			scale = 60
 		}
 		w.scaled = clock.NewScaled(w.Start, scale)
+		w.settle = time.Duration(2 * scale * float64(time.Second)) // two wall seconds
 		w.Clock = w.scaled
 		fl, closer, err := opts.Docker(ctx, f.Name, w.scaled, opts.Progress)
 		if err != nil {
@@ -128,11 +155,28 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 		w.Fleet = fl
 		w.closers = append(w.closers, closer)
 		concurrency = 8
+		if slack == 0 {
+			slack = 30 * time.Second
+		}
+		if err := w.watchFleet(ctx, slack); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("%w: fleet %q: want sim or docker", ErrBadInput, w.FleetName)
 	}
+	if err := w.preflight(f); err != nil {
+		return nil, err
+	}
+	if inv, ok := w.Fleet.(Inventory); ok {
+		var err error
+		if w.foreignAt0, err = inv.Foreign(ctx); err != nil {
+			return nil, fmt.Errorf("list what the run did not create (I-7): %w", err)
+		}
+	}
+	w.ctl = newControlPlane(w)
 	w.Store = orchestrator.NewMemoryStore()
-	o, err := orchestrator.New(ctx, orchestrator.Options{Clock: w.Clock, Fleet: w.Fleet, Store: w.Store, Seed: w.Seed, ReimageConcurrency: concurrency})
+	w.orchOpts = orchestrator.Options{Clock: w.Clock, Fleet: &Interceptor{Fleet: w.Fleet, Funcs: InterceptFuncs{Observe: w.ctl.observe, Reimage: w.ctl.reimage}}, Store: w.Store, Seed: w.Seed, ReimageConcurrency: concurrency, Mutations: opts.mutations}
+	o, err := orchestrator.New(ctx, w.orchOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -176,6 +220,9 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 			}
 			return nil, err
 		}
+		if w.journal != nil {
+			w.journal.AddSet(m, s.RunningVersion)
+		}
 		running := orchestrator.ImageVersion{Ref: m.Image.Ref(), Version: s.RunningVersion, PublishedAt: w.Start}
 		if m.Image.IsGallery() {
 			running.Regions = []string{m.Region}
@@ -192,6 +239,9 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 			}
 			w.dataAt0[s.Name] = d
 		}
+	}
+	if w.scaled != nil {
+		w.scaled.Restart() // building images and containers is not scenario time
 	}
 	return w, nil
 }
@@ -235,6 +285,9 @@ func (w *World) rng(purpose, set string, index int) *rand.Rand {
 func (w *World) onEvent(e orchestrator.SetEvent) {
 	if e.Kind != plan.EventInstanceReimaged {
 		w.events = append(w.events, e)
+	}
+	if e.Kind == plan.EventRolloutStarted && w.journal != nil {
+		w.journal.BeginRollout(e.Set, e.Time)
 	}
 	if w.pendingOn == 0 {
 		return
@@ -376,10 +429,21 @@ func (w *World) Run(ctx context.Context, opts Options) error {
 		}
 		var wake time.Time
 		for round := 0; ; round++ {
+			if w.journal != nil {
+				unlock := w.lockJournal()
+				w.journal.Lag = 0
+				unlock()
+			}
 			next, err := w.Orch.Step(ctx)
+			if w.ctl.killed {
+				if err := w.restartOrchestrator(ctx, w.ctl.snap); err != nil {
+					return err
+				}
+				next, err = now, nil
+			}
 			if err != nil {
 				w.problem(fmt.Sprintf("%s: %v", now.Format(time.RFC3339), err))
-				if w.virtual != nil {
+				if w.virtual != nil && !errors.Is(err, ErrInjected) {
 					return err // the simulator does not fail transiently
 				}
 				next = now.Add(poll)
@@ -458,6 +522,12 @@ func (w *World) waitUntil(ctx context.Context, t time.Time) error {
 	d := t.Sub(w.Clock.Now())
 	if d <= 0 {
 		return nil
+	}
+	if !w.Orch.InFlight() && len(w.undos) == 0 && d > w.settle {
+		// Nothing runs and no fault is pending: skip the idle scenario time,
+		// leaving the fleet a moment to settle before what is due.
+		w.scaled.Skip(d - w.settle)
+		d = w.settle
 	}
 	select {
 	case <-ctx.Done():

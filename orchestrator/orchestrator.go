@@ -109,6 +109,10 @@ type Options struct {
 	Seed  uint64 // the platform schedule's draws (R-TRIG-2)
 	// ReimageConcurrency bounds parallel Reimage calls; 0 or 1: one at a time.
 	ReimageConcurrency int
+	// Mutations plant bugs in every new rollout's planner: TEST-ONLY, for
+	// the invariant checker's self-test (plan/mutation.go). Zero in
+	// production; no flag, API field or stored state sets it.
+	Mutations plan.Mutations
 }
 
 // Orchestrator is the runner and control plane. Its methods are safe for
@@ -120,6 +124,7 @@ type Orchestrator struct {
 	store       Store
 	seed        uint64
 	concurrency int
+	mutations   plan.Mutations
 	catalog     *Catalog
 	sets        map[string]*SetRecord
 	listeners   []func(SetEvent)
@@ -137,8 +142,8 @@ func New(ctx context.Context, opts Options) (*Orchestrator, error) {
 	}
 	o := &Orchestrator{
 		clock: opts.Clock, fleet: opts.Fleet, store: opts.Store, seed: opts.Seed,
-		concurrency: max(1, opts.ReimageConcurrency),
-		catalog:     NewCatalog(), sets: map[string]*SetRecord{}, kick: make(chan struct{}, 1),
+		concurrency: max(1, opts.ReimageConcurrency), mutations: opts.Mutations,
+		catalog: NewCatalog(), sets: map[string]*SetRecord{}, kick: make(chan struct{}, 1),
 	}
 	recs, err := opts.Store.LoadSets(ctx)
 	if err != nil {
@@ -717,6 +722,7 @@ func (o *Orchestrator) start(rec *SetRecord, version, startedBy string, now time
 		// The model was validated on the way in; a policy error here is a bug.
 		panic(fmt.Sprintf("orchestrator: validated model %s has an invalid policy: %v", rec.Model.Name, err))
 	}
+	r.Mutations = o.mutations
 	rec.Attempts = append(rec.Attempts, &Attempt{ID: len(rec.Attempts) + 1, StartedBy: startedBy, Target: target, Rollout: r})
 	rec.Scheduled = nil
 	return true

@@ -126,6 +126,10 @@ type Entry struct {
 	Extension    string   `yaml:"extension"`
 	Unavailable  bool     `yaml:"unavailable"`
 	Nth          int      `yaml:"nth"`
+	// Drop is loss's share of packets dropped, in percent.
+	Drop *int `yaml:"drop"`
+	// Op is engine-error's call: reimage (default) or observe.
+	Op string `yaml:"op"`
 
 	Trigger       string     `yaml:"trigger"`
 	RenewSas      string     `yaml:"renewSas"`

@@ -26,6 +26,11 @@ func (b Batch) Len() int { return int(b.To - b.From) }
 // It runs in O(N) with no sort over instances, so that a 10^6-instance set
 // plans in milliseconds.
 func PlanBatches(instances []Instance, zones []string, target string, batchSize int, prioritize bool, mode HealthMode) (order []int32, batches []Batch) {
+	return planBatches(instances, zones, target, batchSize, prioritize, mode, 0)
+}
+
+// planBatches is PlanBatches with planted bugs (mutation.go).
+func planBatches(instances []Instance, zones []string, target string, batchSize int, prioritize bool, mode HealthMode, mut Mutations) (order []int32, batches []Batch) {
 	if batchSize < 1 {
 		batchSize = 1
 	}
@@ -130,13 +135,44 @@ func PlanBatches(instances []Instance, zones []string, target string, batchSize 
 			} else {
 				order = append(order, g.ids...)
 			}
+			if mut.Has(MutMixZones) || mut.Has(MutMixUpdateDomains) {
+				continue // cut below, across the boundaries
+			}
 			for from := start; from < len(order); from += batchSize {
 				to := min(from+batchSize, len(order))
 				batches = append(batches, Batch{From: int32(from), To: int32(to), Zone: zoneNames[z], UpdateDomain: u})
 			}
 		}
 	}
+	if mut.Has(MutMixZones) {
+		// Zone by zone no more: update domain first, so zones meet in a batch.
+		slices.SortStableFunc(order, func(a, b int32) int { return instances[a].UpdateDomain - instances[b].UpdateDomain })
+	}
+	if mut.Has(MutMixZones) || mut.Has(MutMixUpdateDomains) {
+		batches = cutAcross(instances, order, batchSize, mut.Has(MutMixZones), mut.Has(MutMixUpdateDomains))
+	}
 	return order, batches
+}
+
+// cutAcross is the planted bug: batches cut over the whole order, breaking
+// only at the boundaries the mutation still respects. Each batch is labelled
+// with its first instance's zone and update domain.
+func cutAcross(instances []Instance, order []int32, batchSize int, mixZones, mixUDs bool) []Batch {
+	var batches []Batch
+	for from := 0; from < len(order); {
+		first := &instances[order[from]]
+		to := from + 1
+		for to < len(order) && to-from < batchSize {
+			in := &instances[order[to]]
+			if (!mixZones && in.Zone != first.Zone) || (!mixUDs && in.UpdateDomain != first.UpdateDomain) {
+				break
+			}
+			to++
+		}
+		batches = append(batches, Batch{From: int32(from), To: int32(to), Zone: first.Zone, UpdateDomain: first.UpdateDomain})
+		from = to
+	}
+	return batches
 }
 
 // boolRank sorts true before false.

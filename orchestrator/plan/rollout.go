@@ -80,6 +80,9 @@ type Rollout struct {
 	PauseUntil      time.Time
 	CancelRequested bool
 	Planned         bool // the batches are cut (at the first Next)
+	// Mutations are planted bugs, for the invariant checker's self-test
+	// only (mutation.go); never persisted.
+	Mutations Mutations `json:"-"`
 }
 
 // NewRollout creates a rollout to target. It plans nothing until the first
@@ -157,13 +160,16 @@ func (r *Rollout) Next(obs Observation) Decision {
 	}
 	now := obs.Now
 	if !r.Planned {
-		if msg, ok := r.precheck(obs); !ok {
+		if msg, ok := r.precheck(obs); !ok && !r.Mutations.Has(MutSkipPrecheck) {
 			// R-PRE-1: more than the allowed share unhealthy, nothing starts.
 			r.finish(&d, now, StatusNotStarted, CodePrecheckUnhealthy, msg)
 			return d
 		}
 		batchSize := BatchSize(len(obs.Instances), r.Policy.MaxBatchInstancePercent)
-		r.Order, r.Batches = PlanBatches(obs.Instances, r.Zones, r.Target.Version, batchSize, r.Policy.PrioritizeUnhealthyInstances, r.Policy.HealthMode)
+		if r.Mutations.Has(MutBatch25) {
+			batchSize = BatchSize(len(obs.Instances), 25)
+		}
+		r.Order, r.Batches = planBatches(obs.Instances, r.Zones, r.Target.Version, batchSize, r.Policy.PrioritizeUnhealthyInstances, r.Policy.HealthMode, r.Mutations)
 		r.Outcomes = make([]Outcome, len(r.Order))
 		r.Planned = true
 		r.StartTime = now
@@ -206,7 +212,7 @@ func (r *Rollout) startNextBatch(d *Decision, obs Observation) {
 		r.finish(d, now, StatusCancelled, "", "the rollout was cancelled")
 		return
 	}
-	if r.Current > 0 {
+	if r.Current > 0 && !r.Mutations.Has(MutIgnoreStopAfterBatch) {
 		// R-STOP-2: the whole set is checked again before every batch.
 		n := len(obs.Instances)
 		bad := CountUnhealthy(obs.Instances, r.Policy.HealthMode)
@@ -236,7 +242,7 @@ func (r *Rollout) advanceBatch(d *Decision, obs Observation) {
 	now := obs.Now
 	b := r.Batches[r.Current]
 	mode := r.Policy.HealthMode
-	rollback := !r.Manual && !r.Policy.DisableAutomaticRollback
+	rollback := !r.Manual && !r.Policy.DisableAutomaticRollback && !r.Mutations.Has(MutSkipRollback)
 	var wake time.Time
 	open := 0
 	for i := range r.Members {
@@ -294,7 +300,7 @@ func (r *Rollout) advanceBatch(d *Decision, obs Observation) {
 			bad++
 		}
 	}
-	if Exceeds(bad, upgraded, r.Policy.MaxUnhealthyUpgradedInstancePercent) {
+	if Exceeds(bad, upgraded, r.Policy.MaxUnhealthyUpgradedInstancePercent) && !r.Mutations.Has(MutIgnoreUpgradedUnhealthy) {
 		r.finish(d, now, StatusFaulted, CodeUpgradedUnhealthy,
 			fmt.Sprintf("%v: %d of %d upgraded instances unhealthy, more than %d%%", ErrUpgradedUnhealthy, bad, upgraded, r.Policy.MaxUnhealthyUpgradedInstancePercent))
 		return

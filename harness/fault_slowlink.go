@@ -1,0 +1,26 @@
+package harness
+
+import (
+	"github.com/osupgrade/osupgrade/fakes/fault"
+	"github.com/osupgrade/osupgrade/harness/scenario"
+)
+
+// DefaultSlowLinkRate is slow-link's rate without rate: (bytes per second):
+// ~1 KB/s, which turned 1 ms requests into ~0.5 s on this kind of machine.
+const DefaultSlowLinkRate = 1024
+
+// slow-link: the instances' link is rate-limited to rate: bytes per second
+// for the duration. On Docker a TBF qdisc on each side of the veth
+// (internal/netfault); on the sim health probes still pass (they are small)
+// but each extension's download (sim.ExtensionPayload) takes payload/rate
+// longer at boot — at 1 KB/s and one extension, 256 s: near the 5-minute
+// wait of R-HEALTH-1.
+func init() {
+	register("slow-link", switchFault{func(e *scenario.Entry) fault.Switch {
+		rate := e.Rate
+		if rate <= 0 {
+			rate = DefaultSlowLinkRate
+		}
+		return fault.Switch{Kind: fault.SlowLink, Rate: rate}
+	}})
+}

@@ -1,0 +1,454 @@
+package harness
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
+)
+
+// Journal is the fleet-side record of a run: what the instances did, on the
+// scenario clock, as the fleet reports it (the sim's event stream, Docker's
+// events and inspection), never the orchestrator's own account. It checks
+// the time-dependent invariants (I-1, I-2, I-5) as events arrive and keeps
+// what the end-of-run checks (I-3, I-6) need, in O(1) per event and 24 bytes
+// per instance, so a 10^6-instance run stays cheap. It keeps the first
+// MaxJournalEvents events for the report.
+//
+// What "being upgraded" means from the fleet side: an instance is upgrading
+// from the moment its OS disk is replaced by one of another version until it
+// is healthy on that version (R-HEALTH-1/2), its provisioning failed, or the
+// 5-minute wait of R-HEALTH-1 is over — the planner cannot hold it longer.
+// A reimage to the version the instance already runs (the R-CRED-1 model
+// update) upgrades nothing and is not counted.
+//
+// A Journal is not safe for concurrent use; the World serializes sources
+// that report from other goroutines.
+type Journal struct {
+	// Deadline is how long an upgrade can hold an instance: HealthTimeout,
+	// less Slack where the fleet's timestamps trail the decisions.
+	deadline time.Duration
+	sets     map[string]*setJournal
+	order    []*setJournal
+	last     *setJournal
+	// The upgrades' waits, oldest first: runs of instances whose wait
+	// began at one instant (a batch), their indexes in idxs.
+	queue []expiryRun
+	idxs  []int32
+	qHead int
+	iHead int
+	// Lag is how far the fleet's timestamps trail the decision being
+	// carried out, where the harness itself made a fleet call slow
+	// (engine-error slow-reimage); the world resets it at every step. An
+	// upgrade's wait is counted from its decision, as the planner does.
+	Lag time.Duration
+
+	Events        []JournalEvent
+	EventsDropped int
+	violations    map[string]*violationLog
+}
+
+// MaxJournalEvents is how many events a result lists.
+const MaxJournalEvents = 2_000
+
+// JournalEvent is one thing the fleet did, as the report lists it.
+type JournalEvent struct {
+	Time     time.Time `json:"time"`
+	Set      string    `json:"set"`
+	Instance int       `json:"instance"`
+	// Event: reimage (OS disk replaced, Version the new one), state (the
+	// instance's report changed: Health, Running, Provisioning).
+	Event        string `json:"event"`
+	Version      string `json:"version"`
+	Running      bool   `json:"running,omitempty"`
+	Provisioning string `json:"provisioning,omitempty"`
+	Health       string `json:"health,omitempty"`
+}
+
+type expiryRun struct {
+	from int64 // the decision's time: the reimage's less Lag
+	set  uint16
+	end  int32 // idxs[previous run's end:end]
+}
+
+// Instance flags.
+const (
+	fUnhealthy      uint16 = 1 << iota // the health gates count it unhealthy (plan.CountsUnhealthy)
+	fHealthyOn                         // healthy on the version it runs (plan.HealthyOn)
+	fFailed                            // provisioning failed on the version it runs
+	fInflight                          // upgrading (see Journal)
+	fRollbackIv                        // the open interval is a rollback
+	fUpgraded                          // upgraded in the current rollout
+	fSucceeded                         // healthy on the target within the wait
+	fSucceededLate                     // healthy on the target at some time after its upgrade
+	fRolledBack                        // back on its previous version, healthy within the wait
+	fRolledBackLate                    // back on its previous version, healthy at some time
+	fTouchedSame                       // reimaged to the version it ran during the current rollout
+	fBad                               // counted in setJournal.bad
+)
+
+type instJ struct {
+	since int64  // start of the open interval's wait (UnixNano): the reimage less Lag
+	upAt  int64  // its latest upgrade reimage
+	cur   uint16 // version index it runs
+	prev  uint16 // version index before its latest upgrade
+	flags uint16
+}
+
+type setJournal struct {
+	name     string
+	index    uint16
+	model    orchestrator.ScaleSet
+	mode     plan.HealthMode
+	maxBatch int
+	versions []string
+	vidx     map[string]uint16
+	inst     []instJ
+
+	unhealthy int
+	inflight  int
+	maxFlight int
+	flightAt  int64
+	zone      string // of the in-flight group
+	ud        int
+
+	// The current rollout (epoch): from BeginRollout or the first upgrade
+	// to a new version.
+	epochs      int
+	target      int // version index, -1 before its first upgrade
+	epochStart  time.Time
+	batches     int
+	upgraded    int
+	bad         int
+	pendingEnd  int64 // when the in-flight count last fell to 0; 0: none pending
+	tripped     bool  // R-STOP-1 held at the last batch end
+	trippedNote string
+	checks      [3]int // batch starts checked for R-PRE-1, R-STOP-2, R-STOP-1
+}
+
+// NewJournal is an empty journal; slack shortens the upgrade deadline where
+// the fleet's timestamps trail the orchestrator's decisions (Docker).
+func NewJournal(slack time.Duration) *Journal {
+	return &Journal{deadline: max(plan.HealthTimeout-slack, 0), sets: map[string]*setJournal{}, violations: map[string]*violationLog{}}
+}
+
+// AddSet starts the record of a scale set whose instances all run version.
+func (j *Journal) AddSet(model orchestrator.ScaleSet, version string) {
+	s := &setJournal{name: model.Name, index: uint16(len(j.order)), model: model, mode: model.Policy().HealthMode, vidx: map[string]uint16{}, inst: make([]instJ, model.Capacity), target: -1}
+	s.maxBatch = plan.BatchSize(model.Capacity, model.Rolling.MaxBatchInstancePercent)
+	v := s.version(version)
+	for i := range s.inst {
+		s.inst[i] = instJ{cur: v, prev: v, flags: fHealthyOn}
+	}
+	j.sets[model.Name] = s
+	j.order = append(j.order, s)
+}
+
+// SetVersions restores per-instance versions (a fleet that reattached to
+// instances running mixed versions).
+func (j *Journal) SetVersions(set string, versions []string) {
+	s := j.set(set)
+	if s == nil {
+		return
+	}
+	for i := range min(len(versions), len(s.inst)) {
+		v := s.version(versions[i])
+		s.inst[i].cur, s.inst[i].prev = v, v
+	}
+}
+
+func (s *setJournal) version(v string) uint16 {
+	if i, ok := s.vidx[v]; ok {
+		return i
+	}
+	i := uint16(len(s.versions))
+	s.versions = append(s.versions, v)
+	s.vidx[v] = i
+	return i
+}
+
+func (j *Journal) set(name string) *setJournal {
+	if j.last != nil && j.last.name == name {
+		return j.last
+	}
+	s := j.sets[name]
+	if s != nil {
+		j.last = s
+	}
+	return s
+}
+
+// BeginRollout marks where a new rollout of the set begins: the checks that
+// compare batches of one rollout (R-STOP-1, I-6) start afresh.
+func (j *Journal) BeginRollout(set string, at time.Time) {
+	s := j.set(set)
+	if s == nil {
+		return
+	}
+	j.expire(at.UnixNano(), true)
+	s.newEpoch(at, -1)
+}
+
+func (s *setJournal) newEpoch(at time.Time, target int) {
+	s.epochs++
+	s.target = target
+	s.epochStart = at
+	s.batches, s.upgraded, s.bad = 0, 0, 0
+	s.tripped, s.trippedNote, s.pendingEnd = false, "", 0
+	const epochFlags = fUpgraded | fSucceeded | fSucceededLate | fRolledBack | fRolledBackLate | fTouchedSame | fBad
+	for i := range s.inst {
+		s.inst[i].flags &^= epochFlags
+	}
+}
+
+// Reimage records that an instance's OS disk was replaced by version.
+func (j *Journal) Reimage(at time.Time, set string, id int, version string) {
+	s := j.set(set)
+	if s == nil || id < 0 || id >= len(s.inst) {
+		return
+	}
+	t := at.UnixNano()
+	j.expire(t, true)
+	j.log(JournalEvent{Time: at, Set: set, Instance: id, Event: "reimage", Version: version})
+	in := &s.inst[id]
+	v := s.version(version)
+	if v == in.cur {
+		// The latest model on the same version (R-CRED-1 recovery), or a
+		// rollback of an upgrade that never reached the fleet.
+		in.flags |= fTouchedSame
+		return
+	}
+	rollback := in.flags&fUpgraded != 0 && int(in.cur) == s.target && v == in.prev
+	if !rollback {
+		if int(v) != s.target {
+			if s.target >= 0 || s.epochs == 0 {
+				s.newEpoch(at, int(v))
+			} else {
+				s.target = int(v)
+			}
+		}
+		if s.inflight == 0 {
+			j.batchStart(s, at, id)
+		}
+	}
+	if in.flags&fInflight != 0 {
+		j.endInterval(s, in, t) // a rollback ends the upgrade it replaces
+	}
+	before := s.badOf(in)
+	if rollback {
+		in.flags |= fRollbackIv
+	} else {
+		in.prev, in.flags = in.cur, in.flags&^(fRollbackIv|fSucceeded|fSucceededLate)
+		if in.flags&fUpgraded == 0 {
+			in.flags |= fUpgraded
+			s.upgraded++
+		}
+		in.upAt = t
+	}
+	in.cur = v
+	in.since = t - int64(j.Lag)
+	in.flags |= fInflight
+	in.flags &^= fHealthyOn | fFailed
+	s.setBad(in, before)
+	j.enqueue(in.since, s.index, int32(id))
+	s.inflight++
+	zone, ud := s.model.Placement(id)
+	if s.inflight == 1 {
+		s.zone, s.ud = zone, ud
+	} else if zone != s.zone || ud != s.ud {
+		j.violate("I-5", at, fmt.Sprintf("%s: instance %d (zone %q, update domain %d) began upgrading while instances of zone %q, update domain %d were upgrading (R-AVAIL-1, R-BATCH-2)", set, id, zone, ud, s.zone, s.ud))
+	}
+	if s.inflight > s.maxFlight {
+		s.maxFlight, s.flightAt = s.inflight, t
+	}
+	if s.inflight == s.maxBatch+1 {
+		j.violate("I-1", at, fmt.Sprintf("%s: %d instances upgrading at once (instance %d the latest), R-BATCH-1 allows max(1, %d%% of %d) = %d", set, s.inflight, id, s.model.Rolling.MaxBatchInstancePercent, len(s.inst), s.maxBatch))
+	}
+}
+
+// batchStart checks the gates a batch must pass before it starts (I-2):
+// R-PRE-1 before the first, R-STOP-2 and R-STOP-1 before the others.
+func (j *Journal) batchStart(s *setJournal, at time.Time, id int) {
+	j.settle(s, at.UnixNano(), true)
+	s.batches++
+	n := len(s.inst)
+	pct := s.model.Rolling.MaxUnhealthyInstancePercent
+	rule := "R-PRE-1"
+	if s.batches > 1 {
+		rule = "R-STOP-2"
+	}
+	if s.batches == 1 {
+		s.checks[0]++
+	} else {
+		s.checks[1]++
+	}
+	if plan.Exceeds(s.unhealthy, n, pct) {
+		j.violate("I-2", at, fmt.Sprintf("%s: batch %d began (instance %d) with %d of %d instances unhealthy, more than %d%% (%s)", s.name, s.batches, id, s.unhealthy, n, pct, rule))
+	}
+	if s.batches > 1 {
+		s.checks[2]++
+		if s.tripped {
+			j.violate("I-2", at, fmt.Sprintf("%s: batch %d began (instance %d) after %s (R-STOP-1)", s.name, s.batches, id, s.trippedNote))
+		}
+	}
+}
+
+// settle evaluates R-STOP-1 as of the last time the in-flight count fell to
+// zero (the end of a batch), once every event of that instant is in.
+func (j *Journal) settle(s *setJournal, t int64, force bool) {
+	if s.pendingEnd == 0 || (!force && t <= s.pendingEnd) {
+		return
+	}
+	pct := s.model.Rolling.MaxUnhealthyUpgradedInstancePercent
+	s.tripped = plan.Exceeds(s.bad, s.upgraded, pct)
+	if s.tripped {
+		s.trippedNote = fmt.Sprintf("%d of %d upgraded instances were unhealthy at %s, more than %d%%", s.bad, s.upgraded, time.Unix(0, s.pendingEnd).UTC().Format(time.RFC3339), pct)
+	}
+	s.pendingEnd = 0
+}
+
+// State records what an instance reports now.
+func (j *Journal) State(at time.Time, set string, r plan.Instance) {
+	s := j.set(set)
+	if s == nil || r.ID < 0 || r.ID >= len(s.inst) {
+		return
+	}
+	t := at.UnixNano()
+	j.expire(t, false)
+	j.settle(s, t, false)
+	if len(j.Events) < MaxJournalEvents {
+		j.log(JournalEvent{Time: at, Set: set, Instance: r.ID, Event: "state", Version: r.Version, Running: r.Running, Provisioning: r.Provisioning.String(), Health: r.Health.String()})
+	} else {
+		j.EventsDropped++ // skip building an event nobody lists
+	}
+	in := &s.inst[r.ID]
+	before := s.badOf(in)
+	if v, ok := s.vidx[r.Version]; !ok || v != in.cur {
+		// A version change the journal did not see as a reimage: take it.
+		in.cur = s.version(r.Version)
+	}
+	wasUnhealthy := in.flags&fUnhealthy != 0
+	in.flags &^= fUnhealthy | fHealthyOn | fFailed
+	if plan.CountsUnhealthy(&r, s.mode) {
+		in.flags |= fUnhealthy
+	}
+	if plan.HealthyOn(&r, r.Version, s.mode) {
+		in.flags |= fHealthyOn
+	}
+	if r.Provisioning == plan.ProvisioningFailed {
+		in.flags |= fFailed
+	}
+	if now := in.flags&fUnhealthy != 0; now != wasUnhealthy {
+		if now {
+			s.unhealthy++
+		} else {
+			s.unhealthy--
+		}
+	}
+	healthy := in.flags&fHealthyOn != 0
+	if healthy && in.flags&fUpgraded != 0 {
+		if int(in.cur) == s.target {
+			in.flags |= fSucceededLate
+		} else if in.cur == in.prev {
+			in.flags |= fRolledBackLate
+		}
+	}
+	if in.flags&fInflight != 0 && (healthy || in.flags&fFailed != 0) {
+		if healthy {
+			if in.flags&fRollbackIv != 0 {
+				in.flags |= fRolledBack
+			} else {
+				in.flags |= fSucceeded
+			}
+		}
+		j.endInterval(s, in, t)
+	}
+	s.setBad(in, before)
+}
+
+// badOf is R-STOP-1's count: upgraded in this rollout and not healthy on the
+// target in time, or unhealthy now.
+func (s *setJournal) badOf(in *instJ) bool {
+	return in.flags&fUpgraded != 0 && (in.flags&fSucceeded == 0 || in.flags&fUnhealthy != 0)
+}
+
+func (s *setJournal) setBad(in *instJ, before bool) {
+	if after := s.badOf(in); after != before {
+		if after {
+			s.bad++
+		} else {
+			s.bad--
+		}
+	}
+}
+
+func (j *Journal) endInterval(s *setJournal, in *instJ, t int64) {
+	in.flags &^= fInflight | fRollbackIv
+	s.inflight--
+	if s.inflight == 0 {
+		s.pendingEnd = t
+	}
+}
+
+func (j *Journal) enqueue(from int64, set uint16, idx int32) {
+	if n := len(j.queue); n > j.qHead && j.queue[n-1].from == from && j.queue[n-1].set == set {
+		j.idxs = append(j.idxs, idx)
+		j.queue[n-1].end++
+		return
+	}
+	if j.iHead > 1<<16 && j.iHead > len(j.idxs)/2 {
+		// Drop what was consumed; the runs left shift down.
+		n := copy(j.idxs, j.idxs[j.iHead:])
+		for k := j.qHead; k < len(j.queue); k++ {
+			j.queue[k].end -= int32(j.iHead)
+		}
+		j.idxs, j.iHead = j.idxs[:n], 0
+	}
+	j.idxs = append(j.idxs, idx)
+	j.queue = append(j.queue, expiryRun{from: from, set: set, end: int32(len(j.idxs))})
+}
+
+// expire ends the upgrades whose wait is over by t (inclusive: at t
+// itself). An entry whose instance was reimaged again since, or whose
+// upgrade ended earlier, is stale: its since differs or it is not in flight.
+func (j *Journal) expire(t int64, inclusive bool) {
+	d := int64(j.deadline)
+	for j.qHead < len(j.queue) {
+		run := j.queue[j.qHead]
+		end := run.from + d
+		if end > t || (!inclusive && end == t) {
+			break
+		}
+		s := j.order[run.set]
+		for ; j.iHead < int(run.end); j.iHead++ {
+			in := &s.inst[j.idxs[j.iHead]]
+			if in.flags&fInflight != 0 && in.since == run.from {
+				before := s.badOf(in)
+				j.endInterval(s, in, end)
+				s.setBad(in, before)
+			}
+		}
+		j.qHead++
+	}
+	if j.qHead == len(j.queue) {
+		j.queue, j.qHead, j.idxs, j.iHead = j.queue[:0], 0, j.idxs[:0], 0
+	}
+}
+
+// Finish closes the record at the end of the run.
+func (j *Journal) Finish(at time.Time) {
+	t := at.UnixNano()
+	j.expire(t, true)
+	for _, s := range j.order {
+		j.settle(s, t, true)
+	}
+}
+
+func (j *Journal) log(e JournalEvent) {
+	if len(j.Events) < MaxJournalEvents {
+		j.Events = append(j.Events, e)
+		return
+	}
+	j.EventsDropped++
+}
