@@ -72,11 +72,14 @@ func (c *Virtual) Set(t time.Time) {
 // Advance moves the clock d forward.
 func (c *Virtual) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
 
-// Scaled is real time sped up: scenario time = start + scale × wall time
-// elapsed. Scale 60 runs one scenario minute per wall second.
+// Scaled is real time sped up: scenario time = start + skipped + scale ×
+// wall time elapsed. Scale 60 runs one scenario minute per wall second.
+// Safe for concurrent use.
 type Scaled struct {
+	mu        sync.Mutex
 	start     time.Time
 	wallStart time.Time
+	skipped   time.Duration
 	scale     float64
 	wallNow   func() time.Time
 }
@@ -88,7 +91,28 @@ func NewScaled(start time.Time, scale float64) *Scaled {
 
 // Now is the scenario time.
 func (c *Scaled) Now() time.Time {
-	return c.start.Add(time.Duration(float64(c.wallNow().Sub(c.wallStart)) * c.scale))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.start.Add(c.skipped + time.Duration(float64(c.wallNow().Sub(c.wallStart))*c.scale))
+}
+
+// Restart puts the clock back to its start, now: the time spent setting a
+// world up does not count as scenario time.
+func (c *Scaled) Restart() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.wallStart, c.skipped = c.wallNow(), 0
+}
+
+// Skip jumps the scenario clock d forward at once: idle scenario time (hours
+// before a platform rollout is due) need not pass in wall time.
+func (c *Scaled) Skip(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.skipped += d
 }
 
 // After fires after d of scenario time, delivering the scenario time.

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/osupgrade/osupgrade/fakes/docker"
+	"github.com/osupgrade/osupgrade/harness"
+	"github.com/osupgrade/osupgrade/internal/clock"
+)
+
+// The Docker fleet, wired into `run --fleet docker|auto` and `clean`.
+func init() {
+	dockerFactory = newDockerBackend
+	dockerAvailable = func(ctx context.Context) error {
+		cli, err := docker.Connect(ctx)
+		if err != nil {
+			return err
+		}
+		return cli.Close()
+	}
+	commands["clean"] = command{"remove every container, network, volume and image labelled as osupgrade's, and nothing else", cleanMain}
+}
+
+// newDockerBackend starts a fleet for one run; its resources are named and
+// labelled after the scenario plus a random suffix, so runs never collide.
+func newDockerBackend(ctx context.Context, name string, clk *clock.Scaled, progress io.Writer) (harness.Backend, func(context.Context) error, error) {
+	suffix := make([]byte, 3)
+	if _, err := rand.Read(suffix); err != nil {
+		return nil, nil, err
+	}
+	f, err := docker.New(ctx, docker.Options{RunID: name + "-" + hex.EncodeToString(suffix), Clock: clk, TimeScale: clk.Scale(), Progress: progress})
+	if err != nil {
+		return nil, nil, err
+	}
+	closer := func(ctx context.Context) error { return errors.Join(f.Clean(ctx), f.Close()) }
+	return f, closer, nil
+}
+
+func cleanMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("clean", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: osupgrade clean\n\nRemoves every container, network, volume and image labelled osupgrade.owner=osupgrade.\nResources without that label are never touched.\n")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "osupgrade clean: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if err := docker.CleanAll(ctx, stdout); err != nil {
+		fmt.Fprintf(stderr, "osupgrade clean: %v\n", err)
+		return 1
+	}
+	return 0
+}
