@@ -18,6 +18,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/osupgrade/osupgrade/fakes/agent"
+	"github.com/osupgrade/osupgrade/internal/netfault"
 )
 
 // Clean removes this run's containers, volumes and networks (those
@@ -33,6 +34,7 @@ func (f *Fleet) Clean(ctx context.Context) error {
 		delete(f.sets, name)
 	}
 	f.cache = map[string]seen{}
+	f.netUndo = map[string]netfault.Undo{} // the links go with the containers
 	f.mu.Unlock()
 	return f.remove(ctx, "")
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/osupgrade/osupgrade/fakes/fault"
 	"github.com/osupgrade/osupgrade/fakes/storage"
 	"github.com/osupgrade/osupgrade/internal/clock"
+	"github.com/osupgrade/osupgrade/internal/netfault"
 	"github.com/osupgrade/osupgrade/orchestrator"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
@@ -48,6 +49,10 @@ const (
 	LabelAgent        = "osupgrade.agent"
 	LabelDisk         = "osupgrade.data-disk"
 )
+
+// agentTimeout is how long Observe waits for an agent: past it the instance
+// counts as hung or unreachable.
+const agentTimeout = time.Second
 
 // ErrEngineUnavailable is returned by New when the Docker engine does not
 // answer.
@@ -99,6 +104,8 @@ type Fleet struct {
 	bad    map[string]fault.BadKind
 	builds map[string]*sync.Mutex // image tag -> build lock
 	cache  map[string]seen        // container ID -> last status seen
+	// netUndo ends the network faults on the instances' current containers.
+	netUndo map[string]netfault.Undo
 }
 
 // scaleSet is what the fleet keeps about one set; the containers are the
@@ -110,20 +117,6 @@ type scaleSet struct {
 	base    string // storage URL as the containers reach it
 	srv     *http.Server
 	inst    []switches
-}
-
-// switches are an instance's fault switches, as the sim keeps them.
-type switches struct {
-	down, app int
-	pause     bool
-	lie       bool
-	flap      time.Duration
-	slowBoot  time.Duration
-	extFail   bool
-}
-
-func (s switches) agentFaults() agent.Faults {
-	return agent.Faults{AppUnhealthy: s.app > 0, Lie: s.lie, FlapPeriod: s.flap, SlowBoot: s.slowBoot, ExtensionFailure: s.extFail}
 }
 
 // seen is the last agent status read from a container, for when it cannot
@@ -178,9 +171,10 @@ func New(ctx context.Context, opts Options) (*Fleet, error) {
 	f := &Fleet{
 		cli: cli, runID: opts.RunID, clock: opts.Clock, scale: opts.TimeScale, seed: opts.Seed,
 		sem: make(chan struct{}, opts.Concurrency), progress: opts.Progress, agent: bin, store: store,
-		agents: agent.Client{HTTP: &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}},
+		agents: agent.Client{HTTP: &http.Client{Timeout: agentTimeout, Transport: &http.Transport{DisableKeepAlives: true}}},
 		probe:  newProbeClient(),
 		sets:   map[string]*scaleSet{}, bad: map[string]fault.BadKind{}, builds: map[string]*sync.Mutex{}, cache: map[string]seen{},
+		netUndo: map[string]netfault.Undo{},
 	}
 	if err := f.reattach(ctx); err != nil {
 		f.Close()

@@ -4,18 +4,55 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 
+	"github.com/osupgrade/osupgrade/fakes/agent"
 	"github.com/osupgrade/osupgrade/fakes/fault"
+	"github.com/osupgrade/osupgrade/internal/netfault"
 )
 
-// Inject applies a fault switch to instances, as the sim does: down is a
-// SIGKILL (and a start, with the current model, when the last down switch
-// goes off); pause is docker pause; app-unhealthy, lie, flap, slow-boot and
-// extension-failure go to the agent's control endpoint and into the config
-// of every later boot (a reimage keeps them, as the sim does).
+// switches are an instance's fault switches, as the sim keeps them; they
+// outlive its containers.
+type switches struct {
+	down, app int // counters: down, kill and stop share one, as on the sim
+	pause     bool
+	lie       bool
+	extFail   bool
+	flap      time.Duration
+	slowBoot  time.Duration
+	slowOnly  string                      // slow-boot only for this version; "": any
+	net       map[fault.Kind]fault.Switch // active network faults
+}
+
+func (s switches) clone() switches {
+	s.net = maps.Clone(s.net)
+	return s
+}
+
+// agentFaults are the switches the agent of a container on version obeys.
+func (s switches) agentFaults(version string) agent.Faults {
+	f := agent.Faults{AppUnhealthy: s.app > 0, Lie: s.lie, FlapPeriod: s.flap, ExtensionFailure: s.extFail}
+	if s.slowOnly == "" || s.slowOnly == version {
+		f.SlowBoot = s.slowBoot
+	}
+	return f
+}
+
+// Inject applies a fault switch to instances, as the sim does:
+//   - down, kill and stop share a counter: SIGKILL (down, kill) or a graceful
+//     stop (stop, the agent exits 0), and a start with the current model when
+//     the last one goes off; restart is a stop and a start, off does nothing;
+//   - pause is docker pause;
+//   - partition, slow-link, loss and latency act on the container's link
+//     from the host (internal/netfault) and are applied again to every new
+//     container of the instance while on;
+//   - app-unhealthy, lie, flap, slow-boot and extension-failure go to the
+//     agent's control endpoint and into the config of every later boot (a
+//     reimage keeps them, as on the sim).
 func (f *Fleet) Inject(ctx context.Context, set string, ids []int, sw fault.Switch) error {
 	s, err := f.set(set)
 	if err != nil {
@@ -27,27 +64,36 @@ func (f *Fleet) Inject(ctx context.Context, set string, ids []int, sw fault.Swit
 		}
 	}
 	switch sw.Kind {
-	case fault.AppUnhealthy, fault.Down, fault.SlowBoot, fault.ExtensionFailure, fault.Lie, fault.Pause, fault.Flap:
+	case fault.AppUnhealthy, fault.Down, fault.Kill, fault.Stop, fault.Restart, fault.SlowBoot, fault.ExtensionFailure,
+		fault.Lie, fault.Pause, fault.Flap, fault.Partition, fault.SlowLink, fault.Loss, fault.Latency:
 	default:
 		return fmt.Errorf("docker: %w: %s", fault.ErrUnsupported, sw.Kind)
 	}
-	if sw.Kind == fault.Flap && sw.On && sw.Period <= 0 {
-		return errors.New("docker: flap needs a period")
+	if sw.On {
+		switch {
+		case sw.Kind == fault.Flap && sw.Period <= 0:
+			return errors.New("docker: flap needs a period")
+		case sw.Kind == fault.SlowLink && sw.Rate <= 0:
+			return errors.New("docker: slow-link needs a rate in bytes per second")
+		case sw.Kind == fault.Loss && (sw.Percent < 0 || sw.Percent > 100):
+			return fmt.Errorf("docker: loss of %d%%: want 0 to 100", sw.Percent)
+		}
 	}
 	return f.parallel(ctx, len(ids), func(ctx context.Context, k int) error {
 		id := ids[k]
 		f.mu.Lock()
 		x := &s.inst[id]
-		wasDown, wasPaused := x.down > 0, x.pause
+		was := x.clone()
 		switch sw.Kind {
 		case fault.AppUnhealthy:
 			x.app = step(x.app, sw.On)
-		case fault.Down:
+		case fault.Down, fault.Kill, fault.Stop:
 			x.down = step(x.down, sw.On)
+		case fault.Restart:
 		case fault.SlowBoot:
-			x.slowBoot = 0
+			x.slowBoot, x.slowOnly = 0, ""
 			if sw.On {
-				x.slowBoot = sw.Delay
+				x.slowBoot, x.slowOnly = sw.Delay, sw.Version
 			}
 		case fault.ExtensionFailure:
 			x.extFail = sw.On
@@ -60,10 +106,18 @@ func (f *Fleet) Inject(ctx context.Context, set string, ids []int, sw fault.Swit
 			if sw.On {
 				x.flap = sw.Period
 			}
+		default: // network
+			if x.net == nil {
+				x.net = map[fault.Kind]fault.Switch{}
+			}
+			delete(x.net, sw.Kind)
+			if sw.On {
+				x.net[sw.Kind] = sw
+			}
 		}
-		now := *x
+		now := x.clone()
 		f.mu.Unlock()
-		err := f.retry(ctx, func() error { return f.applySwitches(ctx, s, id, wasDown, wasPaused, now) })
+		err := f.retry(ctx, func() error { return f.applySwitch(ctx, s, id, sw, was, now) })
 		if err != nil {
 			return fmt.Errorf("docker: %s on %s/%d: %w", sw.Kind, set, id, err)
 		}
@@ -78,8 +132,8 @@ func step(n int, on bool) int {
 	return max(0, n-1)
 }
 
-// applySwitches brings one container in line with its switches.
-func (f *Fleet) applySwitches(ctx context.Context, s *scaleSet, id int, wasDown, wasPaused bool, x switches) error {
+// applySwitch brings one container in line with a switch that changed.
+func (f *Fleet) applySwitch(ctx context.Context, s *scaleSet, id int, sw fault.Switch, was, x switches) error {
 	c, ok, err := f.instanceContainer(ctx, s.model.Name, id)
 	if err != nil {
 		return err
@@ -87,42 +141,95 @@ func (f *Fleet) applySwitches(ctx context.Context, s *scaleSet, id int, wasDown,
 	if !ok {
 		return fmt.Errorf("instance has no container")
 	}
+	version := c.Labels[LabelVersion]
 	// The config carries the switches to every later boot and to a
 	// reattached fleet.
-	if err := f.writeConfig(ctx, s, id, c.ID); err != nil && !errdefs.IsNotFound(err) {
+	if err := f.writeConfig(ctx, s, id, c.ID, version); err != nil && !errdefs.IsNotFound(err) {
 		return err
 	}
-	down := x.down > 0
-	switch {
-	case down && !wasDown:
-		if c.State == container.StateRunning || c.State == container.StatePaused {
+	live := c.State == container.StateRunning || c.State == container.StatePaused
+	switch sw.Kind {
+	case fault.Down, fault.Kill, fault.Stop:
+		switch {
+		case x.down > 0 && was.down == 0 && live:
+			if sw.Kind == fault.Stop {
+				return f.cli.ContainerStop(ctx, c.ID, container.StopOptions{})
+			}
 			if err := f.cli.ContainerKill(ctx, c.ID, "SIGKILL"); err != nil && !errdefs.IsConflict(err) {
 				return err
 			}
+		case x.down == 0 && was.down > 0 && !live:
+			return f.startInstance(ctx, s, id, c.ID, version)
 		}
 		return nil
-	case !down && wasDown:
-		if c.State != container.StateRunning && c.State != container.StatePaused {
-			return f.startInstance(ctx, s, id, c.ID)
+	case fault.Restart:
+		if !sw.On || x.down > 0 {
+			return nil
+		}
+		if live {
+			if err := f.cli.ContainerStop(ctx, c.ID, container.StopOptions{}); err != nil {
+				return err
+			}
+		}
+		return f.startInstance(ctx, s, id, c.ID, version)
+	case fault.Pause:
+		switch {
+		case x.pause && !was.pause && c.State == container.StateRunning:
+			return f.cli.ContainerPause(ctx, c.ID)
+		case !x.pause && was.pause && c.State == container.StatePaused:
+			if err := f.cli.ContainerUnpause(ctx, c.ID); err != nil {
+				return err
+			}
+			// The agent missed what changed while it was frozen.
+			return f.agents.SetFaults(ctx, containerIP(&c, s.network), x.agentFaults(version))
 		}
 		return nil
-	case down:
-		return nil // the config of the next start carries the switches
-	}
-	switch {
-	case x.pause && !wasPaused && c.State == container.StateRunning:
-		return f.cli.ContainerPause(ctx, c.ID)
-	case !x.pause && wasPaused && c.State == container.StatePaused:
-		if err := f.cli.ContainerUnpause(ctx, c.ID); err != nil {
-			return err
+	case fault.Partition, fault.SlowLink, fault.Loss, fault.Latency:
+		f.undoNet(s.model.Name, id, sw.Kind)
+		if !sw.On || !live {
+			return nil // a later start applies what is on
 		}
-		c.State = container.StateRunning
+		return f.applyNet(ctx, s.model.Name, id, c.ID, sw)
 	}
 	if c.State != container.StateRunning {
-		return nil // paused or stopped: the next start or unpause carries them
+		return nil // paused or stopped: the next unpause or start carries them
 	}
-	if err := f.agents.SetFaults(ctx, containerIP(&c, s.network), x.agentFaults()); err != nil {
+	return f.agents.SetFaults(ctx, containerIP(&c, s.network), x.agentFaults(version))
+}
+
+// applyNet breaks the link of the instance's current container (its PID,
+// and so its veth, change on every start) and keeps the undo.
+func (f *Fleet) applyNet(ctx context.Context, set string, id int, containerID string, sw fault.Switch) error {
+	ins, err := f.cli.ContainerInspect(ctx, containerID)
+	if err != nil {
 		return err
 	}
+	if ins.State == nil || ins.State.Pid == 0 {
+		return fmt.Errorf("container %s has no process", containerID[:12])
+	}
+	undo, err := netfault.Apply(ins.State.Pid, sw)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.netUndo[netKey(set, id, sw.Kind)] = undo
+	f.mu.Unlock()
 	return nil
+}
+
+// undoNet ends a network fault on the instance's container, if it still has
+// one to end.
+func (f *Fleet) undoNet(set string, id int, k fault.Kind) {
+	key := netKey(set, id, k)
+	f.mu.Lock()
+	undo := f.netUndo[key]
+	delete(f.netUndo, key)
+	f.mu.Unlock()
+	if undo != nil {
+		_ = undo() // the container may be gone with its link: nothing left to undo
+	}
+}
+
+func netKey(set string, id int, k fault.Kind) string {
+	return fmt.Sprintf("%s/%d/%s", set, id, k)
 }

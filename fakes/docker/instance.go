@@ -131,7 +131,7 @@ func (f *Fleet) UpdateModel(ctx context.Context, model orchestrator.ScaleSet) er
 		if err != nil || !ok {
 			return err
 		}
-		if err := f.writeConfig(ctx, s, i, c.ID); err != nil && !errdefs.IsNotFound(err) {
+		if err := f.writeConfig(ctx, s, i, c.ID, c.Labels[LabelVersion]); err != nil && !errdefs.IsNotFound(err) {
 			return err
 		}
 		return nil
@@ -247,16 +247,17 @@ func (f *Fleet) createInstance(ctx context.Context, s *scaleSet, id int, tag str
 			return fmt.Errorf("docker: seed data disk of %s: %w", name, err)
 		}
 	}
-	return f.startInstance(ctx, s, id, created.ID)
+	return f.startInstance(ctx, s, id, created.ID, img.Version)
 }
 
 // startInstance writes the current config into the container and starts it,
-// unless a down switch holds it; a paused instance is paused again.
-func (f *Fleet) startInstance(ctx context.Context, s *scaleSet, id int, containerID string) error {
+// unless a down switch holds it; a paused instance is paused again, and the
+// network faults that are on are applied to its new link.
+func (f *Fleet) startInstance(ctx context.Context, s *scaleSet, id int, containerID, version string) error {
 	f.mu.Lock()
-	sw := s.inst[id]
+	sw := s.inst[id].clone()
 	f.mu.Unlock()
-	if err := f.writeConfig(ctx, s, id, containerID); err != nil {
+	if err := f.writeConfig(ctx, s, id, containerID, version); err != nil {
 		return err
 	}
 	if sw.down > 0 {
@@ -264,6 +265,12 @@ func (f *Fleet) startInstance(ctx context.Context, s *scaleSet, id int, containe
 	}
 	if err := f.cli.ContainerStart(ctx, containerID, container.StartOptions{}); err != nil {
 		return fmt.Errorf("docker: start %s/%d: %w", s.model.Name, id, err)
+	}
+	for k, nsw := range sw.net {
+		f.undoNet(s.model.Name, id, k)
+		if err := f.applyNet(ctx, s.model.Name, id, containerID, nsw); err != nil {
+			return fmt.Errorf("docker: %s on %s/%d: %w", k, s.model.Name, id, err)
+		}
 	}
 	if sw.pause {
 		if err := f.cli.ContainerPause(ctx, containerID); err != nil {
@@ -275,14 +282,14 @@ func (f *Fleet) startInstance(ctx context.Context, s *scaleSet, id int, containe
 
 // writeConfig copies the agent's config into the container's writable
 // layer: the model, fresh SAS URLs for the extensions that download, the
-// fault switches.
-func (f *Fleet) writeConfig(ctx context.Context, s *scaleSet, id int, containerID string) error {
+// fault switches as they apply to a container on version.
+func (f *Fleet) writeConfig(ctx context.Context, s *scaleSet, id int, containerID, version string) error {
 	f.mu.Lock()
 	m := s.model
-	sw := s.inst[id]
+	faults := s.inst[id].agentFaults(version)
 	base := s.base
 	f.mu.Unlock()
-	cfg := agent.Config{Set: m.Name, Instance: id, TimeScale: f.scale, Model: m, Faults: sw.agentFaults()}
+	cfg := agent.Config{Set: m.Name, Instance: id, TimeScale: f.scale, Model: m, Faults: faults}
 	for _, e := range m.Extensions {
 		if e.SASExpiresAt.IsZero() {
 			continue

@@ -38,16 +38,16 @@ func newProbeClient() *http.Client {
 // Observe reports every instance of the set: one container list, then every
 // running agent asked in parallel with short timeouts.
 //
-//   - Running: the container runs and its agent has booted; a paused
-//     container counts as running (it hangs, like a VM that stopped
-//     answering).
+//   - Running: the container runs and its agent has booted; a paused or
+//     unreachable container counts as running if it had booted (it hangs,
+//     like a VM that stopped answering).
 //   - Provisioning: the agent's report; for a container that cannot answer,
 //     the last report seen, read from its writable layer if need be.
 //   - Health by mode: extension = the Application Health extension's state
 //     as the agent reports it; probe = an HTTP(S) or TCP probe of the app
 //     port from the host; none = running with every extension provisioned
-//     (R-HEALTH-2). Not running: Unknown; paused: Unhealthy to a probe,
-//     Unknown otherwise.
+//     (R-HEALTH-2). Not running: Unknown; paused or unreachable: Unhealthy
+//     to a probe, Unknown otherwise.
 func (f *Fleet) Observe(ctx context.Context, set string) ([]plan.Instance, error) {
 	s, err := f.set(set)
 	if err != nil {
@@ -104,9 +104,14 @@ func (f *Fleet) observeOne(ctx context.Context, s *scaleSet, m *orchestrator.Sca
 	case container.StateRunning:
 		st, err := f.agents.Status(ctx, containerIP(c, s.network))
 		if err != nil {
-			// Started, agent not listening yet, or hung: not booted as far
-			// as anyone can tell.
-			in.Provisioning = f.lastSeen(ctx, c.ID).prov
+			// Booting (the agent not listening yet) or unreachable (a
+			// network fault, a hang): what it last said, and no health but
+			// a failed probe.
+			last := f.lastSeen(ctx, c.ID)
+			in.Running, in.Provisioning = last.booted, last.prov
+			if in.Running && m.Health == plan.HealthProbe {
+				in.Health = plan.HealthUnhealthy
+			}
 			return in
 		}
 		f.remember(c.ID, seen{booted: st.Booted, prov: st.Provisioning})
