@@ -36,6 +36,10 @@ type Env struct {
 	CPUs      int    `json:"cpus"`
 	CPUModel  string `json:"cpuModel,omitempty"`
 	Docker    string `json:"docker,omitempty"`
+	// LoadAvg is /proc/loadavg's 1-minute load at the start and the end
+	// of the run: other work on the machine skews every wall time.
+	LoadStart float64 `json:"loadStart"`
+	LoadEnd   float64 `json:"loadEnd"`
 }
 
 // SimCase is the repeated measurement of one simulated rollout.

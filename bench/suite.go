@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -135,6 +136,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	p.done()
+	r.Env.LoadEnd = loadAverage()
 	r.Targets = targets(r)
 	return r, nil
 }
@@ -312,6 +314,7 @@ func targets(r *Report) []Target {
 
 func environment() Env {
 	e := Env{GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU()}
+	e.LoadStart = loadAverage()
 	if f, err := os.Open("/proc/cpuinfo"); err == nil {
 		defer f.Close()
 		sc := bufio.NewScanner(f)
@@ -323,6 +326,20 @@ func environment() Env {
 		}
 	}
 	return e
+}
+
+// loadAverage is the 1-minute load average; 0 where /proc/loadavg is absent.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }
 
 // progress is a single status line on a terminal.

@@ -66,7 +66,10 @@ func WriteBenchMarkdown(w io.Writer, r *bench.Report) {
 	if r.Env.Docker != "" {
 		fmt.Fprintf(w, " · Docker %s", r.Env.Docker)
 	}
-	fmt.Fprintf(w, " · started %s\n\n", r.Started.Format("2006-01-02 15:04:05 MST"))
+	fmt.Fprintf(w, " · started %s · load average %.1f at the start, %.1f at the end\n\n", r.Started.Format("2006-01-02 15:04:05 MST"), r.Env.LoadStart, r.Env.LoadEnd)
+	if r.Env.LoadStart > float64(r.Env.CPUs) || r.Env.LoadEnd > float64(r.Env.CPUs) {
+		fmt.Fprintf(w, "**The machine was busy (load above its %d CPUs): wall times are inflated and noisy.**\n\n", r.Env.CPUs)
+	}
 	fmt.Fprintf(w, "Means with 95%% confidence intervals (Student t) in brackets. p50/p95: %s.\n\n", r.QuantileDefinition)
 	if len(r.Targets) > 0 {
 		fmt.Fprint(w, "## Targets\n\n| | target | want | measured |\n|---|---|---|---|\n")

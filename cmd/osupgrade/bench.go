@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/osupgrade/osupgrade/bench"
 	"github.com/osupgrade/osupgrade/reports"
@@ -17,9 +19,15 @@ func init() {
 	commands["bench"] = command{"measure rollout throughput (sim, Docker, Swarm) and write the benchmark report", benchMain}
 }
 
-// benchDocker builds the Docker ways when Docker is compiled in and
-// answers; nil otherwise (set by bench_docker.go).
-var benchDocker func(ctx context.Context, progress io.Writer) (bench.DockerWays, string, error)
+// benchDocker readies the Docker ways: the engine limit and Swarm always,
+// our rollout when the Docker fleet is compiled in (dockerFactory).
+func benchDocker(ctx context.Context, progress io.Writer) (bench.DockerWays, string, error) {
+	d, version, err := bench.NewDocker(ctx, bench.DockerOptions{Ours: dockerFactory, Progress: progress})
+	if err != nil {
+		return nil, "", err
+	}
+	return d, version, nil
+}
 
 func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -28,7 +36,9 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	out := fs.String("out", "reports/out", "write bench.json, bench.md, bench.html and bench.txt (Go benchmark format) here")
 	baseline := fs.String("baseline", "bench/baseline.json", "compare with this report; \"\" for none")
 	dockerMode := fs.String("docker", "auto", "Docker cases: auto (when the engine answers), on (fail without it) or off")
-	simOnly := fs.Bool("sim-only", false, "skip the planner-alone and Docker cases")
+	only := fs.String("only", "", "measure only sim, planner or docker")
+	dockerSizes := fs.String("docker-sizes", "", "comma-separated container counts (default 50,100,200; --quick 50)")
+	dockerReps := fs.Int("docker-reps", 5, "repetitions of each Docker way (at least 5 for the report's intervals)")
 	failOnRegression := fs.Bool("fail-on-regression", false, "exit 1 when a quantity regressed against the baseline")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: osupgrade bench [--quick] [--out DIR] [--baseline FILE] [--docker auto|on|off]\n\nExit status: 0 measured (regressions are flagged in the report), 1 a run failed or --fail-on-regression and a regression, 2 usage.\n\n")
@@ -79,16 +89,40 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if pw := progressWriter(stderr); pw != io.Discard {
 		cfg.Progress = pw
 	}
-	if *simOnly {
+	switch *only {
+	case "":
+	case "sim":
 		cfg.PlannerSizes = nil
 		*dockerMode = "off"
+	case "planner":
+		cfg.Mixes = nil
+		*dockerMode = "off"
+	case "docker":
+		cfg.Mixes, cfg.PlannerSizes = nil, nil
+	default:
+		fmt.Fprintf(stderr, "osupgrade bench: --only is %q, want sim, planner or docker\n", *only)
+		return 2
 	}
+	if *dockerSizes != "" {
+		cfg.DockerSizes = nil
+		for _, f := range strings.Split(*dockerSizes, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				fmt.Fprintf(stderr, "osupgrade bench: --docker-sizes: %q is not a container count\n", f)
+				return 2
+			}
+			cfg.DockerSizes = append(cfg.DockerSizes, n)
+		}
+	}
+	if *dockerReps < 1 {
+		fmt.Fprintf(stderr, "osupgrade bench: --docker-reps is %d, want at least 1\n", *dockerReps)
+		return 2
+	}
+	cfg.DockerReps = *dockerReps
 	dockerVersion := ""
 	switch {
 	case *dockerMode == "off":
 		cfg.DockerSkip = "--docker off"
-	case benchDocker == nil:
-		cfg.DockerSkip = "the Docker fleet is not compiled into this binary"
 	default:
 		ways, version, err := benchDocker(ctx, cfg.Progress)
 		if err != nil {
