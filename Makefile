@@ -32,3 +32,14 @@ features:
 		echo "OSUPGRADE_FLEET=docker $(GO) test -count=1 -run TestFeatures ./features/..."; \
 		OSUPGRADE_FLEET=docker $(GO) test -count=1 -run TestFeatures ./features/...; \
 	fi
+
+# Benchmarks (bench/, docs in `osupgrade bench -h`): simulated rollouts at
+# 10^3..10^6, the planner alone, and Docker at 50/100/200 containers next to
+# the engine's limit and Swarm; writes $(OUT)/bench.{json,md,html,txt} and
+# compares with bench/baseline.json. `make bench BENCHFLAGS=--quick` is CI's
+# (sim up to 10^5, Docker 50). `go test -bench . ./bench/` gives the same
+# simulated figures in benchstat's format.
+BENCHFLAGS ?=
+.PHONY: bench
+bench: build
+	$(BIN) bench --out $(OUT) $(BENCHFLAGS)
