@@ -1,0 +1,310 @@
+// Package api is the ARM-compatible HTTP face of the orchestrator: the
+// Microsoft.Compute paths that automatic OS upgrades touch (scale sets,
+// their VMs, rolling upgrades, history, platform and gallery image
+// versions), emulator-only endpoints under /osupgrade/, and /metrics.
+//
+// It translates between ARM JSON and the orchestrator's model and decides
+// nothing about rollouts: the orchestrator and its planner do.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/osupgrade/osupgrade/orchestrator"
+)
+
+const computeBase = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute"
+
+type handler struct {
+	s   *Server
+	mux *http.ServeMux
+
+	// mu serializes changes to scale sets and gallery versions (document
+	// and model change together) and guards the maps.
+	mu        sync.RWMutex
+	metas     map[string]*setMeta
+	galleries map[string]*galleryVersion // "gallery/image/version"
+}
+
+func newHandler(s *Server) *handler {
+	h := &handler{s: s, mux: http.NewServeMux(), metas: map[string]*setMeta{}, galleries: map[string]*galleryVersion{}}
+	vmss := computeBase + "/virtualMachineScaleSets/{name}"
+	routes := map[string]http.HandlerFunc{
+		"PUT " + vmss:    h.putScaleSet,
+		"PATCH " + vmss:  h.patchScaleSet,
+		"GET " + vmss:    h.getScaleSet,
+		"DELETE " + vmss: h.deleteScaleSet,
+		"GET " + computeBase + "/virtualMachineScaleSets":                                      h.listScaleSets,
+		"GET /subscriptions/{sub}/providers/Microsoft.Compute/virtualMachineScaleSets":         h.listScaleSets,
+		"GET " + vmss + "/virtualMachines":                                                     h.listVMs,
+		"GET " + vmss + "/virtualMachines/{id}":                                                h.getVM,
+		"GET " + vmss + "/virtualMachines/{id}/instanceView":                                   h.getVMInstanceView,
+		"POST " + vmss + "/osRollingUpgrade":                                                   h.startOSUpgrade,
+		"POST " + vmss + "/rollingUpgrades/cancel":                                             h.cancelRollout,
+		"GET " + vmss + "/rollingUpgrades/latest":                                              h.latestRollout,
+		"GET " + vmss + "/osUpgradeHistory":                                                    h.history,
+		"POST " + vmss + "/manualupgrade":                                                      h.manualUpgrade,
+		"GET /subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/operations/{op}": h.operation,
+		"GET " + imageVersionsPath:                                                             h.listImageVersions,
+		"GET " + imageVersionsPath + "/{version}":                                              h.getImageVersion,
+		"PUT " + galleryVersionPath:                                                            h.putGalleryVersion,
+		"GET " + galleryVersionPath:                                                            h.getGalleryVersion,
+		"GET " + computeBase + "/galleries/{gallery}/images/{image}/versions":                  h.listGalleryVersions,
+		"POST /osupgrade/images":                                                               h.publishImage,
+		"GET /osupgrade/clock":                                                                 h.getClock,
+		"POST /osupgrade/clock":                                                                h.setClock,
+		"POST /osupgrade/faults":                                                               h.injectFault,
+		"GET /osupgrade/journal":                                                               h.journal,
+		"GET /osupgrade/fleet/journal":                                                         h.fleetJournal,
+		"/":                                                                                    h.notFound,
+	}
+	for p, f := range routes {
+		h.mux.HandleFunc(p, f)
+	}
+	h.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry(), promhttp.HandlerOpts{}))
+	return h
+}
+
+// statusWriter remembers the status code for the request metric.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+var apiVersionRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-preview)?$`)
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	sw := &statusWriter{ResponseWriter: w}
+	w = sw
+	w.Header().Set("x-ms-request-id", newID())
+	defer func() {
+		route := r.Pattern
+		if route == "" || route == "/" {
+			route = "unmatched"
+		}
+		code := sw.code
+		if code == 0 {
+			code = http.StatusOK
+		}
+		h.s.metrics.ObserveRequest(route, r.Method, code)
+	}()
+	if !h.authorized(r) {
+		code := "AuthenticationFailed"
+		msg := "Authentication failed. The 'Authorization' header is missing."
+		if r.Header.Get("Authorization") != "" {
+			code, msg = "InvalidAuthenticationToken", "The access token is invalid."
+		}
+		writeError(w, &apiError{Status: http.StatusUnauthorized, Code: code, Message: msg})
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody+1)
+	if strings.HasPrefix(r.URL.Path, "/subscriptions/") {
+		v := r.URL.Query().Get("api-version")
+		switch {
+		case v == "":
+			writeError(w, badRequest("MissingApiVersionParameter", "api-version", "The api-version query parameter (?api-version=) is required for all requests."))
+			return
+		case !apiVersionRE.MatchString(v):
+			writeError(w, badRequest("InvalidApiVersionParameter", "api-version", "The api-version %q is invalid; the format is YYYY-MM-DD or YYYY-MM-DD-preview.", v))
+			return
+		}
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *handler) authorized(r *http.Request) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(tok), []byte(h.s.opts.Token)) == 1
+}
+
+func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, &apiError{Status: http.StatusNotFound, Code: "NotFound", Message: fmt.Sprintf("no resource or operation at %s %s in this emulator", r.Method, r.URL.Path)})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Target  string `json:"target,omitempty"`
+}
+
+// writeError maps an error to ARM's error shape and status.
+func writeError(w http.ResponseWriter, err error) {
+	ae := toAPIError(err)
+	w.Header().Set("x-ms-error-code", ae.Code)
+	writeJSON(w, ae.Status, errorBody{Error: errorDetail{Code: ae.Code, Message: ae.Message, Target: ae.Target}})
+}
+
+func toAPIError(err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var ve *orchestrator.ValidationError
+	if errors.As(err, &ve) {
+		msg := ve.Message
+		if ve.Rule != "" {
+			msg += " (" + ve.Rule + ")"
+		}
+		return &apiError{Status: http.StatusBadRequest, Code: ve.Code, Target: ve.Target, Message: ve.Target + ": " + msg}
+	}
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "RequestBodyTooLarge", Message: err.Error()}
+	case errors.Is(err, orchestrator.ErrNotFound):
+		return &apiError{Status: http.StatusNotFound, Code: "ResourceNotFound", Message: err.Error()}
+	case errors.Is(err, orchestrator.ErrExists):
+		return &apiError{Status: http.StatusConflict, Code: "Conflict", Message: err.Error()}
+	case errors.Is(err, orchestrator.ErrRolloutInProgress), errors.Is(err, orchestrator.ErrNoRollout), errors.Is(err, orchestrator.ErrNoImageVersion):
+		return &apiError{Status: http.StatusConflict, Code: "OperationNotAllowed", Message: err.Error()}
+	case errors.Is(err, ErrClockNotVirtual):
+		return &apiError{Status: http.StatusConflict, Code: "ClockNotVirtual", Message: err.Error()}
+	case errors.Is(err, context.Canceled):
+		return &apiError{Status: 499, Code: "RequestCanceled", Message: err.Error()}
+	}
+	return &apiError{Status: http.StatusInternalServerError, Code: "InternalServerError", Message: err.Error()}
+}
+
+func notFoundSet(rg, name string) *apiError {
+	return &apiError{Status: http.StatusNotFound, Code: "ResourceNotFound", Message: fmt.Sprintf("The Resource 'Microsoft.Compute/virtualMachineScaleSets/%s' under resource group '%s' was not found.", name, rg)}
+}
+
+// baseURL is the scheme and host the client reached us at.
+func baseURL(r *http.Request) string {
+	scheme := "https"
+	if r.TLS == nil {
+		scheme = "http"
+	}
+	return scheme + "://" + r.Host
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	x := hex.EncodeToString(b[:])
+	return x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
+}
+
+// load rebuilds the handler's view from the state database, finishing or
+// dropping changes a crash interrupted.
+func (h *handler) load(ctx context.Context) error {
+	if err := h.loadCatalog(ctx); err != nil {
+		return err
+	}
+	var fix []*setMeta
+	err := h.s.store.Resources(ctx, kindARM, "", func(name string, doc []byte) error {
+		m, err := unmarshalDoc[setMeta](doc)
+		if err != nil {
+			return fmt.Errorf("scale set document %s: %w", name, err)
+		}
+		m.Name = name
+		model, ok := h.s.o.ScaleSet(name)
+		switch {
+		case !ok:
+			// Created or deleted halfway: the orchestrator never had it, or
+			// no longer does.
+			m.Doc = nil
+			fix = append(fix, m)
+			return nil
+		case m.Pending != nil:
+			if sameModel(model, m.Pending.Model) {
+				m.Doc = m.Pending.Doc
+				if vmProfileChanged(m.Pending.Old, model) {
+					m.ModelUpdatedAt = m.Pending.At
+				}
+			}
+			m.Pending = nil
+			fix = append(fix, m)
+		}
+		if m.Doc != nil {
+			h.metas[name] = m
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, m := range fix {
+		if m.Doc == nil {
+			if err := h.s.store.DeleteResource(ctx, kindARM, m.Name); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := h.saveMeta(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sameModel(a, b orchestrator.ScaleSet) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+// vmProfileChanged reports a change of what instances are built from: a VM
+// whose OS disk predates it no longer runs the latest model.
+func vmProfileChanged(old, new orchestrator.ScaleSet) bool {
+	type profile struct {
+		Image      orchestrator.ImageReference
+		Extensions []orchestrator.Extension
+		CustomData string
+		DataDisks  int
+		AppHealth  orchestrator.AppHealth
+	}
+	x, _ := json.Marshal(profile{old.Image, old.Extensions, old.CustomData, old.DataDisks, old.AppHealth})
+	y, _ := json.Marshal(profile{new.Image, new.Extensions, new.CustomData, new.DataDisks, new.AppHealth})
+	return string(x) != string(y)
+}
+
+func (h *handler) saveMeta(ctx context.Context, m *setMeta) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return h.s.store.PutResource(ctx, kindARM, m.Name, b)
+}
+
+func nowUTC(s *Server) time.Time { return s.clock.Now().UTC() }

@@ -1,0 +1,273 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/osupgrade/osupgrade/fakes/fault"
+	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/boltstore"
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
+)
+
+// recordingFleet wraps the fleet and records, in the state database, what
+// each instance was last reimaged to and when, plus an append-only log of
+// every reimage the fleet carried out. The API reads it for
+// latestModelApplied; a restarted server rebuilds a simulated fleet from it
+// (the sim lives in the process, the VMs it stands for do not die with it).
+type recordingFleet struct {
+	inner orchestrator.Fleet
+	store *boltstore.Store
+	clock orchestrator.Clock
+
+	mu   sync.Mutex
+	sets map[string]*fleetState
+	seq  uint64
+}
+
+var (
+	_ orchestrator.Fleet       = (*recordingFleet)(nil)
+	_ orchestrator.Provisioner = (*recordingFleet)(nil)
+	_ fault.Injector           = (*recordingFleet)(nil)
+)
+
+const (
+	kindFleet    = "fleet"    // set name -> fleetSetDoc
+	kindFleetVM  = "fleetvm"  // "set/000000012" -> instanceDoc
+	kindFleetLog = "fleetlog" // sequence -> FleetLogEntry
+)
+
+type fleetSetDoc struct {
+	Base    string    `json:"base"`
+	Created time.Time `json:"created"`
+}
+
+type instanceDoc struct {
+	Version  string    `json:"version"`
+	Reimaged time.Time `json:"reimaged"`
+	Reimages int       `json:"reimages"`
+}
+
+type fleetState struct {
+	fleetSetDoc
+	vms map[int]instanceDoc
+}
+
+// FleetLogEntry is one reimage the fleet carried out (or a set's creation
+// or deletion), as /osupgrade/fleet/journal returns it.
+type FleetLogEntry struct {
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	Set     string    `json:"set"`
+	Kind    string    `json:"kind"` // create | reimage | delete
+	ID      int       `json:"id"`
+	Version string    `json:"version"`
+}
+
+func vmKey(set string, id int) string { return fmt.Sprintf("%s/%09d", set, id) }
+
+func newRecordingFleet(ctx context.Context, inner orchestrator.Fleet, st *boltstore.Store, clk orchestrator.Clock) (*recordingFleet, error) {
+	f := &recordingFleet{inner: inner, store: st, clock: clk, sets: map[string]*fleetState{}}
+	err := st.Resources(ctx, kindFleet, "", func(k string, doc []byte) error {
+		var d fleetSetDoc
+		if err := json.Unmarshal(doc, &d); err != nil {
+			return fmt.Errorf("fleet state of %s: %w", k, err)
+		}
+		f.sets[k] = &fleetState{fleetSetDoc: d, vms: map[int]instanceDoc{}}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = st.Resources(ctx, kindFleetVM, "", func(k string, doc []byte) error {
+		i := strings.LastIndexByte(k, '/')
+		id, err := strconv.Atoi(k[i+1:])
+		if i < 0 || err != nil {
+			return fmt.Errorf("fleet instance key %q", k)
+		}
+		var d instanceDoc
+		if err := json.Unmarshal(doc, &d); err != nil {
+			return fmt.Errorf("fleet instance %s: %w", k, err)
+		}
+		if s := f.sets[k[:i]]; s != nil {
+			s.vms[id] = d
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = st.Resources(ctx, kindFleetLog, "", func(k string, _ []byte) error {
+		n, err := strconv.ParseUint(k, 10, 64)
+		if err == nil && n > f.seq {
+			f.seq = n
+		}
+		return nil
+	})
+	return f, err
+}
+
+// versions is what each instance of a set runs according to the records.
+func (f *recordingFleet) versions(set string, n int, fallback string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, n)
+	s := f.sets[set]
+	for i := range out {
+		out[i] = fallback
+		if s != nil {
+			out[i] = s.Base
+			if d, ok := s.vms[i]; ok {
+				out[i] = d.Version
+			}
+		}
+	}
+	return out
+}
+
+// lastReimage is when instance id last got a new OS disk (its creation
+// when never).
+func (f *recordingFleet) lastReimage(set string, id int) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.sets[set]
+	if s == nil {
+		return time.Time{}
+	}
+	if d, ok := s.vms[id]; ok {
+		return d.Reimaged
+	}
+	return s.Created
+}
+
+func (f *recordingFleet) logEntry(e FleetLogEntry) (string, []byte) {
+	f.seq++
+	e.Seq = f.seq
+	b, _ := json.Marshal(e)
+	return fmt.Sprintf("%020d", e.Seq), b
+}
+
+func (f *recordingFleet) Observe(ctx context.Context, set string) ([]plan.Instance, error) {
+	return f.inner.Observe(ctx, set)
+}
+
+func (f *recordingFleet) Reimage(ctx context.Context, set string, id int, image plan.Image) error {
+	if err := f.inner.Reimage(ctx, set, id, image); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.sets[set]
+	if s == nil {
+		s = &fleetState{vms: map[int]instanceDoc{}}
+		f.sets[set] = s
+	}
+	now := f.clock.Now()
+	d := s.vms[id]
+	d = instanceDoc{Version: image.Version, Reimaged: now, Reimages: d.Reimages + 1}
+	b, _ := json.Marshal(d)
+	k, lb := f.logEntry(FleetLogEntry{Time: now, Set: set, Kind: "reimage", ID: id, Version: image.Version})
+	if err := f.store.PutDocs(ctx, boltstore.Doc{Kind: kindFleetVM, Key: vmKey(set, id), Value: b}, boltstore.Doc{Kind: kindFleetLog, Key: k, Value: lb}); err != nil {
+		return fmt.Errorf("record reimage of %s/%d: %w", set, id, err)
+	}
+	s.vms[id] = d
+	return nil
+}
+
+func (f *recordingFleet) CreateScaleSet(ctx context.Context, model orchestrator.ScaleSet, version string) error {
+	if p, ok := f.inner.(orchestrator.Provisioner); ok {
+		if err := p.CreateScaleSet(ctx, model, version); err != nil {
+			return err
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.clock.Now()
+	d := fleetSetDoc{Base: version, Created: now}
+	b, _ := json.Marshal(d)
+	if err := f.store.DeletePrefix(ctx, kindFleetVM, model.Name+"/"); err != nil {
+		return err
+	}
+	k, lb := f.logEntry(FleetLogEntry{Time: now, Set: model.Name, Kind: "create", ID: -1, Version: version})
+	if err := f.store.PutDocs(ctx, boltstore.Doc{Kind: kindFleet, Key: model.Name, Value: b}, boltstore.Doc{Kind: kindFleetLog, Key: k, Value: lb}); err != nil {
+		return err
+	}
+	f.sets[model.Name] = &fleetState{fleetSetDoc: d, vms: map[int]instanceDoc{}}
+	return nil
+}
+
+func (f *recordingFleet) UpdateModel(ctx context.Context, model orchestrator.ScaleSet) error {
+	if p, ok := f.inner.(orchestrator.Provisioner); ok {
+		return p.UpdateModel(ctx, model)
+	}
+	return nil
+}
+
+func (f *recordingFleet) DeleteScaleSet(ctx context.Context, name string) error {
+	if p, ok := f.inner.(orchestrator.Provisioner); ok {
+		if err := p.DeleteScaleSet(ctx, name); err != nil {
+			return err
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k, lb := f.logEntry(FleetLogEntry{Time: f.clock.Now(), Set: name, Kind: "delete", ID: -1})
+	if err := f.store.DeleteResource(ctx, kindFleet, name); err != nil {
+		return err
+	}
+	if err := f.store.DeletePrefix(ctx, kindFleetVM, name+"/"); err != nil {
+		return err
+	}
+	delete(f.sets, name)
+	return f.store.PutResource(ctx, kindFleetLog, k, lb)
+}
+
+func (f *recordingFleet) Inject(ctx context.Context, set string, ids []int, s fault.Switch) error {
+	inj, ok := f.inner.(fault.Injector)
+	if !ok {
+		return fmt.Errorf("%w: this fleet takes no fault switches", fault.ErrUnsupported)
+	}
+	return inj.Inject(ctx, set, ids, s)
+}
+
+// badVersioner is implemented by fleets that can mark an image version bad.
+type badVersioner interface {
+	SetBadVersion(version string, kind fault.BadKind)
+}
+
+// nextEventer is implemented by fleets whose state changes at known times
+// (the sim): the virtual clock jumps from event to event.
+type nextEventer interface {
+	NextEvent() (time.Time, bool)
+}
+
+func (f *recordingFleet) nextEvent() (time.Time, bool) {
+	if n, ok := f.inner.(nextEventer); ok {
+		return n.NextEvent()
+	}
+	return time.Time{}, false
+}
+
+// FleetJournal reads the fleet log after sequence number after.
+func (f *recordingFleet) journal(ctx context.Context, set string, after uint64, limit int) ([]FleetLogEntry, error) {
+	var out []FleetLogEntry
+	err := f.store.Resources(ctx, kindFleetLog, "", func(k string, doc []byte) error {
+		if limit > 0 && len(out) >= limit {
+			return nil
+		}
+		var e FleetLogEntry
+		if err := json.Unmarshal(doc, &e); err != nil {
+			return err
+		}
+		if e.Seq > after && (set == "" || e.Set == set) {
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}

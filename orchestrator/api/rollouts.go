@@ -1,0 +1,359 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
+)
+
+const kindOperations = "operations"
+
+// Azure-AsyncOperation statuses.
+const (
+	statusInProgress = "InProgress"
+	statusSucceeded  = "Succeeded"
+	statusFailed     = "Failed"
+	statusCanceled   = "Canceled"
+)
+
+// operation is a long-running operation the SDK's pollers follow. Its
+// status is computed from the orchestrator's state each time it is read, so
+// it survives a restart.
+type operation struct {
+	ID       string    `json:"id"`
+	Kind     string    `json:"kind"` // create | update | delete | osUpgrade | cancel | manualUpgrade | galleryVersion
+	Set      string    `json:"set,omitempty"`
+	Location string    `json:"location"`
+	Start    time.Time `json:"start"`
+	// Attempt: osUpgrade, the number of attempts before it (its attempt is
+	// the next one); cancel, the attempt it cancels (0: a pending trigger).
+	Attempt int `json:"attempt"`
+	// Status is fixed for operations that complete at once.
+	Status string `json:"status,omitempty"`
+}
+
+func (h *handler) newOperation(ctx context.Context, op operation) (operation, error) {
+	op.ID = newID()
+	op.Start = nowUTC(h.s)
+	b, err := json.Marshal(op)
+	if err != nil {
+		return op, err
+	}
+	return op, h.s.store.PutResource(ctx, kindOperations, op.ID, b)
+}
+
+// setAsyncHeaders points the client at the operation: an absolute
+// Azure-AsyncOperation URL (and Location for deletes).
+func (h *handler) setAsyncHeaders(w http.ResponseWriter, r *http.Request, op operation, location bool) {
+	q := url.Values{"api-version": {r.URL.Query().Get("api-version")}}
+	u := fmt.Sprintf("%s/subscriptions/%s/providers/Microsoft.Compute/locations/%s/operations/%s?%s", baseURL(r), url.PathEscape(r.PathValue("sub")), url.PathEscape(op.Location), op.ID, q.Encode())
+	w.Header().Set("Azure-AsyncOperation", u)
+	if location {
+		w.Header().Set("Location", u)
+	}
+	if op.Status == "" {
+		w.Header().Set("Retry-After", "1")
+	}
+}
+
+type operationStatus struct {
+	Name      string       `json:"name"`
+	Status    string       `json:"status"`
+	StartTime time.Time    `json:"startTime"`
+	EndTime   *time.Time   `json:"endTime,omitempty"`
+	Error     *errorDetail `json:"error,omitempty"`
+}
+
+func (h *handler) operation(w http.ResponseWriter, r *http.Request) {
+	doc, ok, err := h.s.store.Resource(r.Context(), kindOperations, r.PathValue("op"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if !ok {
+		writeError(w, &apiError{Status: http.StatusNotFound, Code: "NotFound", Message: fmt.Sprintf("operation %s not found", r.PathValue("op"))})
+		return
+	}
+	op, err := unmarshalDoc[operation](doc)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	st := h.operationStatus(op)
+	if st.Status == statusInProgress {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (h *handler) operationStatus(op *operation) operationStatus {
+	st := operationStatus{Name: op.ID, Status: op.Status, StartTime: op.Start}
+	if st.Status != "" {
+		end := op.Start
+		st.EndTime = &end
+		return st
+	}
+	st.Status = statusInProgress
+	finish := func(status string, at time.Time, e *errorDetail) {
+		st.Status, st.Error = status, e
+		st.EndTime = &at
+	}
+	err := h.s.o.View(op.Set, func(rec *orchestrator.SetRecord) {
+		switch op.Kind {
+		case "osUpgrade":
+			if len(rec.Attempts) <= op.Attempt {
+				if !rec.ManualPending {
+					finish(statusCanceled, op.Start, &errorDetail{Code: "OperationCanceled", Message: "the OS upgrade was cancelled before it started"})
+				}
+				return
+			}
+			rollout := rec.Attempts[op.Attempt].Rollout
+			switch rollout.Status {
+			case plan.StatusRollingForward:
+			case plan.StatusCompleted:
+				finish(statusSucceeded, rollout.EndTime, nil)
+			case plan.StatusCancelled:
+				finish(statusCanceled, rollout.EndTime, &errorDetail{Code: "OperationCanceled", Message: "the rolling upgrade was cancelled (R-TRIG-4)"})
+			default:
+				finish(statusFailed, rollout.EndTime, &errorDetail{Code: rollout.ErrorCode, Message: rollout.ErrorMessage})
+			}
+		case "cancel":
+			if op.Attempt == 0 || op.Attempt > len(rec.Attempts) || rec.Attempts[op.Attempt-1].Rollout.Status.Terminal() {
+				at := op.Start
+				if op.Attempt > 0 && op.Attempt <= len(rec.Attempts) {
+					at = rec.Attempts[op.Attempt-1].Rollout.EndTime
+				}
+				finish(statusSucceeded, at, nil)
+			}
+		case "manualUpgrade":
+			if len(rec.ManualUpgrade) == 0 {
+				finish(statusSucceeded, nowUTC(h.s), nil)
+			}
+		}
+	})
+	if err != nil {
+		finish(statusFailed, op.Start, &errorDetail{Code: "ResourceNotFound", Message: fmt.Sprintf("scale set %s no longer exists", op.Set)})
+	}
+	return st
+}
+
+// startOSUpgrade is the manual trigger (R-TRIG-3): 202 and an operation
+// that completes when the rollout does.
+func (h *handler) startOSUpgrade(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	m, model, ok := h.lookup(w, r)
+	if !ok {
+		return
+	}
+	before := 0
+	_ = h.s.o.View(m.Name, func(rec *orchestrator.SetRecord) { before = len(rec.Attempts) })
+	if err := h.s.o.StartOSUpgrade(ctx, m.Name); err != nil {
+		writeError(w, err)
+		return
+	}
+	op, err := h.newOperation(ctx, operation{Kind: "osUpgrade", Set: m.Name, Location: model.Region, Attempt: before})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	h.s.stepNow(ctx)
+	h.setAsyncHeaders(w, r, op, false)
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// cancelRollout is R-TRIG-4: no new batch starts; the operation completes
+// when the batch in progress has finished and the status is Cancelled.
+func (h *handler) cancelRollout(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	m, model, ok := h.lookup(w, r)
+	if !ok {
+		return
+	}
+	attempt := 0
+	_ = h.s.o.View(m.Name, func(rec *orchestrator.SetRecord) {
+		if a := rec.Active(); a != nil {
+			attempt = a.ID
+		}
+	})
+	if err := h.s.o.Cancel(ctx, m.Name); err != nil {
+		writeError(w, err)
+		return
+	}
+	op, err := h.newOperation(ctx, operation{Kind: "cancel", Set: m.Name, Location: model.Region, Attempt: attempt})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	h.s.stepNow(ctx)
+	h.setAsyncHeaders(w, r, op, false)
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func (h *handler) manualUpgrade(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	m, model, ok := h.lookup(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		InstanceIDs []string `json:"instanceIds"`
+	}
+	if err := decodeBody(r.Body, &body); err != nil {
+		writeError(w, err)
+		return
+	}
+	if len(body.InstanceIDs) == 0 {
+		writeError(w, badRequest("InvalidParameter", "instanceIds", "at least one instance id is required"))
+		return
+	}
+	ids := make([]int, 0, len(body.InstanceIDs))
+	for i, s := range body.InstanceIDs {
+		id, err := strconv.Atoi(s)
+		if err != nil || id < 0 || id >= model.Capacity || strconv.Itoa(id) != s {
+			writeError(w, badRequest("InvalidParameter", fmt.Sprintf("instanceIds[%d]", i), "%q is not an instance of %s (0 to %d)", s, m.Name, model.Capacity-1))
+			return
+		}
+		ids = append(ids, id)
+	}
+	if err := h.s.o.ManualUpgrade(ctx, m.Name, ids); err != nil {
+		writeError(w, err)
+		return
+	}
+	op, err := h.newOperation(ctx, operation{Kind: "manualUpgrade", Set: m.Name, Location: model.Region})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	h.s.stepNow(ctx)
+	h.setAsyncHeaders(w, r, op, false)
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// rollingUpgradeStatus is Azure's RollingUpgradeStatusInfo (R-HIST-3).
+type rollingUpgradeStatus struct {
+	Name       string `json:"name"`
+	Type       string `json:"type"`
+	Location   string `json:"location"`
+	Properties struct {
+		Policy        *armRollingPol        `json:"policy"`
+		RunningStatus rollingRunningStatus  `json:"runningStatus"`
+		Progress      orchestrator.Progress `json:"progress"`
+		Error         *errorDetail          `json:"error,omitempty"`
+	} `json:"properties"`
+}
+
+type rollingRunningStatus struct {
+	Code           string     `json:"code"`
+	StartTime      time.Time  `json:"startTime"`
+	LastAction     string     `json:"lastAction"`
+	LastActionTime time.Time  `json:"lastActionTime"`
+	EndTime        *time.Time `json:"endTime,omitempty"`
+}
+
+func (h *handler) latestRollout(w http.ResponseWriter, r *http.Request) {
+	m, model, ok := h.lookup(w, r)
+	if !ok {
+		return
+	}
+	hist, found, err := h.s.o.LatestRollout(m.Name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if !found {
+		writeError(w, &apiError{Status: http.StatusNotFound, Code: "NotFound", Message: fmt.Sprintf("scale set %s has had no rolling upgrade", m.Name)})
+		return
+	}
+	cancelled := false
+	_ = h.s.o.View(m.Name, func(rec *orchestrator.SetRecord) {
+		if a := rec.Last(); a != nil {
+			cancelled = a.Rollout.CancelRequested
+		}
+	})
+	var out rollingUpgradeStatus
+	out.Name, out.Type, out.Location = "latest", "Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades", model.Region
+	p := &out.Properties
+	p.Policy = &armRollingPol{
+		MaxBatchInstancePercent:             ptr(model.Rolling.MaxBatchInstancePercent),
+		MaxUnhealthyInstancePercent:         ptr(model.Rolling.MaxUnhealthyInstancePercent),
+		MaxUnhealthyUpgradedInstancePercent: ptr(model.Rolling.MaxUnhealthyUpgradedInstancePercent),
+		PauseTimeBetweenBatches:             ptr(formatISODuration(model.Rolling.PauseTimeBetweenBatches)),
+		PrioritizeUnhealthyInstances:        ptr(model.Rolling.PrioritizeUnhealthyInstances),
+	}
+	rs := hist.Properties.RunningStatus
+	p.RunningStatus = rollingRunningStatus{Code: rs.Code, StartTime: rs.StartTime, LastAction: "Start", LastActionTime: rs.StartTime, EndTime: rs.EndTime}
+	if cancelled {
+		p.RunningStatus.LastAction = "Cancel"
+	}
+	p.Progress = hist.Properties.Progress
+	if e := hist.Properties.Error; e != nil {
+		p.Error = &errorDetail{Code: e.Code, Message: e.Message}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// history is osUpgradeHistory (R-HIST-1), paged with an absolute nextLink;
+// the skip token is the attempt to continue below, so a rollout starting
+// between pages does not shift them.
+func (h *handler) history(w http.ResponseWriter, r *http.Request) {
+	m, _, ok := h.lookup(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	below := 0
+	if tok := q.Get("$skiptoken"); tok != "" {
+		n, err := strconv.Atoi(tok)
+		if err != nil || n < 1 {
+			writeError(w, badRequest("InvalidParameter", "$skiptoken", "%q is not a skip token this server issued", tok))
+			return
+		}
+		below = n
+	}
+	type entry struct {
+		id int
+		h  orchestrator.UpgradeHistory
+	}
+	var all []entry
+	err := h.s.o.View(m.Name, func(rec *orchestrator.SetRecord) {
+		now := h.s.clock.Now()
+		for i := len(rec.Attempts) - 1; i >= 0 && len(all) < orchestrator.HistoryEntries; i-- {
+			a := rec.Attempts[i]
+			if now.Sub(a.Rollout.Created) > orchestrator.HistoryWindow {
+				break
+			}
+			all = append(all, entry{a.ID, orchestrator.HistoryOf(a, rec.Model.Region)})
+		}
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	page := []orchestrator.UpgradeHistory{}
+	more := false
+	last := 0
+	for _, e := range all {
+		if below > 0 && e.id >= below {
+			continue
+		}
+		if len(page) == h.s.opts.HistoryPageSize {
+			more = true
+			break
+		}
+		page = append(page, e.h)
+		last = e.id
+	}
+	body := map[string]any{"value": page}
+	if more {
+		q.Set("$skiptoken", strconv.Itoa(last))
+		body["nextLink"] = baseURL(r) + r.URL.Path + "?" + q.Encode()
+	}
+	writeJSON(w, http.StatusOK, body)
+}

@@ -1,0 +1,293 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/osupgrade/osupgrade/fakes/sim"
+	"github.com/osupgrade/osupgrade/internal/clock"
+	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/boltstore"
+	"github.com/osupgrade/osupgrade/orchestrator/metrics"
+)
+
+// Options are what `osupgrade serve` is told.
+type Options struct {
+	// DataDir holds state.db (and the generated certificate and token).
+	DataDir string
+	// Fleet is "sim" (default) or "docker".
+	Fleet string
+	// NewDockerFleet builds the Docker fleet; nil when this build has none.
+	NewDockerFleet func(ctx context.Context, scale float64) (orchestrator.Fleet, error)
+	// Clock is "real" (default; scaled by TimeScale) or "virtual" (moves
+	// only through /osupgrade/clock).
+	Clock     string
+	TimeScale float64
+	// WallNow reads the wall clock to start a real clock; required for
+	// Clock "real".
+	WallNow func() time.Time
+	// Token is the bearer token every request must carry.
+	Token string
+	// Seed fixes the platform schedule's draws and the sim's data disks.
+	Seed uint64
+	// Poll is how often, in scenario time, a real-clock runner observes
+	// the fleet (default 1s).
+	Poll time.Duration
+	// HistoryPageSize is the osUpgradeHistory page size (default 2, so
+	// that clients meet nextLink); VMPageSize the virtualMachines one
+	// (default 1000).
+	HistoryPageSize int
+	VMPageSize      int
+	// Log receives runner errors (default: discarded).
+	Log io.Writer
+}
+
+// Server is the emulated Compute resource provider: state, runner and the
+// HTTP handler.
+type Server struct {
+	opts    Options
+	store   *boltstore.Store
+	clock   orchestrator.Clock
+	virtual *clock.Virtual
+	fleet   *recordingFleet
+	o       *orchestrator.Orchestrator
+	metrics *metrics.Metrics
+	handler *handler
+
+	// stepMu serializes the virtual clock's steps, so that a clock move
+	// and a request's step never interleave.
+	stepMu sync.Mutex
+}
+
+const metaClock = "clock"
+
+// Open builds a server from the data directory, resuming whatever state it
+// holds: scale sets, rollouts in progress, published images, gallery
+// versions, operations, and (for the sim) the instances' OS versions.
+func Open(ctx context.Context, opts Options) (*Server, error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("a data directory is required")
+	}
+	if opts.Token == "" {
+		return nil, errors.New("a bearer token is required")
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = time.Second
+	}
+	if opts.HistoryPageSize <= 0 {
+		opts.HistoryPageSize = 2
+	}
+	if opts.VMPageSize <= 0 {
+		opts.VMPageSize = 1000
+	}
+	if opts.TimeScale == 0 {
+		opts.TimeScale = 1
+	}
+	if opts.TimeScale < 0 {
+		return nil, fmt.Errorf("time scale %v: want more than 0", opts.TimeScale)
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	st, err := boltstore.Open(filepath.Join(opts.DataDir, "state.db"), 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, store: st}
+	if err := s.open(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) open(ctx context.Context) error {
+	opts := s.opts
+	// The clock never runs behind what was journaled or last set.
+	start, err := s.resumeTime()
+	if err != nil {
+		return err
+	}
+	switch opts.Clock {
+	case "virtual":
+		if start.IsZero() {
+			start = clock.Epoch
+		}
+		s.virtual = clock.NewVirtual(start)
+		s.clock = s.virtual
+	case "real", "":
+		if opts.WallNow == nil {
+			return errors.New("a real clock needs WallNow")
+		}
+		now := opts.WallNow().UTC()
+		if start.After(now) {
+			now = start
+		}
+		s.clock = clock.NewScaled(now, opts.TimeScale)
+	default:
+		return fmt.Errorf("clock %q: want real or virtual", opts.Clock)
+	}
+	var inner orchestrator.Fleet
+	var simFleet *sim.Fleet
+	switch opts.Fleet {
+	case "sim", "":
+		simFleet = sim.New(s.clock, opts.Seed)
+		inner = simFleet
+	case "docker":
+		if opts.NewDockerFleet == nil {
+			return errors.New("docker fleet not available in this build")
+		}
+		if inner, err = opts.NewDockerFleet(ctx, opts.TimeScale); err != nil {
+			return fmt.Errorf("docker fleet: %w", err)
+		}
+	default:
+		return fmt.Errorf("fleet %q: want sim or docker", opts.Fleet)
+	}
+	if s.fleet, err = newRecordingFleet(ctx, inner, s.store, s.clock); err != nil {
+		return err
+	}
+	recs, err := s.store.LoadSets(ctx)
+	if err != nil {
+		return err
+	}
+	if simFleet != nil {
+		for _, r := range recs {
+			if err := simFleet.Restore(r.Model, s.fleet.versions(r.Model.Name, r.Model.Capacity, r.Version)); err != nil {
+				return fmt.Errorf("restore simulated scale set %s: %w", r.Model.Name, err)
+			}
+		}
+	}
+	if s.o, err = orchestrator.New(ctx, orchestrator.Options{Clock: s.clock, Fleet: s.fleet, Store: s.store, Seed: opts.Seed}); err != nil {
+		return err
+	}
+	s.metrics = metrics.New(s.o, s.fleet)
+	s.handler = newHandler(s)
+	return s.handler.load(ctx)
+}
+
+func (s *Server) resumeTime() (time.Time, error) {
+	t, err := s.store.LastJournalTime()
+	if err != nil {
+		return t, err
+	}
+	b, ok, err := s.store.Meta(metaClock)
+	if err != nil || !ok {
+		return t, err
+	}
+	var c time.Time
+	if err := c.UnmarshalText(b); err != nil {
+		return t, fmt.Errorf("stored clock: %w", err)
+	}
+	if c.After(t) {
+		t = c
+	}
+	return t, nil
+}
+
+// Handler is the HTTP handler: ARM paths, /osupgrade/ and /metrics.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Orchestrator is the server's orchestrator.
+func (s *Server) Orchestrator() *orchestrator.Orchestrator { return s.o }
+
+// Now is the server's clock.
+func (s *Server) Now() time.Time { return s.clock.Now() }
+
+// Run carries out rollouts until ctx ends. With a virtual clock every step
+// happens inside a request (a change, or a clock move), so Run only waits.
+func (s *Server) Run(ctx context.Context) error {
+	if s.virtual != nil {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	err := s.o.Run(ctx, s.opts.Poll, func(err error) { fmt.Fprintf(s.opts.Log, "runner: %v\n", err) })
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// Close releases the state database.
+func (s *Server) Close() error { return s.store.Close() }
+
+// ErrClockNotVirtual is returned when a real clock is asked to move.
+var ErrClockNotVirtual = errors.New("the clock is real; start the server with --clock virtual to move it")
+
+// stepNow runs the due work at the current virtual time, so that a request
+// that changed something sees its effect before it returns. With a real
+// clock the runner was kicked and this does nothing.
+func (s *Server) stepNow(ctx context.Context) {
+	if s.virtual == nil {
+		return
+	}
+	s.stepMu.Lock()
+	defer s.stepMu.Unlock()
+	if _, err := s.o.Step(ctx); err != nil {
+		fmt.Fprintf(s.opts.Log, "step: %v\n", err)
+	}
+}
+
+// AdvanceClock moves a virtual clock to t, event by event: every planner
+// wake-up and fleet event on the way is stepped at its own time.
+func (s *Server) AdvanceClock(ctx context.Context, t time.Time) (time.Time, error) {
+	if s.virtual == nil {
+		return s.clock.Now(), ErrClockNotVirtual
+	}
+	s.stepMu.Lock()
+	defer s.stepMu.Unlock()
+	for {
+		next, err := s.o.Step(ctx)
+		if err != nil {
+			fmt.Fprintf(s.opts.Log, "step: %v\n", err)
+		}
+		now := s.virtual.Now()
+		if !now.Before(t) {
+			break
+		}
+		at := t
+		if !next.IsZero() && next.Before(at) {
+			at = next
+		}
+		if fe, ok := s.fleet.nextEvent(); ok && fe.Before(at) {
+			at = fe
+		}
+		if !at.After(now) {
+			// Something is due now and did not go away: do not spin.
+			at = minTime(t, now.Add(time.Second))
+		}
+		s.virtual.Set(at)
+		if err := ctx.Err(); err != nil {
+			return s.virtual.Now(), err
+		}
+	}
+	now := s.virtual.Now()
+	b, _ := now.MarshalText()
+	return now, s.store.SetMeta(metaClock, b)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// readJSONFile is used for stored documents.
+func unmarshalDoc[T any](b []byte) (*T, error) {
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}

@@ -1,0 +1,353 @@
+// Package boltstore is a bbolt-backed orchestrator.Store: scale-set records
+// as JSON, an append-only journal, plus the emulator's side resources (ARM
+// documents, published images, operations, fleet state) so that `osupgrade
+// serve` survives SIGKILL and resumes.
+//
+// It must not interpret what it stores beyond keys: the orchestrator and the
+// API own the meaning. Every write is one bbolt transaction (fsynced).
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/osupgrade/osupgrade/orchestrator"
+)
+
+var (
+	bucketSets      = []byte("sets")
+	bucketJournal   = []byte("journal")
+	bucketResources = []byte("resources")
+	bucketMeta      = []byte("meta")
+)
+
+// ErrLocked is returned by Open when another process holds the database.
+var ErrLocked = errors.New("state database is in use by another process")
+
+// Store is a bbolt database holding the orchestrator's state. Safe for
+// concurrent use.
+type Store struct {
+	db *bolt.DB
+}
+
+var (
+	_ orchestrator.Store        = (*Store)(nil)
+	_ orchestrator.CatalogStore = (*Store)(nil)
+)
+
+const kindCatalog = "catalog"
+
+// SaveCatalog replaces the stored image catalog in one transaction.
+func (s *Store) SaveCatalog(_ context.Context, vs []orchestrator.ImageVersion) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		res := tx.Bucket(bucketResources)
+		if res.Bucket([]byte(kindCatalog)) != nil {
+			if err := res.DeleteBucket([]byte(kindCatalog)); err != nil {
+				return err
+			}
+		}
+		b, err := res.CreateBucket([]byte(kindCatalog))
+		if err != nil {
+			return err
+		}
+		for _, v := range vs {
+			doc, err := json.Marshal(v)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(v.Ref+"|"+v.Version), doc); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// LoadCatalog reads the stored image catalog.
+func (s *Store) LoadCatalog(ctx context.Context) ([]orchestrator.ImageVersion, error) {
+	var out []orchestrator.ImageVersion
+	err := s.Resources(ctx, kindCatalog, "", func(k string, doc []byte) error {
+		var v orchestrator.ImageVersion
+		if err := json.Unmarshal(doc, &v); err != nil {
+			return fmt.Errorf("catalog entry %s: %w", k, err)
+		}
+		out = append(out, v)
+		return nil
+	})
+	return out, err
+}
+
+// Open opens (creating if needed) the database at path. A second process
+// opening the same file gets ErrLocked after timeout.
+func Open(path string, timeout time.Duration) (*Store, error) {
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketSets, bucketJournal, bucketResources, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close releases the database file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// SaveSet writes the record as JSON in one transaction.
+func (s *Store) SaveSet(_ context.Context, rec *orchestrator.SetRecord) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("save scale set %s: %w", rec.Model.Name, err)
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSets).Put([]byte(rec.Model.Name), b)
+	})
+}
+
+// DeleteSet removes a record.
+func (s *Store) DeleteSet(_ context.Context, name string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSets).Delete([]byte(name))
+	})
+}
+
+// LoadSets reads every record, in name order.
+func (s *Store) LoadSets(context.Context) ([]*orchestrator.SetRecord, error) {
+	var out []*orchestrator.SetRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSets).ForEach(func(k, v []byte) error {
+			rec := &orchestrator.SetRecord{}
+			if err := json.Unmarshal(v, rec); err != nil {
+				return fmt.Errorf("scale set %s: %w", k, err)
+			}
+			out = append(out, rec)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// AppendJournal appends an entry under the next sequence number.
+func (s *Store) AppendJournal(_ context.Context, e orchestrator.JournalEntry) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketJournal)
+		seq, err := bk.NextSequence()
+		if err != nil {
+			return err
+		}
+		return bk.Put(seqKey(seq), b)
+	})
+}
+
+// JournalRecord is a journal entry with its sequence number (1-based).
+type JournalRecord struct {
+	Seq uint64 `json:"seq"`
+	orchestrator.JournalEntry
+}
+
+// Journal returns up to limit entries after sequence number after (0: from
+// the start), of one set when set is not empty. limit <= 0 means no limit.
+func (s *Store) Journal(_ context.Context, set string, after uint64, limit int) ([]JournalRecord, error) {
+	var out []JournalRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketJournal).Cursor()
+		for k, v := c.Seek(seqKey(after + 1)); k != nil; k, v = c.Next() {
+			var e orchestrator.JournalEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("journal entry %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			if set != "" && e.Set != set {
+				continue
+			}
+			out = append(out, JournalRecord{Seq: binary.BigEndian.Uint64(k), JournalEntry: e})
+			if limit > 0 && len(out) >= limit {
+				return nil
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// LastJournalTime is the time of the newest journal entry (zero when the
+// journal is empty): a restarted clock must not run behind it.
+func (s *Store) LastJournalTime() (time.Time, error) {
+	var t time.Time
+	err := s.db.View(func(tx *bolt.Tx) error {
+		_, v := tx.Bucket(bucketJournal).Cursor().Last()
+		if v == nil {
+			return nil
+		}
+		var e orchestrator.JournalEntry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return err
+		}
+		t = e.Time
+		return nil
+	})
+	return t, err
+}
+
+// PutResource stores a document of a kind ("arm", "operations", "images",
+// ...) under key.
+func (s *Store) PutResource(_ context.Context, kind, key string, doc []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.Bucket(bucketResources).CreateBucketIfNotExists([]byte(kind))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(key), doc)
+	})
+}
+
+// PutResources stores several documents of one kind in one transaction:
+// all or none are written.
+func (s *Store) PutResources(_ context.Context, kind string, docs map[string][]byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.Bucket(bucketResources).CreateBucketIfNotExists([]byte(kind))
+		if err != nil {
+			return err
+		}
+		for k, v := range docs {
+			if err := b.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Doc is one document for PutDocs.
+type Doc struct {
+	Kind, Key string
+	Value     []byte
+}
+
+// PutDocs stores documents of any kinds in one transaction: all or none.
+func (s *Store) PutDocs(_ context.Context, docs ...Doc) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, d := range docs {
+			b, err := tx.Bucket(bucketResources).CreateBucketIfNotExists([]byte(d.Kind))
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(d.Key), d.Value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// DeleteResource removes a document; a missing one is not an error.
+func (s *Store) DeleteResource(_ context.Context, kind, key string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketResources).Bucket([]byte(kind))
+		if b == nil {
+			return nil
+		}
+		return b.Delete([]byte(key))
+	})
+}
+
+// DeletePrefix removes every document of a kind whose key starts with prefix.
+func (s *Store) DeletePrefix(_ context.Context, kind, prefix string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketResources).Bucket([]byte(kind))
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		p := []byte(prefix)
+		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Seek(p) {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Resource reads one document; ok is false when it does not exist.
+func (s *Store) Resource(_ context.Context, kind, key string) (doc []byte, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketResources).Bucket([]byte(kind))
+		if b == nil {
+			return nil
+		}
+		if v := b.Get([]byte(key)); v != nil {
+			doc, ok = bytes.Clone(v), true
+		}
+		return nil
+	})
+	return doc, ok, err
+}
+
+// Resources reads every document of a kind whose key starts with prefix,
+// calling f in key order.
+func (s *Store) Resources(_ context.Context, kind, prefix string, f func(key string, doc []byte) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketResources).Bucket([]byte(kind))
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		p := []byte(prefix)
+		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+			// Values are valid only inside the transaction: hand out copies.
+			if err := f(string(k), bytes.Clone(v)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// SetMeta stores a small value (the virtual clock's time, ...).
+func (s *Store) SetMeta(key string, v []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte(key), v) })
+}
+
+// Meta reads a value stored with SetMeta.
+func (s *Store) Meta(key string) ([]byte, bool, error) {
+	var out []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get([]byte(key)); v != nil {
+			out = bytes.Clone(v)
+		}
+		return nil
+	})
+	return out, out != nil, err
+}
+
+func seqKey(n uint64) []byte {
+	k := make([]byte, 8)
+	binary.BigEndian.PutUint64(k, n)
+	return k
+}

@@ -1,0 +1,225 @@
+// Package metrics exports the orchestrator's Prometheus metrics on a private
+// registry: rollouts by final status, instances upgraded / rolled back /
+// failed, batch sizes and durations, health waits, the unhealthy ratio of
+// each scale set, and API requests.
+//
+// It is fed from Orchestrator.Subscribe events and read-only views of its
+// state; it must never change the orchestrator or the fleet.
+package metrics
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
+)
+
+// Source is what the metrics read: the orchestrator's events and state.
+type Source interface {
+	Subscribe(func(orchestrator.SetEvent))
+	ScaleSets() []string
+	View(name string, f func(*orchestrator.SetRecord)) error
+}
+
+// Observer reads instances for the unhealthy-ratio gauge; a nil Observer
+// leaves the gauge out.
+type Observer interface {
+	Observe(ctx context.Context, set string) ([]plan.Instance, error)
+}
+
+// Metrics is a prometheus.Collector over its own registry.
+type Metrics struct {
+	src Source
+	obs Observer
+	reg *prometheus.Registry
+
+	rollouts          *prometheus.CounterVec
+	upgraded          *prometheus.CounterVec
+	rolledBack        *prometheus.CounterVec
+	failed            *prometheus.CounterVec
+	batchSize         prometheus.Histogram
+	batchDuration     prometheus.Histogram
+	healthWait        prometheus.Histogram
+	unhealthyRatio    *prometheus.GaugeVec
+	requests          *prometheus.CounterVec
+	rolloutsActive    prometheus.Gauge
+	unhealthyRatioErr prometheus.Counter
+
+	mu      sync.Mutex
+	pending []pendingItem
+	// lastReimage is when each set's batch in progress did its last reimage.
+	lastReimage map[string]time.Time
+	batchStart  map[string]time.Time
+}
+
+type pendingItem struct {
+	set     string
+	attempt int
+	batch   int // 1-based, 0 for a finished rollout
+}
+
+// New registers the metrics and subscribes to src. obs may be nil.
+func New(src Source, obs Observer) *Metrics {
+	m := &Metrics{
+		src: src, obs: obs, reg: prometheus.NewRegistry(),
+		lastReimage: map[string]time.Time{}, batchStart: map[string]time.Time{},
+		rollouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "osupgrade_rollouts_total", Help: "Rollouts that ended, by final status (Completed, Faulted, Cancelled, NotStarted) and who started them.",
+		}, []string{"status", "started_by"}),
+		upgraded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "osupgrade_instances_upgraded_total", Help: "Instances that came back healthy on the target version, by scale set.",
+		}, []string{"scale_set"}),
+		rolledBack: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "osupgrade_instances_rolled_back_total", Help: "Instances rolled back to their previous OS disk and healthy again, by scale set.",
+		}, []string{"scale_set"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "osupgrade_instances_failed_total", Help: "Instances whose upgrade failed and that are not healthy on any version (no rollback, or the rollback failed), by scale set.",
+		}, []string{"scale_set"}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "osupgrade_batch_size_instances", Help: "Instances per batch at its start.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+		}),
+		batchDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "osupgrade_batch_duration_seconds", Help: "Scenario time from a batch's start to its end.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
+		}),
+		healthWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "osupgrade_batch_health_wait_seconds", Help: "Scenario time from a batch's last reimage to every member settled (healthy, rolled back or failed).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
+		}),
+		unhealthyRatio: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "osupgrade_scale_set_unhealthy_ratio", Help: "Share of a scale set's instances that count as unhealthy now (0 to 1).",
+		}, []string{"scale_set"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "osupgrade_api_requests_total", Help: "API requests by route pattern, method and HTTP status code.",
+		}, []string{"route", "method", "code"}),
+		rolloutsActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "osupgrade_rollouts_in_progress", Help: "Rollouts rolling forward now.",
+		}),
+		unhealthyRatioErr: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "osupgrade_observe_errors_total", Help: "Fleet observations for the unhealthy ratio that failed.",
+		}),
+	}
+	m.reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	src.Subscribe(m.onEvent)
+	return m
+}
+
+// Registry is the private registry to serve at /metrics.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// ObserveRequest counts one API request.
+func (m *Metrics) ObserveRequest(route, method string, code int) {
+	m.requests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
+}
+
+// onEvent runs inside the orchestrator's Step under its lock: it only
+// queues work for the next collection and records event times.
+func (m *Metrics) onEvent(e orchestrator.SetEvent) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch e.Kind {
+	case plan.EventBatchStarted:
+		m.batchStart[e.Set] = e.Time
+		m.lastReimage[e.Set] = e.Time
+		m.pending = append(m.pending, pendingItem{set: e.Set, attempt: e.Attempt, batch: -e.Batch})
+	case plan.EventInstanceReimaged:
+		if e.Time.After(m.lastReimage[e.Set]) {
+			m.lastReimage[e.Set] = e.Time
+		}
+	case plan.EventBatchFinished:
+		if start, ok := m.batchStart[e.Set]; ok {
+			m.batchDuration.Observe(e.Time.Sub(start).Seconds())
+			m.healthWait.Observe(e.Time.Sub(m.lastReimage[e.Set]).Seconds())
+		}
+		delete(m.batchStart, e.Set)
+		delete(m.lastReimage, e.Set)
+		m.pending = append(m.pending, pendingItem{set: e.Set, attempt: e.Attempt, batch: e.Batch})
+	case plan.EventRolloutFinished:
+		m.pending = append(m.pending, pendingItem{set: e.Set, attempt: e.Attempt})
+	}
+}
+
+// sync turns queued events into counts, reading the finished batches'
+// outcomes (they never change once a batch is over).
+func (m *Metrics) sync() {
+	m.mu.Lock()
+	items := m.pending
+	m.pending = nil
+	m.mu.Unlock()
+	for _, it := range items {
+		_ = m.src.View(it.set, func(rec *orchestrator.SetRecord) {
+			if it.attempt < 1 || it.attempt > len(rec.Attempts) {
+				return
+			}
+			a := rec.Attempts[it.attempt-1]
+			r := a.Rollout
+			switch {
+			case it.batch == 0:
+				m.rollouts.WithLabelValues(string(r.Status), a.StartedBy).Inc()
+			case it.batch < 0:
+				if b := -it.batch; b <= len(r.Records) {
+					m.batchSize.Observe(float64(r.Records[b-1].Len()))
+				}
+			default:
+				if it.batch > len(r.Records) {
+					return
+				}
+				b := r.Records[it.batch-1]
+				for pos := b.From; pos < b.To && int(pos) < len(r.Outcomes); pos++ {
+					switch r.Outcomes[pos] {
+					case plan.OutcomeSucceeded:
+						m.upgraded.WithLabelValues(it.set).Inc()
+					case plan.OutcomeRolledBack:
+						m.rolledBack.WithLabelValues(it.set).Inc()
+					case plan.OutcomeFailed, plan.OutcomeRollbackFailed:
+						m.failed.WithLabelValues(it.set).Inc()
+					}
+				}
+			}
+		})
+	}
+}
+
+// Describe is unchecked: the set of series depends on the scale sets.
+func (m *Metrics) Describe(chan<- *prometheus.Desc) {}
+
+// Collect brings the counts up to date and reports every metric.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	m.sync()
+	active := 0
+	names := m.src.ScaleSets()
+	m.unhealthyRatio.Reset()
+	for _, n := range names {
+		_ = m.src.View(n, func(rec *orchestrator.SetRecord) {
+			if rec.Active() != nil {
+				active++
+			}
+			if m.obs == nil {
+				return
+			}
+			// Under the orchestrator's lock: the fleet's observation slice is
+			// not shared with a concurrent Step.
+			insts, err := m.obs.Observe(context.Background(), n)
+			if err != nil {
+				m.unhealthyRatioErr.Inc()
+				return
+			}
+			ratio := 0.0
+			if len(insts) > 0 {
+				ratio = float64(plan.CountUnhealthy(insts, rec.Model.Health)) / float64(len(insts))
+			}
+			m.unhealthyRatio.WithLabelValues(n).Set(ratio)
+		})
+	}
+	m.rolloutsActive.Set(float64(active))
+	for _, c := range []prometheus.Collector{m.rollouts, m.upgraded, m.rolledBack, m.failed, m.batchSize, m.batchDuration, m.healthWait, m.unhealthyRatio, m.requests, m.rolloutsActive, m.unhealthyRatioErr} {
+		c.Collect(ch)
+	}
+}
