@@ -15,6 +15,7 @@ import (
 
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/scenario"
+	"github.com/osupgrade/osupgrade/reports/junit"
 )
 
 func init() {
@@ -38,7 +39,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "write one JSON result file per scenario into this directory")
 	scale := fs.Float64("time-scale", 60, "docker: scenario seconds per wall second")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: osupgrade run [--fleet sim|docker|auto] [--json] [--out DIR] FILE|DIR...\n\nExit status: 0 every expectation held, 1 one failed, 2 bad input or usage.\n\n")
+		fmt.Fprint(stderr, "Usage: osupgrade run [--fleet sim|docker|auto] [--json] [--out DIR] FILE|DIR...\n\nExit status: 0 every expectation and invariant held, 1 one failed, 2 bad input or usage.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -137,6 +138,12 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	if *out != "" {
+		if err := junit.WriteFile(filepath.Join(*out, "junit.xml"), junit.FromResults("osupgrade run", results)); err != nil {
+			fmt.Fprintf(stderr, "osupgrade run: junit: %v\n", err)
+			code = 1
+		}
+	}
 	if !*asJSON {
 		printSummary(stdout, results)
 	}
@@ -222,6 +229,11 @@ func printSummary(w io.Writer, results []*harness.Result) {
 		}
 		if r.Error != "" {
 			fmt.Fprintf(w, "✗ %s: %s\n", r.Scenario, r.Error)
+		}
+		for _, inv := range r.Invariants {
+			if !inv.OK {
+				fmt.Fprintf(w, "✗ %s invariant %s violated: %s\n", r.Scenario, inv.ID, inv.Detail)
+			}
 		}
 	}
 }

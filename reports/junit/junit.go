@@ -29,13 +29,18 @@ type Suites struct {
 
 // Suite is one run of scenarios.
 type Suite struct {
-	Name       string     `xml:"name,attr"`
-	Tests      int        `xml:"tests,attr"`
-	Failures   int        `xml:"failures,attr"`
-	Errors     int        `xml:"errors,attr"`
-	Time       float64    `xml:"time,attr"`
-	Properties []Property `xml:"properties>property,omitempty"`
-	Cases      []Case     `xml:"testcase"`
+	Name       string      `xml:"name,attr"`
+	Tests      int         `xml:"tests,attr"`
+	Failures   int         `xml:"failures,attr"`
+	Errors     int         `xml:"errors,attr"`
+	Time       float64     `xml:"time,attr"`
+	Properties *Properties `xml:"properties,omitempty"`
+	Cases      []Case      `xml:"testcase"`
+}
+
+// Properties wraps a suite's properties.
+type Properties struct {
+	Items []Property `xml:"property"`
 }
 
 // Property is a name/value pair of a suite (the fleet, the seed).
@@ -65,7 +70,10 @@ type Failure struct {
 // example "osupgrade run" or "osupgrade chaos seed 7"), props its
 // properties.
 func FromResults(suite string, results []*harness.Result, props ...Property) Suites {
-	s := Suite{Name: suite, Properties: props}
+	s := Suite{Name: suite}
+	if len(props) > 0 {
+		s.Properties = &Properties{Items: props}
+	}
 	for _, r := range results {
 		wall := seconds(r.WallDuration)
 		class := "scenario." + r.Scenario
