@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -326,6 +327,20 @@ func TestForeignResourcesUntouched(t *testing.T) {
 		t.Fatal(err)
 	}
 	squatter := foreign(strings.TrimPrefix(ours[1].Name, "/"))
+	before, err := f.Foreign(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"container " + lookalike[:12], "container " + squatter[:12], "volume " + vol.Name, "network " + nw.ID[:12]} {
+		if !slices.ContainsFunc(before, func(s string) bool { return strings.HasPrefix(s, want) }) {
+			t.Errorf("Foreign does not list %s: %v", want, before)
+		}
+	}
+	for _, c := range ours {
+		if slices.ContainsFunc(before, func(s string) bool { return strings.Contains(s, c.ID[:12]) }) {
+			t.Errorf("Foreign lists the fleet's own container %s", c.Name)
+		}
+	}
 	errs := make(chan error, 2)
 	for _, id := range []int{0, 1} {
 		go func() { errs <- f.Reimage(ctx, m.Name, id, image(fleettest.V2)) }()
@@ -357,6 +372,16 @@ func TestForeignResourcesUntouched(t *testing.T) {
 	if _, err := cli.NetworkInspect(ctx, nw.ID, network.InspectOptions{}); err != nil {
 		t.Errorf("foreign network: %v", err)
 	}
+	// Other processes may change their own resources meanwhile: compare
+	// this test's foreign resources only.
+	mine := func(list []string) []string {
+		return slices.DeleteFunc(slices.Clone(list), func(s string) bool {
+			return !strings.Contains(s, lookalike[:12]) && !strings.Contains(s, squatter[:12]) && !strings.Contains(s, vol.Name) && !strings.Contains(s, nw.ID[:12])
+		})
+	}
+	if after, err := f.Foreign(ctx); err != nil || !slices.Equal(mine(after), mine(before)) || len(mine(before)) != 4 {
+		t.Errorf("foreign resources changed (%v):\nbefore %v\nafter  %v", err, mine(before), mine(after))
+	}
 	left, err := cli.ContainerList(ctx, container.ListOptions{All: true})
 	if err != nil {
 		t.Fatal(err)
@@ -365,5 +390,65 @@ func TestForeignResourcesUntouched(t *testing.T) {
 		if c.Labels[docker.LabelRun] == f.RunID() && c.Labels[docker.LabelOwner] == docker.Owner {
 			t.Errorf("container %s of the run is left after Clean", c.Names)
 		}
+	}
+}
+
+// The journal feed: a reimage is reported as the OS disk is replaced, then
+// the instance's report changes as Observe sees them, in time order.
+func TestWatchFleetReportsReimagesAndStates(t *testing.T) {
+	f, _, clk := newFleet(t)
+	ctx := context.Background()
+	m := fleettest.Model("watch", 2, plan.HealthExtension)
+	if err := f.CreateScaleSet(ctx, m, fleettest.V1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, f, clk, m.Name, "healthy", healthyOn(fleettest.V1))
+	type rep struct {
+		at       time.Time
+		in       plan.Instance
+		reimaged bool
+	}
+	var mu sync.Mutex
+	var reps []rep
+	stop, err := f.WatchFleet(ctx, func(at time.Time, set string, in plan.Instance, reimaged bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if set == m.Name {
+			reps = append(reps, rep{at, in, reimaged})
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if err := f.Reimage(ctx, m.Name, 1, image(fleettest.V2)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, f, clk, m.Name, "instance 1 healthy on V2", func(obs []plan.Instance) bool { return plan.HealthyOn(&obs[1], fleettest.V2, m.Health) })
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	var one []rep
+	for i, r := range reps {
+		if i > 0 && r.at.Before(reps[i-1].at) {
+			t.Fatalf("report %d at %s is before report %d at %s", i, r.at, i-1, reps[i-1].at)
+		}
+		if r.in.ID == 1 {
+			one = append(one, r)
+		}
+	}
+	ri := slices.IndexFunc(one, func(r rep) bool { return r.reimaged })
+	if ri < 0 || one[ri].in.Version != fleettest.V2 || slices.ContainsFunc(one[ri+1:], func(r rep) bool { return r.reimaged }) {
+		t.Fatalf("instance 1's reports %+v: want one reimage to %s", one, fleettest.V2)
+	}
+	if slices.ContainsFunc(one[:ri], func(r rep) bool { return r.in.Version == fleettest.V2 }) {
+		t.Fatalf("instance 1 was reported on %s before its reimage: %+v", fleettest.V2, one)
+	}
+	last := one[len(one)-1].in
+	if !plan.HealthyOn(&last, fleettest.V2, m.Health) {
+		t.Fatalf("instance 1's last report %+v, want healthy on %s", last, fleettest.V2)
+	}
+	if !slices.ContainsFunc(one[ri+1:], func(r rep) bool { return r.in.Running && r.in.Health == plan.HealthInitializing }) {
+		t.Fatalf("instance 1's reports %+v: want its grace period (Initializing) between reimage and healthy", one)
 	}
 }

@@ -65,7 +65,8 @@ type PassiveClock interface{ Now() time.Time }
 type Options struct {
 	// RunID names and labels this run's resources so that parallel runs do
 	// not collide; "" draws a random one. New with an existing run's ID
-	// reattaches to its scale sets. Letters, digits, '_', '.', '-'.
+	// reattaches to its scale sets. Up to 64 characters; any but letters,
+	// digits, '_', '.' and '-' become '-'.
 	RunID string
 	// TimeScale is scenario seconds per wall second for the agents' waits
 	// (boot, probe interval, grace period). 0: the Clock's scale when it is a
@@ -106,6 +107,7 @@ type Fleet struct {
 	cache  map[string]seen        // container ID -> last status seen
 	// netUndo ends the network faults on the instances' current containers.
 	netUndo map[string]netfault.Undo
+	watch   *watch
 }
 
 // scaleSet is what the fleet keeps about one set; the containers are the
@@ -126,7 +128,9 @@ type seen struct {
 	prov   plan.Provisioning
 }
 
-var runIDPattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,40}$`)
+// runIDUnsafe are the characters a run id cannot hold: it goes into names
+// and labels.
+var runIDUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_.-]`)
 
 // New connects to the engine (API version negotiated: the engine may be
 // older than the client), builds the agent binary and reattaches to the
@@ -139,8 +143,9 @@ func New(ctx context.Context, opts Options) (*Fleet, error) {
 		}
 		opts.RunID = hex.EncodeToString(b)
 	}
-	if !runIDPattern.MatchString(opts.RunID) {
-		return nil, fmt.Errorf("docker: run id %q: want 1-41 letters, digits, '_', '.' or '-'", opts.RunID)
+	opts.RunID = runIDUnsafe.ReplaceAllString(opts.RunID, "-")
+	if len(opts.RunID) > 64 {
+		return nil, fmt.Errorf("docker: run id %q is longer than 64 characters", opts.RunID)
 	}
 	if opts.TimeScale <= 0 {
 		opts.TimeScale = 60

@@ -184,7 +184,13 @@ func (f *Fleet) Reimage(ctx context.Context, set string, id int, image plan.Imag
 			}
 			f.forget(old.ID)
 		}
-		return f.createInstance(ctx, s, id, tag, image, false)
+		if err := f.createInstance(ctx, s, id, tag, image, false); err != nil {
+			return err
+		}
+		m := f.model(s)
+		zone, ud := m.Placement(id)
+		f.reimaged(set, plan.Instance{ID: id, Zone: zone, UpdateDomain: ud, Version: image.Version, Provisioning: plan.ProvisioningUpdating, Health: plan.HealthUnknown})
+		return nil
 	})
 }
 

@@ -54,6 +54,7 @@ func (f *Fleet) Observe(ctx context.Context, set string) ([]plan.Instance, error
 		return nil, err
 	}
 	m := f.model(s)
+	at := f.clock.Now()
 	list, err := f.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f.runFilter(set, -1)})
 	if err != nil {
 		return nil, fmt.Errorf("docker: observe %s: %w", set, err)
@@ -82,7 +83,11 @@ func (f *Fleet) Observe(ctx context.Context, set string) ([]plan.Instance, error
 	}
 	close(work)
 	wg.Wait()
-	return out, ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f.observed(set, at, out)
+	return out, nil
 }
 
 func (f *Fleet) observeOne(ctx context.Context, s *scaleSet, m *orchestrator.ScaleSet, i int, c *container.Summary) plan.Instance {
