@@ -8,10 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/osupgrade/osupgrade/fakes/docker"
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/internal/clock"
+	"github.com/osupgrade/osupgrade/orchestrator"
 )
 
 // The Docker fleet, wired into `run --fleet docker|auto` and `clean`.
@@ -23,6 +25,9 @@ func init() {
 			return err
 		}
 		return cli.Close()
+	}
+	newDockerFleet = func(ctx context.Context, runID string, clk orchestrator.Clock, scale float64) (orchestrator.Fleet, error) {
+		return docker.New(ctx, docker.Options{RunID: runID, Clock: clk, TimeScale: scale, Progress: progressWriter(os.Stderr)})
 	}
 	commands["clean"] = command{"remove every container, network, volume and image labelled as osupgrade's, and nothing else", cleanMain}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 
-	"github.com/osupgrade/osupgrade/orchestrator"
 	"github.com/osupgrade/osupgrade/orchestrator/api"
 )
 
@@ -15,7 +14,7 @@ func init() {
 // newDockerFleet builds the Docker fleet for `serve --fleet docker`; it is
 // nil in builds without the Docker fleet ("docker fleet not available in
 // this build").
-var newDockerFleet func(ctx context.Context, scale float64) (orchestrator.Fleet, error)
+var newDockerFleet api.DockerFleetFactory
 
 func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return api.Serve(ctx, args, stdout, stderr, newDockerFleet)

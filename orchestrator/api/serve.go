@@ -12,14 +12,13 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/osupgrade/osupgrade/orchestrator"
 )
 
 // Serve is `osupgrade serve`: it parses args, opens the state in --data,
 // serves HTTPS until ctx ends (SIGTERM), then shuts down gracefully. It
 // returns the process exit code. newDockerFleet builds the Docker fleet for
 // --fleet docker; nil in builds without it.
-func Serve(ctx context.Context, args []string, stdout, stderr io.Writer, newDockerFleet func(ctx context.Context, scale float64) (orchestrator.Fleet, error)) int {
+func Serve(ctx context.Context, args []string, stdout, stderr io.Writer, newDockerFleet DockerFleetFactory) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fleet := fs.String("fleet", "sim", "fleet backend: sim or docker")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"os"
@@ -26,7 +27,7 @@ type Options struct {
 	// Fleet is "sim" (default) or "docker".
 	Fleet string
 	// NewDockerFleet builds the Docker fleet; nil when this build has none.
-	NewDockerFleet func(ctx context.Context, scale float64) (orchestrator.Fleet, error)
+	NewDockerFleet DockerFleetFactory
 	// Clock is "real" (default; scaled by TimeScale) or "virtual" (moves
 	// only through /osupgrade/clock).
 	Clock     string
@@ -112,6 +113,17 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
+// DockerFleetFactory builds the Docker fleet for a server: runID names its
+// resources (stable per data directory), clk is the server's clock.
+type DockerFleetFactory func(ctx context.Context, runID string, clk orchestrator.Clock, scale float64) (orchestrator.Fleet, error)
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
 func (s *Server) open(ctx context.Context) error {
 	opts := s.opts
 	// The clock never runs behind what was journaled or last set.
@@ -148,7 +160,10 @@ func (s *Server) open(ctx context.Context) error {
 		if opts.NewDockerFleet == nil {
 			return errors.New("docker fleet not available in this build")
 		}
-		if inner, err = opts.NewDockerFleet(ctx, opts.TimeScale); err != nil {
+		// One data directory, one set of containers: a restarted server
+		// reattaches to the containers it created before.
+		runID := fmt.Sprintf("serve-%08x", crc32.ChecksumIEEE([]byte(absPath(opts.DataDir))))
+		if inner, err = opts.NewDockerFleet(ctx, runID, s.clock, opts.TimeScale); err != nil {
 			return fmt.Errorf("docker fleet: %w", err)
 		}
 	default:
