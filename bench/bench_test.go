@@ -37,6 +37,7 @@ func BenchmarkRollout(b *testing.B) {
 				b.ReportMetric(float64(last.Bytes)/float64(n), "B/instance")
 				b.ReportMetric(last.Makespan.Seconds(), "makespan-s")
 				b.ReportMetric(last.MakespanRatio(), "makespan/bound")
+				b.ReportMetric(last.CPU.Seconds(), "cpu-s")
 			})
 		}
 	}

@@ -48,6 +48,7 @@ type SimCase struct {
 	N                int     `json:"n"`
 	Reps             int     `json:"reps"`
 	Wall             Summary `json:"wall"` // seconds per rollout
+	CPU              Summary `json:"cpu"`  // CPU seconds per rollout
 	NsPerInstance    Summary `json:"nsPerInstance"`
 	InstancesPerSec  Summary `json:"instancesPerSec"`
 	BytesPerInstance Summary `json:"bytesPerInstance"`

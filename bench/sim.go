@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"syscall"
 	"time"
 
 	"github.com/osupgrade/osupgrade/harness"
@@ -15,6 +16,10 @@ type SimSample struct {
 	N    int           `json:"n"`
 	Mix  Mix           `json:"mix"`
 	Wall time.Duration `json:"wall"`
+	// CPU is the process's user+system time during the run (every
+	// goroutine, the GC's included): on a busy machine it estimates what the
+	// wall time would be on an idle one better than the wall time does.
+	CPU time.Duration `json:"cpu"`
 	// Bytes and Allocs are heap allocations during the run (building the
 	// world, the rollout, reading the result), as testing's B/op counts.
 	Bytes  uint64 `json:"bytes"`
@@ -44,9 +49,11 @@ func RunSim(ctx context.Context, sc *scenario.File, mix Mix, wall func() time.Ti
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
+	cpu0 := processCPU()
 	start := wall()
 	r, err := harness.Run(ctx, sc, harness.Options{Fleet: "sim"})
 	elapsed := wall().Sub(start)
+	cpu := processCPU() - cpu0
 	runtime.ReadMemStats(&after)
 	if err != nil {
 		return SimSample{}, err
@@ -54,7 +61,7 @@ func RunSim(ctx context.Context, sc *scenario.File, mix Mix, wall func() time.Ti
 	if !r.OK {
 		return SimSample{}, fmt.Errorf("bench: %s did not meet its expectations: %s", sc.Name, failedExpectations(r))
 	}
-	s := SimSample{N: sc.ScaleSets[0].Instances, Mix: mix, Wall: elapsed, Bytes: after.TotalAlloc - before.TotalAlloc, Allocs: after.Mallocs - before.Mallocs}
+	s := SimSample{N: sc.ScaleSets[0].Instances, Mix: mix, Wall: elapsed, CPU: cpu, Bytes: after.TotalAlloc - before.TotalAlloc, Allocs: after.Mallocs - before.Mallocs}
 	if err := s.fill(r, sc); err != nil {
 		return SimSample{}, err
 	}
@@ -96,4 +103,14 @@ func failedExpectations(r *harness.Result) string {
 		}
 	}
 	return msg
+}
+
+// processCPU is the process's user+system CPU time so far; 0 where getrusage
+// is unavailable.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -97,10 +97,10 @@ func WriteBenchMarkdown(w io.Writer, r *bench.Report) {
 	}
 	if len(r.Sim) > 0 {
 		fmt.Fprint(w, "## Simulated rollouts\n\nWhole rollouts on the simulated fleet (world building and result included), 3 zones × 5 update domains, 30 s boot, 5 s health confirmation.\n\n")
-		fmt.Fprint(w, "| mix | N | reps | wall s | p50 / p95 s | ns/instance | instances/s | B/instance | makespan | lower bound | ÷ bound | status |\n|---|---:|---:|---|---|---|---|---|---:|---:|---:|---|\n")
+		fmt.Fprint(w, "| mix | N | reps | wall s | p50 / p95 s | CPU s | ns/instance | instances/s | B/instance | makespan | lower bound | ÷ bound | status |\n|---|---:|---:|---|---|---|---|---|---|---:|---:|---:|---|\n")
 		for _, c := range r.Sim {
-			fmt.Fprintf(w, "| %s | %d | %d | %s | %.4g / %.4g | %s | %s | %s | %s | %d × %s = %s | %.2f | %s (%d failed) |\n",
-				c.Mix, c.N, c.Reps, ci(c.Wall, "%.4g"), c.Wall.P50, c.Wall.P95, ci(c.NsPerInstance, "%.0f"), ci(c.InstancesPerSec, "%.3g"), ci(c.BytesPerInstance, "%.0f"),
+			fmt.Fprintf(w, "| %s | %d | %d | %s | %.4g / %.4g | %s | %s | %s | %s | %s | %d × %s = %s | %.2f | %s (%d failed) |\n",
+				c.Mix, c.N, c.Reps, ci(c.Wall, "%.4g"), c.Wall.P50, c.Wall.P95, ci(c.CPU, "%.4g"), ci(c.NsPerInstance, "%.0f"), ci(c.InstancesPerSec, "%.3g"), ci(c.BytesPerInstance, "%.0f"),
 				secs(c.Makespan), c.Bound.Batches, c.Bound.PerBatch, c.Bound.Total, c.MakespanRatio, c.Status, c.Failed)
 		}
 		fmt.Fprintln(w)
