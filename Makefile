@@ -43,3 +43,18 @@ BENCHFLAGS ?=
 .PHONY: bench
 bench: build
 	$(BIN) bench --out $(OUT) $(BENCHFLAGS)
+
+# Nightly chaos: random scenarios from a seed checked against I-1..I-7, a
+# failing case shrunk into $(OUT)/; plus the checker's self-test (every
+# planted planner bug must be caught). Defaults: 1000 runs on sim, 5 on
+# docker (skipped with a message when the engine does not answer).
+CHAOS_SEED        ?= $(shell date +%Y%m%d)
+CHAOS_RUNS        ?= 1000
+CHAOS_DOCKER_RUNS ?= 5
+.PHONY: chaos
+chaos: build
+	$(GO) test -count=1 -run 'TestMutationsCaught' -v ./harness/ | grep -E 'mutation score|FAIL|ok'
+	$(BIN) chaos --fleet sim --seed $(CHAOS_SEED) --runs $(CHAOS_RUNS) --out $(OUT)
+	@if docker info >/dev/null 2>&1; then \
+		$(BIN) chaos --fleet docker --seed $(CHAOS_SEED) --runs $(CHAOS_DOCKER_RUNS) --out $(OUT); \
+	else echo "chaos: the Docker engine does not answer: docker runs skipped"; fi

@@ -43,6 +43,10 @@ type Journal struct {
 	// (engine-error slow-reimage); the world resets it at every step. An
 	// upgrade's wait is counted from its decision, as the planner does.
 	Lag time.Duration
+	// step counts the orchestrator's steps (StepBegins): the reimages of
+	// one step carry out one decision, so they are one batch, and none of
+	// their waits ends before the step does.
+	step uint32
 
 	Events        []JournalEvent
 	EventsDropped int
@@ -69,7 +73,15 @@ type JournalEvent struct {
 type expiryRun struct {
 	from int64 // the decision's time: the reimage's less Lag
 	set  uint16
+	step uint32
 	end  int32 // idxs[previous run's end:end]
+}
+
+// StepBegins tells the journal the orchestrator starts a new step: the
+// fleet calls of the last one are all made.
+func (j *Journal) StepBegins() {
+	j.step++
+	j.Lag = 0
 }
 
 // Instance flags.
@@ -121,8 +133,9 @@ type setJournal struct {
 	batches     int
 	upgraded    int
 	bad         int
-	pendingEnd  int64 // when the in-flight count last fell to 0; 0: none pending
-	tripped     bool  // R-STOP-1 held at the last batch end
+	pendingEnd  int64  // when the in-flight count last fell to 0; 0: none pending
+	upStep      uint32 // the step of the latest upgrade reimage
+	tripped     bool   // R-STOP-1 held at the last batch end
 	trippedNote string
 	checks      [3]int // batch starts checked for R-PRE-1, R-STOP-2, R-STOP-1
 }
@@ -228,9 +241,10 @@ func (j *Journal) Reimage(at time.Time, set string, id int, version string) {
 				s.target = int(v)
 			}
 		}
-		if s.inflight == 0 {
+		if s.inflight == 0 && (s.upStep != j.step || s.batches == 0) {
 			j.batchStart(s, at, id)
 		}
+		s.upStep = j.step
 	}
 	if in.flags&fInflight != 0 {
 		j.endInterval(s, in, t) // a rollback ends the upgrade it replaces
@@ -392,7 +406,7 @@ func (j *Journal) endInterval(s *setJournal, in *instJ, t int64) {
 }
 
 func (j *Journal) enqueue(from int64, set uint16, idx int32) {
-	if n := len(j.queue); n > j.qHead && j.queue[n-1].from == from && j.queue[n-1].set == set {
+	if n := len(j.queue); n > j.qHead && j.queue[n-1].from == from && j.queue[n-1].set == set && j.queue[n-1].step == j.step {
 		j.idxs = append(j.idxs, idx)
 		j.queue[n-1].end++
 		return
@@ -406,7 +420,7 @@ func (j *Journal) enqueue(from int64, set uint16, idx int32) {
 		j.idxs, j.iHead = j.idxs[:n], 0
 	}
 	j.idxs = append(j.idxs, idx)
-	j.queue = append(j.queue, expiryRun{from: from, set: set, end: int32(len(j.idxs))})
+	j.queue = append(j.queue, expiryRun{from: from, set: set, step: j.step, end: int32(len(j.idxs))})
 }
 
 // expire ends the upgrades whose wait is over by t (inclusive: at t
@@ -417,8 +431,8 @@ func (j *Journal) expire(t int64, inclusive bool) {
 	for j.qHead < len(j.queue) {
 		run := j.queue[j.qHead]
 		end := run.from + d
-		if end > t || (!inclusive && end == t) {
-			break
+		if end > t || (!inclusive && end == t) || (run.step == j.step && j.Lag > 0) {
+			break // not yet; or the step that made it is still under way, slowed
 		}
 		s := j.order[run.set]
 		for ; j.iHead < int(run.end); j.iHead++ {

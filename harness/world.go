@@ -431,7 +431,7 @@ func (w *World) Run(ctx context.Context, opts Options) error {
 		for round := 0; ; round++ {
 			if w.journal != nil {
 				unlock := w.lockJournal()
-				w.journal.Lag = 0
+				w.journal.StepBegins()
 				unlock()
 			}
 			next, err := w.Orch.Step(ctx)
