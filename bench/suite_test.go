@@ -58,7 +58,7 @@ func TestSuiteRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Sim) != 2 || r.Sim[0].Reps != 3 || r.Sim[1].MakespanRatio != 1 || len(r.Growth) != 1 || len(r.Planner) != 1 {
+	if len(r.Sim) != 2 || r.Sim[0].Reps != 3 || r.Sim[1].MakespanRatio != 1 || len(r.Growth) != 2 || len(r.Planner) != 1 {
 		t.Fatalf("report: %+v", r)
 	}
 	want := "prepare 10 ours limit swarm limit swarm ours swarm ours limit"
