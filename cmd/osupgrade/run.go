@@ -15,6 +15,7 @@ import (
 
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/scenario"
+	"github.com/osupgrade/osupgrade/reports"
 	"github.com/osupgrade/osupgrade/reports/junit"
 )
 
@@ -134,6 +135,9 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			b, _ := json.MarshalIndent(r, "", "  ")
 			if err := os.WriteFile(filepath.Join(*out, r.Scenario+".json"), append(b, '\n'), 0o644); err != nil {
 				fmt.Fprintf(stderr, "osupgrade run: %v\n", err)
+				code = 1
+			} else if err := reports.WriteRun(*out, r, sc); err != nil {
+				fmt.Fprintf(stderr, "osupgrade run: report: %v\n", err)
 				code = 1
 			}
 		}
