@@ -338,7 +338,7 @@ func (j *Journal) State(at time.Time, set string, r plan.Instance) {
 	}
 	in := &s.inst[r.ID]
 	before := s.badOf(in)
-	if v, ok := s.vidx[r.Version]; !ok || v != in.cur {
+	if r.Version != s.versions[in.cur] {
 		// A version change the journal did not see as a reimage: take it.
 		in.cur = s.version(r.Version)
 	}
