@@ -181,6 +181,13 @@ func WriteRunMarkdown(w io.Writer, run *Run) {
 		}
 		fmt.Fprintln(w)
 	}
+	if len(r.Invariants) > 0 {
+		fmt.Fprint(w, "## Invariants (checked from the fleet's side)\n\n| | invariant | violations | detail |\n|---|---|---:|---|\n")
+		for _, v := range r.Invariants {
+			fmt.Fprintf(w, "| %s | %s | %d | %s |\n", mark(v.OK), v.ID, v.Violations, cell(v.Detail))
+		}
+		fmt.Fprintln(w)
+	}
 	if r.Error != "" || len(r.Problems) > 0 {
 		fmt.Fprint(w, "## Problems\n\n")
 		if r.Error != "" {

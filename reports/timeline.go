@@ -108,6 +108,59 @@ func derivedHealth(s harness.SetResult, end time.Time) []healthPoint {
 	return pts
 }
 
+// journalHealth computes health over time from the fleet-side journal of
+// the result: every instance starts healthy (scenarios create sets healthy),
+// then each "state" event sets an instance's report. ok is false when the
+// journal is absent or lists only part of the run's events.
+func journalHealth(r *harness.Result, s harness.SetResult) (pts []healthPoint, ok bool) {
+	j := r.Journal
+	if j == nil || j.EventsOmitted > 0 {
+		return nil, false
+	}
+	total := 0
+	for _, n := range s.Versions {
+		total += n
+	}
+	if total == 0 {
+		return nil, false
+	}
+	unhealthy := map[int]bool{}
+	reimaged := map[int]bool{}
+	for i, e := range j.Events {
+		if e.Set != s.Name {
+			continue
+		}
+		switch e.Event {
+		case "reimage":
+			reimaged[e.Instance] = true
+		case "state":
+			bad := !e.Running || e.Provisioning != "Succeeded" || e.Health != "Healthy"
+			if bad {
+				unhealthy[e.Instance] = true
+			} else {
+				delete(unhealthy, e.Instance)
+			}
+		default:
+			continue
+		}
+		if i+1 < len(j.Events) && j.Events[i+1].Time.Equal(e.Time) {
+			continue
+		}
+		p := healthPoint{t: e.Time, setShare: 100 * float64(total-len(unhealthy)) / float64(total)}
+		if len(reimaged) > 0 {
+			bad := 0
+			for id := range reimaged {
+				if unhealthy[id] {
+					bad++
+				}
+			}
+			p.upgShare, p.hasUpgrad = 100*float64(bad)/float64(len(reimaged)), true
+		}
+		pts = append(pts, p)
+	}
+	return pts, true
+}
+
 // timelineSVG draws one scale set's rollout: batches per zone and update
 // domain, faults and rollbacks, and the derived health with the 20% gates.
 func timelineSVG(run *Run, s harness.SetResult) (template.HTML, string) {
@@ -253,7 +306,14 @@ func timelineSVG(run *Run, s harness.SetResult) (template.HTML, string) {
 	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#0072B2" style="fill:#0072B2" text-anchor="end">set: 20%% unhealthy gate</text>`, tlLeft+plotW-4, hy(100-gatePct)-4)
 	fmt.Fprintf(&b, `<line class="gate" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#D55E00" stroke-dasharray="2 3"/>`, tlLeft, tlLeft+plotW, hy(gatePct), hy(gatePct))
 	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#D55E00" style="fill:#D55E00" text-anchor="end">upgraded: 20%% unhealthy gate</text>`, tlLeft+plotW-4, hy(gatePct)-4)
-	pts := derivedHealth(s, hi)
+	pts, fromJournal := journalHealth(r, s)
+	if fromJournal && len(pts) > 0 {
+		last := pts[len(pts)-1]
+		last.t = hi
+		pts = append(pts, last)
+	} else {
+		pts = derivedHealth(s, hi)
+	}
 	if len(pts) > 0 {
 		var setPath, upgPath strings.Builder
 		prevSet := 100.0
@@ -280,7 +340,7 @@ func timelineSVG(run *Run, s harness.SetResult) (template.HTML, string) {
 			fmt.Fprintf(&b, `<path class="upgraded-unhealthy" d="%s" fill="none" stroke="#D55E00" stroke-width="2"/>`, upgPath.String())
 		}
 	}
-	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">healthy share of the set (blue) · unhealthy share of upgraded instances (orange)</text>`, tlLeft+4, healthTop+14)
+	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">healthy share of the set (blue) · unhealthy share of reimaged instances (orange)</text>`, tlLeft+4, healthTop+14)
 	// Faults and rollbacks on top.
 	for i, f := range faults {
 		fx := x(start.Add(f.At))
@@ -300,7 +360,11 @@ func timelineSVG(run *Run, s harness.SetResult) (template.HTML, string) {
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`, tx, axisTop+18, rel(t, start))
 	}
 	b.WriteString(`</svg>`)
-	caption := fmt.Sprintf("%s: %d batches in %d zone/update-domain lanes, attempts coloured; %d fault(s) (⚡, shaded while on), %d rollback(s) (▼). Health is derived from the batch records: members of a batch in progress count as not healthy, members of a finished batch as their final health. Time from the scenario start.", s.Name, len(s.Batches), len(lanes), len(faults), len(rollbacks))
+	source := "the fleet-side journal (every instance's reported state; healthy = running, provisioned and reporting Healthy)"
+	if !fromJournal {
+		source = "the batch records, as the journal is absent or truncated: members of a batch in progress count as not healthy, members of a finished batch as their final health"
+	}
+	caption := fmt.Sprintf("%s: %d batches in %d zone/update-domain lanes, attempts coloured; %d fault(s) (⚡, shaded while on), %d rollback(s) (▼). Health over time from %s. Time from the scenario start.", s.Name, len(s.Batches), len(lanes), len(faults), len(rollbacks), source)
 	if len(laneOf) == maxLanes {
 		caption += fmt.Sprintf(" Only the first %d lanes are drawn.", maxLanes)
 	}
