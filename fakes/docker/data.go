@@ -95,7 +95,7 @@ func (f *Fleet) WriteData(ctx context.Context, set string, id int, name string, 
 	if !ok {
 		return fmt.Errorf("docker: %s/%d has no container", set, id)
 	}
-	return f.copyFile(ctx, c.ID, DataDir, name, body)
+	return f.copyFiles(ctx, c.ID, map[string][]byte{path.Join(DataDir, name): body})
 }
 
 // ReadData reads a file from an instance's first data disk.

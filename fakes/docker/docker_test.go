@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
@@ -451,4 +452,8 @@ func TestWatchFleetReportsReimagesAndStates(t *testing.T) {
 	if !slices.ContainsFunc(one[ri+1:], func(r rep) bool { return r.in.Running && r.in.Health == plan.HealthInitializing }) {
 		t.Fatalf("instance 1's reports %+v: want its grace period (Initializing) between reimage and healthy", one)
 	}
+}
+
+func runFilter(runID string) filters.Args {
+	return filters.NewArgs(filters.Arg("label", docker.LabelRun+"="+runID))
 }

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"path"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -220,52 +222,67 @@ func (f *Fleet) createInstance(ctx context.Context, s *scaleSet, id int, tag str
 		}
 		mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: vol, Target: diskPath(d)})
 	}
-	if seed {
-		// A leftover from an attempt that failed half-way is ours to replace.
-		if old, ok, err := f.instanceContainer(ctx, m.Name, id); err != nil {
-			return err
-		} else if ok {
-			if err := f.cli.ContainerRemove(ctx, old.ID, container.RemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {
-				return err
-			}
-		}
-	}
 	stopTimeout := 2
 	hostname := unsafeName.ReplaceAllString(m.Name, "-")
 	if len(hostname) > 50 {
 		hostname = hostname[:50]
 	}
-	created, err := f.cli.ContainerCreate(ctx,
-		&container.Config{Image: tag, Hostname: hostname + "-" + strconv.Itoa(id), Labels: labels, StopSignal: "SIGTERM", StopTimeout: &stopTimeout},
-		&container.HostConfig{
-			NetworkMode: container.NetworkMode(s.network),
-			Mounts:      mounts,
-			LogConfig:   container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "256k", "max-file": "1"}},
-			Resources:   container.Resources{Memory: 128 << 20},
-		},
-		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{s.network: {}}},
-		nil, name)
+	create := func() (container.CreateResponse, error) {
+		return f.cli.ContainerCreate(ctx,
+			&container.Config{Image: tag, Hostname: hostname + "-" + strconv.Itoa(id), Labels: labels, StopSignal: "SIGTERM", StopTimeout: &stopTimeout},
+			&container.HostConfig{
+				NetworkMode: container.NetworkMode(s.network),
+				Mounts:      mounts,
+				LogConfig:   container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "256k", "max-file": "1"}},
+				Resources:   container.Resources{Memory: 128 << 20},
+			},
+			&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{s.network: {}}},
+			nil, name)
+	}
+	created, err := create()
+	if errdefs.IsConflict(err) && seed {
+		// Our own leftover of an attempt that failed half-way: replace it.
+		// A foreign container of that name is never removed.
+		if old, ok, lerr := f.instanceContainer(ctx, m.Name, id); lerr == nil && ok {
+			if rerr := f.cli.ContainerRemove(ctx, old.ID, container.RemoveOptions{Force: true}); rerr == nil {
+				created, err = create()
+			}
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("docker: create container %s: %w", name, err)
 	}
-	if seed && m.DataDisks > 0 {
-		if err := f.copyFile(ctx, created.ID, DataDir, "seed", f.initialData(m.Name, id)); err != nil {
-			return fmt.Errorf("docker: seed data disk of %s: %w", name, err)
-		}
+	// One copy: the agent's config and, on a new data disk, its initial data.
+	cfg, err := f.configFile(s, id, img.Version)
+	if err != nil {
+		return err
 	}
-	return f.startInstance(ctx, s, id, created.ID, img.Version)
+	files := map[string][]byte{agent.ConfigPath: cfg}
+	if seed && m.DataDisks > 0 {
+		files[path.Join(DataDir, "seed")] = f.initialData(m.Name, id)
+	}
+	if err := f.copyFiles(ctx, created.ID, files); err != nil {
+		return fmt.Errorf("docker: write config and data of %s: %w", name, err)
+	}
+	return f.start(ctx, s, id, created.ID)
 }
 
-// startInstance writes the current config into the container and starts it,
-// unless a down switch holds it; a paused instance is paused again, and the
-// network faults that are on are applied to its new link.
+// startInstance writes the current config into the container and starts it
+// (a restart on the same OS disk).
 func (f *Fleet) startInstance(ctx context.Context, s *scaleSet, id int, containerID, version string) error {
-	f.mu.Lock()
-	sw := s.inst[id].clone()
-	f.mu.Unlock()
 	if err := f.writeConfig(ctx, s, id, containerID, version); err != nil {
 		return err
 	}
+	return f.start(ctx, s, id, containerID)
+}
+
+// start starts the container unless a down switch holds it; a paused
+// instance is paused again, and the network faults that are on are applied
+// to its new link.
+func (f *Fleet) start(ctx context.Context, s *scaleSet, id int, containerID string) error {
+	f.mu.Lock()
+	sw := s.inst[id].clone()
+	f.mu.Unlock()
 	if sw.down > 0 {
 		return nil
 	}
@@ -287,9 +304,19 @@ func (f *Fleet) startInstance(ctx context.Context, s *scaleSet, id int, containe
 }
 
 // writeConfig copies the agent's config into the container's writable
-// layer: the model, fresh SAS URLs for the extensions that download, the
-// fault switches as they apply to a container on version.
+// layer.
 func (f *Fleet) writeConfig(ctx context.Context, s *scaleSet, id int, containerID, version string) error {
+	b, err := f.configFile(s, id, version)
+	if err != nil {
+		return err
+	}
+	return f.copyFiles(ctx, containerID, map[string][]byte{agent.ConfigPath: b})
+}
+
+// configFile is the agent's config: the model, fresh SAS URLs for the
+// extensions that download, the fault switches as they apply to a container
+// on version.
+func (f *Fleet) configFile(s *scaleSet, id int, version string) ([]byte, error) {
 	f.mu.Lock()
 	m := s.model
 	faults := s.inst[id].agentFaults(version)
@@ -302,35 +329,36 @@ func (f *Fleet) writeConfig(ctx context.Context, s *scaleSet, id int, containerI
 		}
 		q, err := f.store.SAS(extensionsContainer, f.payloadBlob(m.Name, e.Name), e.SASExpiresAt)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if cfg.ExtensionURLs == nil {
 			cfg.ExtensionURLs = map[string]string{}
 		}
 		cfg.ExtensionURLs[e.Name] = f.store.BlobURL(base, extensionsContainer, f.payloadBlob(m.Name, e.Name), q)
 	}
-	b, err := json.Marshal(cfg)
-	if err != nil {
-		return err
-	}
-	return f.copyFile(ctx, containerID, path.Dir(agent.ConfigPath), path.Base(agent.ConfigPath), b)
+	return json.Marshal(cfg)
 }
 
-// copyFile writes one file into a container (running or not) through the
+// copyFiles writes files (paths relative to the container's root, data
+// volumes included) into a container, running or not, in one call of the
 // engine's archive API.
-func (f *Fleet) copyFile(ctx context.Context, containerID, dir, name string, body []byte) error {
+func (f *Fleet) copyFiles(ctx context.Context, containerID string, files map[string][]byte) error {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), ModTime: time.Unix(0, 0)}); err != nil {
-		return err
-	}
-	if _, err := tw.Write(body); err != nil {
-		return err
+	names := slices.Sorted(maps.Keys(files))
+	for _, name := range names {
+		body := files[name]
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), ModTime: time.Unix(0, 0)}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(body); err != nil {
+			return err
+		}
 	}
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	return f.cli.CopyToContainer(ctx, containerID, "/"+dir, &buf, container.CopyToContainerOptions{})
+	return f.cli.CopyToContainer(ctx, containerID, "/", &buf, container.CopyToContainerOptions{})
 }
 
 func (f *Fleet) model(s *scaleSet) orchestrator.ScaleSet {
