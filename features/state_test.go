@@ -28,6 +28,9 @@ const (
 	defaultGrace    = 5 * time.Second
 	scenarioSeed    = 7
 	afterLastAction = 7 * 24 * time.Hour
+	// dockerTimeScale is scenario seconds per wall second on containers: the
+	// 5-minute health wait is 15 s of wall time, room for a loaded machine.
+	dockerTimeScale = 20
 )
 
 // state is one scenario: the scenario file its Given steps build, then what
@@ -138,7 +141,7 @@ func (s *state) run(ctx context.Context) error {
 			s.file.ScaleSets[i].Expect = &scenario.Expect{Status: "Rejected"}
 		}
 	}
-	opts := harness.Options{Fleet: s.fleet, Docker: s.docker}
+	opts := harness.Options{Fleet: s.fleet, Docker: s.docker, TimeScale: dockerTimeScale}
 	w, err := harness.NewWorld(ctx, &s.file, opts)
 	if err != nil {
 		return fmt.Errorf("build the world: %w", err)

@@ -105,8 +105,6 @@ func (s *state) down(list, at, d string) error {
 	return nil
 }
 
-
-
 // sasExpiresDuringBatch: the token expires as batch K starts, after its
 // reimages were sent and before the instances boot (R-CRED-1).
 func (s *state) sasExpiresDuringBatch(ext string, batch int) error {
