@@ -10,6 +10,7 @@ import (
 	"github.com/cucumber/godog"
 
 	"github.com/osupgrade/osupgrade/harness"
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
 // reportDir is where the junit and cucumber reports go; godog resolves
@@ -54,7 +55,7 @@ func TestFeatures(t *testing.T) {
 	}
 	suite := godog.TestSuite{
 		Name:                "osupgrade",
-		ScenarioInitializer: initializer(fleet, dockerFleet),
+		ScenarioInitializer: initializer(config{fleet: fleet, docker: dockerFleet}),
 		Options: &godog.Options{
 			Format:    fmt.Sprintf("pretty,junit:%s/features-%s.junit.xml,cucumber:%s/features-%s.cucumber.json", reportDir, fleet, reportDir, fleet),
 			Paths:     []string{"."},
@@ -84,21 +85,35 @@ func randomSeed() (int64, error) {
 	return n, nil
 }
 
+// config is how a suite runs its scenarios.
+type config struct {
+	fleet  string // sim or docker: where @docker scenarios run
+	docker harness.DockerFactory
+	// bugs are planted in the planner and the fleet (the planted-bug test).
+	bugs plan.Mutations
+	// failed, when set, hears the name of every scenario that failed.
+	failed func(name string)
+}
+
 // initializer registers every step on a state that a Before hook resets for
-// each scenario. Scenarios tagged @docker run on containers when fleet is
-// docker, on the simulated fleet otherwise.
-func initializer(fleet string, docker harness.DockerFactory) func(*godog.ScenarioContext) {
+// each scenario. Scenarios tagged @docker run on containers when the fleet
+// is docker, on the simulated fleet otherwise.
+func initializer(c config) func(*godog.ScenarioContext) {
 	return func(sc *godog.ScenarioContext) {
 		s := &state{}
 		sc.Before(func(ctx context.Context, p *godog.Scenario) (context.Context, error) {
 			f := "sim"
-			if fleet == "docker" && hasTag(p, "@docker") {
+			if c.fleet == "docker" && hasTag(p, "@docker") {
 				f = "docker"
 			}
-			*s = *newState(f, docker, p)
+			*s = *newState(f, c.docker, p)
+			s.bugs = c.bugs
 			return ctx, nil
 		})
-		sc.After(func(ctx context.Context, _ *godog.Scenario, err error) (context.Context, error) {
+		sc.After(func(ctx context.Context, p *godog.Scenario, err error) (context.Context, error) {
+			if err != nil && c.failed != nil {
+				c.failed(p.Name)
+			}
 			return ctx, s.closeWorld(ctx)
 		})
 		s.fleetSteps(sc)

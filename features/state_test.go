@@ -15,6 +15,7 @@ import (
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/scenario"
 	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
 // Defaults a scenario gets unless a step says otherwise (features/README.md).
@@ -38,6 +39,7 @@ const (
 type state struct {
 	fleet  string
 	docker harness.DockerFactory
+	bugs   plan.Mutations // planted bugs: the planted-bug test only
 
 	file scenario.File
 	cur  int // index in file.ScaleSets of the set "it" refers to
@@ -142,6 +144,9 @@ func (s *state) run(ctx context.Context) error {
 		}
 	}
 	opts := harness.Options{Fleet: s.fleet, Docker: s.docker, TimeScale: dockerTimeScale}
+	if s.bugs != 0 {
+		opts = harness.PlantBugs(opts, s.bugs)
+	}
 	w, err := harness.NewWorld(ctx, &s.file, opts)
 	if err != nil {
 		return fmt.Errorf("build the world: %w", err)

@@ -38,6 +38,9 @@ func (s *state) invariantHolds(id string) error {
 	if s.result == nil {
 		return fmt.Errorf("nothing ran yet: add `When the scenario runs`")
 	}
+	if err := s.checkerSays(id); err != nil {
+		return err
+	}
 	for i := range s.result.ScaleSets {
 		sr := &s.result.ScaleSets[i]
 		if sr.Status == "Rejected" {
@@ -48,6 +51,19 @@ func (s *state) invariantHolds(id string) error {
 		}
 	}
 	return nil
+}
+
+// checkerSays is the harness's fleet-side invariant checker's verdict.
+func (s *state) checkerSays(id string) error {
+	for _, inv := range s.result.Invariants {
+		if inv.ID == id {
+			if !inv.OK {
+				return fmt.Errorf("%s broken (%d violations): %s", id, inv.Violations, inv.Detail)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("the harness checked no invariant %s (checked: %v)", id, s.result.Invariants)
 }
 
 // policyPercent is the set's maxBatchInstancePercent.

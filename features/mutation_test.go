@@ -1,0 +1,48 @@
+package features
+
+import (
+	"io"
+	"sort"
+	"sync"
+	"testing"
+
+	"github.com/cucumber/godog"
+
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
+)
+
+// TestEveryPlantedBugFailsAFeature plants each known bug of the planner's
+// gates and the fleet (orchestrator/plan/mutation.go), one at a time, runs
+// every scenario on the simulated fleet and requires at least one to fail:
+// no gate can break without a feature noticing.
+func TestEveryPlantedBugFailsAFeature(t *testing.T) {
+	bugs := plan.AllMutations()
+	if len(bugs) == 0 {
+		t.Fatal("orchestrator/plan plants no bugs: nothing to check")
+	}
+	caught := 0
+	for _, bug := range bugs {
+		t.Run(bug.String(), func(t *testing.T) {
+			var mu sync.Mutex
+			var failed []string
+			suite := godog.TestSuite{
+				Name: "planted-" + bug.String(),
+				ScenarioInitializer: initializer(config{fleet: "sim", bugs: bug, failed: func(name string) {
+					mu.Lock()
+					defer mu.Unlock()
+					failed = append(failed, name)
+				}}),
+				Options: &godog.Options{Format: "progress", Output: io.Discard, Paths: []string{"."}, Strict: true, Concurrency: 2},
+			}
+			code := suite.Run()
+			if code == 0 || len(failed) == 0 {
+				t.Errorf("with the bug %q planted, every feature still passes (godog exit %d)", bug, code)
+				return
+			}
+			caught++
+			sort.Strings(failed)
+			t.Logf("%q fails %d scenarios, e.g. %q", bug, len(failed), failed[0])
+		})
+	}
+	t.Logf("planted-bug score: %d of %d caught", caught, len(bugs))
+}
