@@ -21,8 +21,8 @@ func init() {
 
 // benchDocker readies the Docker ways: the engine limit and Swarm always,
 // our rollout when the Docker fleet is compiled in (dockerFactory).
-func benchDocker(ctx context.Context, progress io.Writer) (bench.DockerWays, string, error) {
-	d, version, err := bench.NewDocker(ctx, bench.DockerOptions{Ours: dockerFactory, Progress: progress})
+func benchDocker(ctx context.Context, progress io.Writer, timeScale float64) (bench.DockerWays, string, error) {
+	d, version, err := bench.NewDocker(ctx, bench.DockerOptions{Ours: dockerFactory, Progress: progress, TimeScale: timeScale})
 	if err != nil {
 		return nil, "", err
 	}
@@ -39,6 +39,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	only := fs.String("only", "", "measure only sim, planner or docker")
 	dockerSizes := fs.String("docker-sizes", "", "comma-separated container counts (default 50,100,200; --quick 50)")
 	dockerReps := fs.Int("docker-reps", 5, "repetitions of each Docker way (at least 5 for the report's intervals)")
+	timeScale := fs.Float64("time-scale", 60, "docker: scenario seconds per wall second for our rollout and the agents of all three ways (lower it on a busy machine: the 5-minute health wait is 5 s of wall time at 60)")
 	failOnRegression := fs.Bool("fail-on-regression", false, "exit 1 when a quantity regressed against the baseline")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: osupgrade bench [--quick] [--out DIR] [--baseline FILE] [--docker auto|on|off]\n\nExit status: 0 measured (regressions are flagged in the report), 1 a run failed or --fail-on-regression and a regression, 2 usage.\n\n")
@@ -114,6 +115,10 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			cfg.DockerSizes = append(cfg.DockerSizes, n)
 		}
 	}
+	if *timeScale <= 0 {
+		fmt.Fprintf(stderr, "osupgrade bench: --time-scale is %v, want more than 0\n", *timeScale)
+		return 2
+	}
 	if *dockerReps < 1 {
 		fmt.Fprintf(stderr, "osupgrade bench: --docker-reps is %d, want at least 1\n", *dockerReps)
 		return 2
@@ -124,7 +129,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	case *dockerMode == "off":
 		cfg.DockerSkip = "--docker off"
 	default:
-		ways, version, err := benchDocker(ctx, cfg.Progress)
+		ways, version, err := benchDocker(ctx, cfg.Progress, *timeScale)
 		if err != nil {
 			if *dockerMode == "on" {
 				fmt.Fprintf(stderr, "osupgrade bench: docker: %v\n", err)
