@@ -104,6 +104,7 @@ type Fleet struct {
 	sets   map[string]*scaleSet
 	bad    map[string]fault.BadKind
 	builds map[string]*sync.Mutex // image tag -> build lock
+	images map[string]bool        // image tags known present
 	cache  map[string]seen        // container ID -> last status seen
 	// netUndo ends the network faults on the instances' current containers.
 	netUndo map[string]netfault.Undo
@@ -178,7 +179,7 @@ func New(ctx context.Context, opts Options) (*Fleet, error) {
 		sem: make(chan struct{}, opts.Concurrency), progress: opts.Progress, agent: bin, store: store,
 		agents: agent.Client{HTTP: &http.Client{Timeout: agentTimeout, Transport: &http.Transport{DisableKeepAlives: true}}},
 		probe:  newProbeClient(),
-		sets:   map[string]*scaleSet{}, bad: map[string]fault.BadKind{}, builds: map[string]*sync.Mutex{}, cache: map[string]seen{},
+		sets:   map[string]*scaleSet{}, bad: map[string]fault.BadKind{}, builds: map[string]*sync.Mutex{}, images: map[string]bool{}, cache: map[string]seen{},
 		netUndo: map[string]netfault.Undo{},
 	}
 	if err := f.reattach(ctx); err != nil {

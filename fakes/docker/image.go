@@ -107,7 +107,14 @@ func (f *Fleet) ensureImage(ctx context.Context, img plan.Image) (string, error)
 	f.mu.Unlock()
 	lock.Lock()
 	defer lock.Unlock()
+	f.mu.Lock()
+	present := f.images[tag]
+	f.mu.Unlock()
+	if present {
+		return tag, nil
+	}
 	if _, err := f.cli.ImageInspect(ctx, tag); err == nil {
+		f.imagePresent(tag, true)
 		return tag, nil
 	} else if !errdefs.IsNotFound(err) {
 		return "", fmt.Errorf("docker: inspect image %s: %w", tag, err)
@@ -142,7 +149,20 @@ func (f *Fleet) ensureImage(ctx context.Context, img plan.Image) (string, error)
 		}
 	}
 	f.logf("built OS image %s for %s%s in %s", tag, img, badSuffix(bad), time.Since(start).Round(time.Millisecond))
+	f.imagePresent(tag, true)
 	return tag, nil
+}
+
+// imagePresent records whether the engine has an image, so that a reimage
+// does not ask again; a create that finds it gone says so.
+func (f *Fleet) imagePresent(tag string, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ok {
+		f.images[tag] = true
+	} else {
+		delete(f.images, tag)
+	}
 }
 
 func badSuffix(b fault.BadKind) string {

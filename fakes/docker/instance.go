@@ -249,6 +249,9 @@ func (f *Fleet) createInstance(ctx context.Context, s *scaleSet, id int, tag str
 			}
 		}
 	}
+	if errdefs.IsNotFound(err) {
+		f.imagePresent(tag, false) // removed behind our back: built again on the next try
+	}
 	if err != nil {
 		return fmt.Errorf("docker: create container %s: %w", name, err)
 	}
@@ -286,6 +289,9 @@ func (f *Fleet) start(ctx context.Context, s *scaleSet, id int, containerID stri
 	if sw.down > 0 {
 		return nil
 	}
+	// Until its agent answers, a container this fleet started is booting:
+	// no need to read its status file.
+	f.remember(containerID, seen{prov: plan.ProvisioningUpdating})
 	if err := f.cli.ContainerStart(ctx, containerID, container.StartOptions{}); err != nil {
 		return fmt.Errorf("docker: start %s/%d: %w", s.model.Name, id, err)
 	}
