@@ -21,7 +21,9 @@
 //
 // *Fleet implements orchestrator.Fleet, orchestrator.Provisioner and
 // fault.Injector, plus SetBadVersion (harness.BadVersions), DataDigests
-// (the harness's I-4 check), WriteData/ReadData, Clean and Close.
+// (the harness's I-4 check), WatchFleet (harness.FleetWatcher: the
+// fleet-side journal), Foreign (harness.Inventory: I-7), WriteData/ReadData,
+// Clean and Close.
 // CleanAll(ctx, progress) removes every resource of every run labelled
 // osupgrade.owner=osupgrade, OS images included: that is `osupgrade clean`.
 //
