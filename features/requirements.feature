@@ -187,3 +187,15 @@ Feature: Requirements of automatic OS image upgrades
       | health probe interval               | 61    | properties.virtualMachineProfile.extensionProfile.extensions[ApplicationHealth].settings.intervalInSeconds |
       | health probe count                  | 25    | properties.virtualMachineProfile.extensionProfile.extensions[ApplicationHealth].settings.numberOfProbes    |
       | health probe protocol               | udp   | properties.virtualMachineProfile.extensionProfile.extensions[ApplicationHealth].settings.protocol          |
+
+  @validation
+  Scenario Outline: a malformed model is refused (<change>)
+    Given <change>
+    When the scale set is created
+    Then the scale set is rejected with a 400 error on "<property>"
+
+    Examples:
+      | change                            | property                             |
+      | it has 21 update domains          | properties.platformFaultDomainCount  |
+      | it spans zones "1", "2" and "1"   | zones[2]                             |
+      | its API version is "last-tuesday" | api-version                          |

@@ -11,7 +11,7 @@ import (
 // Steps about faults: what goes wrong in the fleet, and when.
 func (s *state) faultSteps(sc *godog.ScenarioContext) {
 	sc.Step(`^instances? ([\d, and]+) (?:is|are) unhealthy when the rollout is due$`, s.unhealthyWhenDue)
-	sc.Step(`^instances? ([\d, and]+) (?:stays?|is|are) unhealthy(?: for good)?$`, s.unhealthyForGood)
+	sc.Step(`^instances? ([\d, and]+) stays? unhealthy$`, s.unhealthyForGood)
 	sc.Step(`^(\d+) instances? (?:is|are) unhealthy when the rollout is due$`, s.countUnhealthyWhenDue)
 	sc.Step(`^maintenance makes instances? ([\d, and]+) unhealthy for (\S+) when batch (\d+) starts$`, s.maintenanceDuringBatch)
 	sc.Step(`^instances? ([\d, and]+) boots? (\S+) slower until (\S+)$`, s.slowBoot)
