@@ -204,12 +204,14 @@ func (r *Rollout) precheck(obs Observation) (string, bool) {
 // startNextBatch starts batch r.Current, or ends the rollout.
 func (r *Rollout) startNextBatch(d *Decision, obs Observation) {
 	now := obs.Now
-	if r.Current >= len(r.Batches) {
-		r.finish(d, now, StatusCompleted, "", "")
-		return
-	}
+	// R-TRIG-4: a cancel is honoured even when it came during the last
+	// batch; the batch finished, the rollout reads Cancelled.
 	if r.CancelRequested {
 		r.finish(d, now, StatusCancelled, "", "the rollout was cancelled")
+		return
+	}
+	if r.Current >= len(r.Batches) {
+		r.finish(d, now, StatusCompleted, "", "")
 		return
 	}
 	if r.Current > 0 && !r.Mutations.Has(MutIgnoreStopAfterBatch) {

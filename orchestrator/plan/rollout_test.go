@@ -287,6 +287,20 @@ func TestRollout_Scenarios(t *testing.T) {
 1m0s Cancelled`,
 		},
 		{
+			name: "R-TRIG-4 cancel during the last batch: it finishes, the rollout reads Cancelled",
+			n:    5,
+			hook: func(r *Rollout, f *tfleet, now time.Time, e Event) {
+				if e.Kind == EventBatchStarted && e.Batch == 5 {
+					r.Cancel()
+				}
+			},
+			check: func(t *testing.T, r *Rollout) {
+				if c := r.Progress(); r.Status != StatusCancelled || c.Successful != 5 || len(r.Records) != 5 {
+					t.Errorf("status %s progress %+v after %d batches, want Cancelled with all 5 upgraded", r.Status, c, len(r.Records))
+				}
+			},
+		},
+		{
 			name:   "R-HEALTH-2 without a probe or extension: running and provisioned is healthy",
 			n:      5,
 			policy: func(p *Policy) { p.HealthMode = HealthNone },
