@@ -241,11 +241,19 @@ func (w *World) checkForeign(ctx context.Context) string {
 			j.violate("I-7", now, fmt.Sprintf("not checked: listing what the run did not create failed: %v", err))
 			return ""
 		}
-		gone, added := diffStrings(w.foreignAt0, after)
-		if len(gone) > 0 || len(added) > 0 {
-			j.violate("I-7", now, fmt.Sprintf("objects the run did not create changed: %d removed (%s), %d appeared unlabelled (%s)", len(gone), strings.Join(head(gone, maxListed), ", "), len(added), strings.Join(head(added, maxListed), ", ")))
+		// Only what existed before the run can have been touched by it: a
+		// foreign object removed or changed is a violation; one that appeared
+		// is someone else's new work (everything osupgrade creates carries
+		// its labels), noted but not counted.
+		gone, changed, added := diffObjects(w.foreignAt0, after)
+		if len(gone) > 0 || len(changed) > 0 {
+			j.violate("I-7", now, fmt.Sprintf("objects the run did not create were touched: %d removed (%s), %d changed (%s)", len(gone), strings.Join(head(gone, maxListed), ", "), len(changed), strings.Join(head(changed, maxListed), ", ")))
 		}
-		return fmt.Sprintf("%d objects the run did not create, none touched", len(after))
+		note := ""
+		if len(added) > 0 {
+			note = fmt.Sprintf("; %d appeared meanwhile, not osupgrade's (they carry no osupgrade label)", len(added))
+		}
+		return fmt.Sprintf("%d objects the run did not create, none touched%s", len(w.foreignAt0), note)
 	}
 	if sl, ok := w.Fleet.(setLister); ok {
 		var want []string
@@ -263,18 +271,36 @@ func (w *World) checkForeign(ctx context.Context) string {
 	return ""
 }
 
-func diffStrings(before, after []string) (gone, added []string) {
+// diffObjects compares two Foreign listings ("kind id rest…") by object:
+// gone from before, changed (same object, other state), added.
+func diffObjects(before, after []string) (gone, changed, added []string) {
+	key := func(s string) string {
+		f := strings.Fields(s)
+		if len(f) < 2 {
+			return s
+		}
+		return f[0] + " " + f[1]
+	}
+	am := map[string]string{}
+	for _, a := range after {
+		am[key(a)] = a
+	}
+	bm := map[string]bool{}
 	for _, b := range before {
-		if !slices.Contains(after, b) {
+		bm[key(b)] = true
+		switch a, ok := am[key(b)]; {
+		case !ok:
 			gone = append(gone, b)
+		case a != b:
+			changed = append(changed, b+" -> "+a)
 		}
 	}
 	for _, a := range after {
-		if !slices.Contains(before, a) {
+		if !bm[key(a)] {
 			added = append(added, a)
 		}
 	}
-	return gone, added
+	return gone, changed, added
 }
 
 func head(s []string, n int) []string { return s[:min(len(s), n)] }
