@@ -100,3 +100,20 @@ func jsonText(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// I-7 reads two listings of foreign objects: removed and changed objects
+// are what the run may have touched; new ones are someone else's.
+func TestDiffObjects(t *testing.T) {
+	before := []string{"container abc /x state=running", "network n1 foo driver=bridge", "volume v1 driver=local"}
+	after := []string{"container abc /x state=exited", "volume v1 driver=local", "image i9 tags=none"}
+	gone, changed, added := diffObjects(before, after)
+	if len(gone) != 1 || !strings.HasPrefix(gone[0], "network n1") {
+		t.Errorf("gone %v", gone)
+	}
+	if len(changed) != 1 || !strings.Contains(changed[0], "state=running -> container abc /x state=exited") {
+		t.Errorf("changed %v", changed)
+	}
+	if len(added) != 1 || !strings.HasPrefix(added[0], "image i9") {
+		t.Errorf("added %v", added)
+	}
+}
