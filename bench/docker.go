@@ -358,9 +358,12 @@ func (d *Docker) serviceSpec(n int, img string) swarm.ServiceSpec {
 			ContainerSpec: &swarm.ContainerSpec{
 				Image:  img,
 				Labels: d.labels(),
+				// Probes every healthInterval; a container is healthy at its
+				// first success, so the start period and retries only keep a
+				// slow machine from killing booting containers in a loop.
 				Healthcheck: &container.HealthConfig{
 					Test:     []string{"CMD", "/healthprobe"},
-					Interval: d.healthInterval(), Timeout: 2 * time.Second, Retries: 3,
+					Interval: d.healthInterval(), Timeout: 5 * time.Second, Retries: 10, StartPeriod: time.Minute,
 				},
 				StopGracePeriod: ptr(10 * time.Second),
 			},
@@ -384,12 +387,23 @@ func (d *Docker) createService(ctx context.Context, n int) error {
 		return fmt.Errorf("create Swarm service: %w", err)
 	}
 	d.service = resp.ID
-	return d.waitRunning(ctx, n)
+	if err := d.waitRunning(ctx, n); err != nil {
+		// Do not let a service that never settles load the other ways.
+		rmErr := d.cli.ServiceRemove(context.WithoutCancel(ctx), d.service)
+		d.service = ""
+		return errors.Join(err, rmErr)
+	}
+	return nil
 }
+
+// swarmReadyWithin bounds the wait for a new service's n healthy tasks.
+const swarmReadyWithin = 10 * time.Minute
 
 // waitRunning waits until n tasks of the service run (healthy: Swarm reports
 // a task with a HEALTHCHECK running once it is healthy).
 func (d *Docker) waitRunning(ctx context.Context, n int) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, swarmReadyWithin, fmt.Errorf("the Swarm service did not have %d healthy tasks within %s", n, swarmReadyWithin))
+	defer cancel()
 	for {
 		ss, err := d.cli.ServiceList(ctx, swarm.ServiceListOptions{Filters: filters.NewArgs(filters.Arg("id", d.service)), Status: true})
 		if err != nil {
@@ -400,7 +414,7 @@ func (d *Docker) waitRunning(ctx context.Context, n int) error {
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return context.Cause(ctx)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
