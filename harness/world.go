@@ -146,6 +146,7 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 			scale = 60
 		}
 		w.scaled = clock.NewScaled(w.Start, scale)
+		w.scaled.Hold() // until every instance is up: building them is not scenario time
 		w.settle = time.Duration(2 * scale * float64(time.Second)) // two wall seconds
 		w.Clock = w.scaled
 		fl, closer, err := opts.Docker(ctx, f.Name, w.scaled, opts.Progress)
@@ -241,9 +242,45 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 		}
 	}
 	if w.scaled != nil {
-		w.scaled.Restart() // building images and containers is not scenario time
+		// At time 0 every instance runs its version, booted: wait for the
+		// containers to get there. Building them is not scenario time.
+		if err := w.waitBooted(ctx, 3*time.Minute); err != nil {
+			return nil, err
+		}
+		w.scaled.Release()
 	}
 	return w, nil
+}
+
+// waitBooted polls a real fleet until every instance of every set runs
+// with its provisioning settled, or the wall-time limit passes.
+func (w *World) waitBooted(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		pending := 0
+		for _, name := range w.Orch.ScaleSets() {
+			obs, err := w.Fleet.Observe(ctx, name)
+			if err != nil {
+				return fmt.Errorf("observe %s: %w", name, err)
+			}
+			for i := range obs {
+				if !obs[i].Running || obs[i].Provisioning == plan.ProvisioningUpdating {
+					pending++
+				}
+			}
+		}
+		if pending == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d instances still booting %s after the fleet was created", pending, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // dataDisks is implemented by fleets that can checksum data disks (I-4).

@@ -109,6 +109,10 @@ type Fleet struct {
 	// netUndo ends the network faults on the instances' current containers.
 	netUndo map[string]netfault.Undo
 	watch   *watch
+	// replacing holds, by "set/id", the version of the reimage in
+	// progress: the container is briefly gone, and an observer must see a
+	// disk being replaced, not a lost instance.
+	replacing map[string]string
 }
 
 // scaleSet is what the fleet keeps about one set; the containers are the

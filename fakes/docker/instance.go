@@ -180,20 +180,44 @@ func (f *Fleet) Reimage(ctx context.Context, set string, id int, image plan.Imag
 		if err != nil {
 			return err
 		}
+		// The journal hears of the new OS disk before the old container
+		// goes: no observation can show the new container first.
+		m := f.model(s)
+		zone, ud := m.Placement(id)
+		f.reimaged(set, plan.Instance{ID: id, Zone: zone, UpdateDomain: ud, Version: image.Version, Provisioning: plan.ProvisioningUpdating, Health: plan.HealthUnknown})
+		f.setReplacing(set, id, image.Version)
+		defer f.setReplacing(set, id, "")
 		if ok {
 			if err := f.cli.ContainerRemove(ctx, old.ID, container.RemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {
 				return fmt.Errorf("docker: remove %s/%d: %w", set, id, err)
 			}
 			f.forget(old.ID)
 		}
-		if err := f.createInstance(ctx, s, id, tag, image, false); err != nil {
-			return err
-		}
-		m := f.model(s)
-		zone, ud := m.Placement(id)
-		f.reimaged(set, plan.Instance{ID: id, Zone: zone, UpdateDomain: ud, Version: image.Version, Provisioning: plan.ProvisioningUpdating, Health: plan.HealthUnknown})
-		return nil
+		return f.createInstance(ctx, s, id, tag, image, false)
 	})
+}
+
+// setReplacing records (version != "") or clears the version an instance
+// is being reimaged to.
+func (f *Fleet) setReplacing(set string, id int, version string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	key := fmt.Sprintf("%s/%d", set, id)
+	if version == "" {
+		delete(f.replacing, key)
+		return
+	}
+	if f.replacing == nil {
+		f.replacing = map[string]string{}
+	}
+	f.replacing[key] = version
+}
+
+func (f *Fleet) replacedVersion(set string, id int) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.replacing[fmt.Sprintf("%s/%d", set, id)]
+	return v, ok
 }
 
 // createInstance creates and starts (unless it is down) one instance's

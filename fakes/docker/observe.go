@@ -94,6 +94,12 @@ func (f *Fleet) observeOne(ctx context.Context, s *scaleSet, m *orchestrator.Sca
 	zone, ud := m.Placement(i)
 	in := plan.Instance{ID: i, Zone: zone, UpdateDomain: ud, Health: plan.HealthUnknown}
 	if c == nil {
+		if v, ok := f.replacedVersion(m.Name, i); ok {
+			// Between the old container's removal and the new one's
+			// creation: the new OS disk, not booted yet.
+			in.Version, in.Provisioning = v, plan.ProvisioningUpdating
+			return in
+		}
 		// Lost: no container at all (I-3 will say so).
 		in.Provisioning = plan.ProvisioningFailed
 		return in

@@ -81,6 +81,7 @@ type Scaled struct {
 	wallStart time.Time
 	skipped   time.Duration
 	scale     float64
+	held      bool
 	wallNow   func() time.Time
 }
 
@@ -93,15 +94,32 @@ func NewScaled(start time.Time, scale float64) *Scaled {
 func (c *Scaled) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.held {
+		return c.start.Add(c.skipped)
+	}
 	return c.start.Add(c.skipped + time.Duration(float64(c.wallNow().Sub(c.wallStart))*c.scale))
 }
 
-// Restart puts the clock back to its start, now: the time spent setting a
-// world up does not count as scenario time.
-func (c *Scaled) Restart() {
+// Hold stops the clock where it is until Release: setting a world up is not
+// scenario time, and time never runs backwards for whoever reads it.
+func (c *Scaled) Hold() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.wallStart, c.skipped = c.wallNow(), 0
+	if c.held {
+		return
+	}
+	c.skipped += time.Duration(float64(c.wallNow().Sub(c.wallStart)) * c.scale)
+	c.held = true
+}
+
+// Release lets a held clock run again from where it stopped.
+func (c *Scaled) Release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.held {
+		return
+	}
+	c.wallStart, c.held = c.wallNow(), false
 }
 
 // Skip jumps the scenario clock d forward at once: idle scenario time (hours
