@@ -146,7 +146,7 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 			scale = 60
 		}
 		w.scaled = clock.NewScaled(w.Start, scale)
-		w.scaled.Hold() // until every instance is up: building them is not scenario time
+		w.scaled.Hold()                                            // until every instance is up: building them is not scenario time
 		w.settle = time.Duration(2 * scale * float64(time.Second)) // two wall seconds
 		w.Clock = w.scaled
 		fl, closer, err := opts.Docker(ctx, f.Name, w.scaled, opts.Progress)

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
 )
 
 // Serve is `osupgrade serve`: it parses args, opens the state in --data,
