@@ -96,8 +96,44 @@ func (f *Fleet) CreateScaleSet(ctx context.Context, model orchestrator.ScaleSet,
 	if err != nil {
 		return fail(fmt.Errorf("docker: create scale set %s: %w", model.Name, err))
 	}
-	f.logf("%s: %d instances started in %s", model.Name, model.Capacity, time.Since(start).Round(time.Millisecond))
+	// Like a scale set's creation, this ends when the instances are
+	// provisioned: booted, their extensions run.
+	if err := f.waitProvisioned(ctx, model.Name, bootWait); err != nil {
+		return fail(err)
+	}
+	f.logf("%s: %d instances up in %s", model.Name, model.Capacity, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// bootWait bounds, in wall time, how long a new scale set may take to boot.
+const bootWait = 3 * time.Minute
+
+// waitProvisioned polls a set until every instance runs with its
+// provisioning settled (Succeeded or Failed).
+func (f *Fleet) waitProvisioned(ctx context.Context, set string, limit time.Duration) error {
+	timeout := time.After(limit)
+	for {
+		obs, err := f.Observe(ctx, set)
+		if err != nil {
+			return err
+		}
+		pending := 0
+		for i := range obs {
+			if !obs[i].Running || obs[i].Provisioning == plan.ProvisioningUpdating {
+				pending++
+			}
+		}
+		if pending == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timeout:
+			return fmt.Errorf("docker: %d instances of %s still booting after %s", pending, set, limit)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // putPayloads stores the blobs the model's SAS-using extensions download.

@@ -71,11 +71,14 @@ type Rollout struct {
 
 	Order    []int32   // instance indexes in upgrade order
 	Outcomes []Outcome // by position in Order
-	Batches  []Batch
-	Records  []BatchRecord // the batches that started
-	Current  int           // index into Batches of the batch in progress or next; len(Batches) when done
-	InBatch  bool
-	Members  []Member
+	// ByInstance is Outcomes again, by instance index, so that R-STOP-1
+	// reads the fleet in order.
+	ByInstance []Outcome
+	Batches    []Batch
+	Records    []BatchRecord // the batches that started
+	Current    int           // index into Batches of the batch in progress or next; len(Batches) when done
+	InBatch    bool
+	Members    []Member
 	// PauseUntil holds the next batch back (pauseTimeBetweenBatches).
 	PauseUntil      time.Time
 	CancelRequested bool
@@ -171,6 +174,7 @@ func (r *Rollout) Next(obs Observation) Decision {
 		}
 		r.Order, r.Batches = planBatches(obs.Instances, r.Zones, r.Target.Version, batchSize, r.Policy.PrioritizeUnhealthyInstances, r.Policy.HealthMode, r.Mutations)
 		r.Outcomes = make([]Outcome, len(r.Order))
+		r.ByInstance = make([]Outcome, len(obs.Instances))
 		r.Planned = true
 		r.StartTime = now
 		d.Events = append(d.Events, Event{Kind: EventRolloutStarted, Time: now})
@@ -256,7 +260,8 @@ func (r *Rollout) advanceBatch(d *Decision, obs Observation) {
 		case PhaseUpgrading:
 			switch {
 			case HealthyOn(in, r.Target.Version, mode):
-				m.Phase, r.Outcomes[pos] = PhaseDone, OutcomeSucceeded
+				m.Phase = PhaseDone
+				r.settle(pos, m.Index, OutcomeSucceeded)
 			case failedOn(in, r.Target.Version) || !now.Before(deadline):
 				if rollback && m.PrevVersion != r.Target.Version {
 					// R-ROLLBACK-1: the previous OS disk comes back.
@@ -265,15 +270,18 @@ func (r *Rollout) advanceBatch(d *Decision, obs Observation) {
 					d.Events = append(d.Events, Event{Kind: EventRollbackStarted, Batch: r.Current + 1, Instance: int(m.Index), Time: now})
 					deadline = now.Add(HealthTimeout)
 				} else {
-					m.Phase, r.Outcomes[pos] = PhaseDone, OutcomeFailed
+					m.Phase = PhaseDone
+					r.settle(pos, m.Index, OutcomeFailed)
 				}
 			}
 		case PhaseRollingBack:
 			switch {
 			case HealthyOn(in, m.PrevVersion, mode):
-				m.Phase, r.Outcomes[pos] = PhaseDone, OutcomeRolledBack
+				m.Phase = PhaseDone
+				r.settle(pos, m.Index, OutcomeRolledBack)
 			case failedOn(in, m.PrevVersion) || !now.Before(deadline):
-				m.Phase, r.Outcomes[pos] = PhaseDone, OutcomeRollbackFailed
+				m.Phase = PhaseDone
+				r.settle(pos, m.Index, OutcomeRollbackFailed)
 			}
 		}
 		if m.Phase != PhaseDone {
@@ -295,13 +303,19 @@ func (r *Rollout) advanceBatch(d *Decision, obs Observation) {
 	r.Current++
 
 	// R-STOP-1: every instance upgraded so far, failed or unhealthy now.
+	// One sequential pass over the fleet: the ones that failed, plus the
+	// ones that succeeded and are unhealthy now.
 	upgraded := int(b.To)
-	bad := 0
-	for pos := 0; pos < upgraded; pos++ {
-		if r.Outcomes[pos] != OutcomeSucceeded || CountsUnhealthy(&obs.Instances[r.Order[pos]], mode) {
-			bad++
+	succeeded, relapsed := 0, 0
+	for i, o := range r.ByInstance {
+		if o == OutcomeSucceeded {
+			succeeded++
+			if CountsUnhealthy(&obs.Instances[i], mode) {
+				relapsed++
+			}
 		}
 	}
+	bad := upgraded - succeeded + relapsed
 	if Exceeds(bad, upgraded, r.Policy.MaxUnhealthyUpgradedInstancePercent) && !r.Mutations.Has(MutIgnoreUpgradedUnhealthy) {
 		r.finish(d, now, StatusFaulted, CodeUpgradedUnhealthy,
 			fmt.Sprintf("%v: %d of %d upgraded instances unhealthy, more than %d%%", ErrUpgradedUnhealthy, bad, upgraded, r.Policy.MaxUnhealthyUpgradedInstancePercent))
@@ -310,6 +324,12 @@ func (r *Rollout) advanceBatch(d *Decision, obs Observation) {
 	if r.Current < len(r.Batches) && r.Policy.PauseTimeBetweenBatches > 0 && !r.CancelRequested {
 		r.PauseUntil = now.Add(r.Policy.PauseTimeBetweenBatches)
 	}
+}
+
+// settle records what became of the instance at position pos.
+func (r *Rollout) settle(pos, index int32, o Outcome) {
+	r.Outcomes[pos] = o
+	r.ByInstance[index] = o
 }
 
 func (r *Rollout) finish(d *Decision, now time.Time, s Status, code, msg string) {
