@@ -4,7 +4,7 @@ OUT     ?= reports/out
 FLEET   ?= auto
 BIN     := bin/osupgrade
 
-.PHONY: run test vet build clean
+.PHONY: run test vet build clean fuzz
 
 build:
 	$(GO) build -o $(BIN) ./cmd/osupgrade
@@ -17,10 +17,30 @@ run: build
 vet:
 	$(GO) vet ./...
 
+# Every package (Docker tests skip without an engine unless
+# OSUPGRADE_REQUIRE_DOCKER=1), then the @docker features on containers when
+# the engine answers.
 test: vet
 	$(GO) test -count=1 -timeout 14m ./...
+	@if docker info >/dev/null 2>&1; then \
+		echo "OSUPGRADE_FLEET=docker $(GO) test -count=1 -run TestFeatures ./features/"; \
+		OSUPGRADE_FLEET=docker $(GO) test -count=1 -timeout 10m -run TestFeatures ./features/; \
+	elif [ "$$OSUPGRADE_REQUIRE_DOCKER" = 1 ]; then \
+		echo "make test: the Docker engine does not answer and OSUPGRADE_REQUIRE_DOCKER=1" >&2; exit 1; \
+	else echo "make test: the Docker engine does not answer: @docker features not run on containers"; fi
 
+# Fuzz smoke runs: request decoding of the API and scenario parsing.
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzPutScaleSet$$' -fuzztime $(FUZZTIME) ./orchestrator/api/
+	$(GO) test -run '^$$' -fuzz '^FuzzPatchScaleSet$$' -fuzztime $(FUZZTIME) ./orchestrator/api/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeModel$$' -fuzztime $(FUZZTIME) ./orchestrator/api/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./harness/scenario/
+
+# Removes build output, reports, and every Docker resource labelled as
+# osupgrade's (nothing else).
 clean:
+	@if docker info >/dev/null 2>&1; then $(GO) run ./cmd/osupgrade clean; fi
 	rm -rf bin $(OUT)
 
 # Gherkin features (features/README.md): every scenario on the simulated

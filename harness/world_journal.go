@@ -64,8 +64,12 @@ func (w *World) watchFleet(ctx context.Context, slack time.Duration) error {
 
 // preflight refuses, before anything is built, a scenario this machine
 // cannot run honestly: latency on Docker needs sch_netem (see latency).
-func (w *World) preflight(f *scenario.File) error {
-	if w.FleetName != "docker" {
+func (w *World) preflight(f *scenario.File) error { return CheckFleet(f, w.FleetName) }
+
+// CheckFleet says whether this machine can run a scenario honestly on a
+// fleet; an error names what is missing and the alternative.
+func CheckFleet(f *scenario.File, fleet string) error {
+	if fleet != "docker" {
 		return nil
 	}
 	for _, e := range f.Timeline {

@@ -106,8 +106,14 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	code := 0
 	for _, sc := range scs {
 		fl := defaultFleet
-		if fl == "docker" && *fleet == "auto" && largest(sc) > dockerMaxInstances {
-			fl = "sim" // too large for containers on this machine
+		if fl == "docker" && *fleet == "auto" {
+			if n := largest(sc); n > dockerMaxInstances {
+				fl = "sim"
+				fmt.Fprintf(stderr, "fleet: sim for %s (%d instances: more than the %d containers this machine holds)\n", sc.Name, n, dockerMaxInstances)
+			} else if err := harness.CheckFleet(sc, "docker"); err != nil {
+				fl = "sim"
+				fmt.Fprintf(stderr, "fleet: sim for %s (%v)\n", sc.Name, err)
+			}
 		}
 		opts := harness.Options{Fleet: fl, Docker: dockerFactory, TimeScale: *scale, Progress: progressWriter(stderr), Wall: time.Now}
 		r, err := harness.Run(ctx, sc, opts)
