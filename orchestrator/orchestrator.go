@@ -237,9 +237,9 @@ func (o *Orchestrator) CreateScaleSet(ctx context.Context, model ScaleSet, versi
 func (o *Orchestrator) UpdateScaleSet(ctx context.Context, model ScaleSet) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	rec, ok := o.sets[model.Name]
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrNotFound, model.Name)
+	rec, err := o.record(model.Name)
+	if err != nil {
+		return err
 	}
 	if err := ValidateUpdate(&rec.Model, &model); err != nil {
 		return err
@@ -264,9 +264,9 @@ func (o *Orchestrator) UpdateScaleSet(ctx context.Context, model ScaleSet) error
 func (o *Orchestrator) DeleteScaleSet(ctx context.Context, name string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	rec, ok := o.sets[name]
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrNotFound, name)
+	rec, err := o.record(name)
+	if err != nil {
+		return err
 	}
 	if rec.Active() != nil {
 		return fmt.Errorf("delete %s: %w", name, ErrRolloutInProgress)
@@ -278,6 +278,15 @@ func (o *Orchestrator) DeleteScaleSet(ctx context.Context, name string) error {
 	}
 	delete(o.sets, name)
 	return o.store.DeleteSet(ctx, name)
+}
+
+// record finds a set's record; the caller holds o.mu.
+func (o *Orchestrator) record(name string) (*SetRecord, error) {
+	rec, ok := o.sets[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	return rec, nil
 }
 
 // ScaleSet returns a copy of a scale set's model.
@@ -308,9 +317,9 @@ func (o *Orchestrator) ScaleSets() []string {
 func (o *Orchestrator) View(name string, f func(*SetRecord)) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	rec, ok := o.sets[name]
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrNotFound, name)
+	rec, err := o.record(name)
+	if err != nil {
+		return err
 	}
 	f(rec)
 	return nil
@@ -322,9 +331,9 @@ func (o *Orchestrator) View(name string, f func(*SetRecord)) error {
 func (o *Orchestrator) StartOSUpgrade(ctx context.Context, name string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	rec, ok := o.sets[name]
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrNotFound, name)
+	rec, err := o.record(name)
+	if err != nil {
+		return err
 	}
 	if rec.Active() != nil || rec.ManualPending {
 		return fmt.Errorf("start OS upgrade of %s: %w", name, ErrRolloutInProgress)
@@ -341,9 +350,9 @@ func (o *Orchestrator) StartOSUpgrade(ctx context.Context, name string) error {
 func (o *Orchestrator) Cancel(ctx context.Context, name string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	rec, ok := o.sets[name]
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrNotFound, name)
+	rec, err := o.record(name)
+	if err != nil {
+		return err
 	}
 	if rec.ManualPending {
 		rec.ManualPending = false
@@ -364,9 +373,9 @@ func (o *Orchestrator) Cancel(ctx context.Context, name string) error {
 func (o *Orchestrator) ManualUpgrade(ctx context.Context, name string, ids []int) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	rec, ok := o.sets[name]
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrNotFound, name)
+	rec, err := o.record(name)
+	if err != nil {
+		return err
 	}
 	if rec.Active() != nil {
 		return fmt.Errorf("manual upgrade of %s: %w", name, ErrRolloutInProgress)
