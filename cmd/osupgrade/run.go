@@ -130,6 +130,12 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		results = append(results, r)
+		// One line per scenario as it ends: a long Docker run shows progress.
+		mark := "✓"
+		if !r.OK {
+			mark = "✗"
+		}
+		fmt.Fprintf(stderr, "%s %s (%s, scenario %s, wall %s)\n", mark, r.Scenario, r.Fleet, r.ScenarioDuration, r.WallDuration)
 		if !r.OK {
 			code = max(code, 1)
 		}
