@@ -560,8 +560,9 @@ func (w *World) waitUntil(ctx context.Context, t time.Time) error {
 	if d <= 0 {
 		return nil
 	}
-	if !w.Orch.InFlight() && len(w.undos) == 0 && d > w.settle {
-		// Nothing runs and no fault is pending: skip the idle scenario time,
+	if !w.Orch.InFlight() && d > w.settle {
+		// No rollout runs or is about to: skip the idle scenario time (the
+		// hours before a platform rollout, the rest of a fault window),
 		// leaving the fleet a moment to settle before what is due.
 		w.scaled.Skip(d - w.settle)
 		d = w.settle
