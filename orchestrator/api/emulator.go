@@ -218,17 +218,24 @@ func queryUint(r *http.Request, name string) (uint64, *apiError) {
 	return n, nil
 }
 
+// paging reads ?after=SEQ&limit=N; on a bad value it answers 400 itself.
+func paging(w http.ResponseWriter, r *http.Request) (after, limit uint64, ok bool) {
+	after, aerr := queryUint(r, "after")
+	if aerr == nil {
+		limit, aerr = queryUint(r, "limit")
+	}
+	if aerr != nil {
+		writeError(w, aerr)
+		return 0, 0, false
+	}
+	return after, limit, true
+}
+
 // journal returns the runner's decisions, each written before it was
 // carried out: ?set=NAME&after=SEQ&limit=N.
 func (h *handler) journal(w http.ResponseWriter, r *http.Request) {
-	after, aerr := queryUint(r, "after")
-	if aerr != nil {
-		writeError(w, aerr)
-		return
-	}
-	limit, aerr := queryUint(r, "limit")
-	if aerr != nil {
-		writeError(w, aerr)
+	after, limit, ok := paging(w, r)
+	if !ok {
 		return
 	}
 	es, err := h.s.store.Journal(r.Context(), r.URL.Query().Get("set"), after, int(min(limit, 1<<20)))
@@ -245,14 +252,8 @@ func (h *handler) journal(w http.ResponseWriter, r *http.Request) {
 // fleetJournal returns what the fleet did: every creation, reimage and
 // deletion, in order: ?set=NAME&after=SEQ&limit=N.
 func (h *handler) fleetJournal(w http.ResponseWriter, r *http.Request) {
-	after, aerr := queryUint(r, "after")
-	if aerr != nil {
-		writeError(w, aerr)
-		return
-	}
-	limit, aerr := queryUint(r, "limit")
-	if aerr != nil {
-		writeError(w, aerr)
+	after, limit, ok := paging(w, r)
+	if !ok {
 		return
 	}
 	es, err := h.s.fleet.journal(r.Context(), r.URL.Query().Get("set"), after, int(min(limit, 1<<20)))
