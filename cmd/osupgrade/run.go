@@ -9,7 +9,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -112,6 +114,9 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if n := totalInstances(sc); n > dockerMaxInstances {
 				fl = "sim"
 				fmt.Fprintf(stderr, "fleet: sim for %s (%d instances: --fleet auto sends at most %d to Docker)\n", sc.Name, n, dockerMaxInstances)
+			} else if len(sc.Fleets) > 0 && !slices.Contains(sc.Fleets, "docker") {
+				fl = "sim"
+				fmt.Fprintf(stderr, "fleet: sim for %s (its expectations are written for %s)\n", sc.Name, strings.Join(sc.Fleets, ", "))
 			} else if err := harness.CheckFleet(sc, "docker"); err != nil {
 				fl = "sim"
 				fmt.Fprintf(stderr, "fleet: sim for %s (%v)\n", sc.Name, err)

@@ -274,6 +274,11 @@ func (c *checker) check(f *File) error {
 	if len(f.ScaleSets) == 0 {
 		return c.fail("scaleSets", "at least one scale set is required")
 	}
+	for i, fl := range f.Fleets {
+		if fl != "sim" && fl != "docker" {
+			return c.fail(fmt.Sprintf("fleets.%d", i), "is %q, want sim or docker", fl)
+		}
+	}
 	sets := map[string]*ScaleSet{}
 	for i := range f.ScaleSets {
 		s := &f.ScaleSets[i]

@@ -25,6 +25,9 @@ type File struct {
 	Images      []Image    `yaml:"images"`
 	Timeline    []Entry    `yaml:"timeline"`
 	Expect      *Expect    `yaml:"expect"`
+	// Fleets lists the fleets whose behaviour the expectations describe
+	// (sim, docker); empty: both. `run --fleet auto` honours it.
+	Fleets []string `yaml:"fleets"`
 
 	// Path is where the file was read from.
 	Path string `yaml:"-"`
