@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"time"
@@ -345,49 +346,14 @@ func formatVersions(m map[string]int) string {
 	return s + "}"
 }
 
-// mergeExpect lays a scale set's own expectations over the scenario's.
+// mergeExpect lays a scale set's own expectations over the scenario's:
+// every field the set gives (non-zero) replaces the scenario's.
 func mergeExpect(base, over scenario.Expect) scenario.Expect {
-	if over.Status != "" {
-		base.Status = over.Status
-	}
-	if over.ErrorCode != nil {
-		base.ErrorCode = over.ErrorCode
-	}
-	if over.MaxBatchSize != nil {
-		base.MaxBatchSize = over.MaxBatchSize
-	}
-	if over.Batches != nil {
-		base.Batches = over.Batches
-	}
-	if over.Successful != nil {
-		base.Successful = over.Successful
-	}
-	if over.Failed != nil {
-		base.Failed = over.Failed
-	}
-	if over.RolledBack != nil {
-		base.RolledBack = over.RolledBack
-	}
-	if over.Versions != nil {
-		base.Versions = over.Versions
-	}
-	if over.Rollouts != nil {
-		base.Rollouts = over.Rollouts
-	}
-	if over.StartedBy != "" {
-		base.StartedBy = over.StartedBy
-	}
-	if over.StartedAfter != nil {
-		base.StartedAfter = over.StartedAfter
-	}
-	if over.StartedBefore != nil {
-		base.StartedBefore = over.StartedBefore
-	}
-	if over.FirstBatch != nil {
-		base.FirstBatch = over.FirstBatch
-	}
-	if over.DataIntact != nil {
-		base.DataIntact = over.DataIntact
+	b, o := reflect.ValueOf(&base).Elem(), reflect.ValueOf(over)
+	for i := range o.NumField() {
+		if !o.Field(i).IsZero() {
+			b.Field(i).Set(o.Field(i))
+		}
 	}
 	return base
 }
