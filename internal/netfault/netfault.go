@@ -227,17 +227,21 @@ func TBFRateFor(d time.Duration) int {
 	return max(1, int(float64(ProbeBytes)/d.Seconds()))
 }
 
-// Loss drops percent% of the container's packets, both ways, at random: an
-// nftables table in its namespace, numgen random mod 100, compared (after
-// byteorder to network order) with percent. 100 is a partition.
+// Loss drops percent% of the packets on the container's link, both ways,
+// at random: an nftables table in its namespace, numgen random mod 100,
+// compared (after byteorder to network order) with percent. 100 is a
+// partition. Only eth0's packets: the link is what fails, not the
+// container's loopback (its agent probes its own app there).
 func Loss(pid, percent int) (Undo, error) {
 	if percent < 0 || percent > 100 {
 		return nil, fmt.Errorf("netfault: loss: %d%%, want 0 to 100", percent)
 	}
-	ns, err := netns.GetFromPid(pid)
+	inside, eth0, _, ns, err := links(pid)
 	if err != nil {
-		return nil, fmt.Errorf("netfault: network namespace of pid %d: %w", pid, err)
+		return nil, err
 	}
+	inside.Close()
+	link := uint32(eth0.Attrs().Index)
 	conn, err := nftables.New(nftables.WithNetNSFd(int(ns)))
 	if err != nil {
 		ns.Close()
@@ -247,9 +251,10 @@ func Loss(pid, percent int) (Undo, error) {
 	for _, hook := range []struct {
 		name string
 		num  *nftables.ChainHook
-	}{{"input", nftables.ChainHookInput}, {"output", nftables.ChainHookOutput}} {
+		dev  expr.MetaKey
+	}{{"input", nftables.ChainHookInput, expr.MetaKeyIIF}, {"output", nftables.ChainHookOutput, expr.MetaKeyOIF}} {
 		chain := conn.AddChain(&nftables.Chain{Name: hook.name, Table: table, Type: nftables.ChainTypeFilter, Hooknum: hook.num, Priority: nftables.ChainPriorityFilter})
-		conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: dropRule(percent)})
+		conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: dropRule(hook.dev, link, percent)})
 	}
 	if err := conn.Flush(); err != nil {
 		ns.Close()
@@ -265,10 +270,13 @@ func Loss(pid, percent int) (Undo, error) {
 	}, nil
 }
 
-// dropRule: numgen random mod 100 → byteorder hton → cmp lt percent → drop.
-// Without the byteorder step the comparison is wrong (NOTES.md).
-func dropRule(percent int) []expr.Any {
+// dropRule: on link (meta iif or oif), numgen random mod 100 → byteorder
+// hton → cmp lt percent → drop. Without the byteorder step the comparison is
+// wrong (NOTES.md).
+func dropRule(dev expr.MetaKey, link uint32, percent int) []expr.Any {
 	return []expr.Any{
+		&expr.Meta{Key: dev, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(link)},
 		&expr.Numgen{Register: 1, Modulus: 100, Type: unix.NFT_NG_RANDOM},
 		&expr.Byteorder{SourceRegister: 1, DestRegister: 1, Op: expr.ByteorderHton, Len: 4, Size: 4},
 		&expr.Cmp{Op: expr.CmpOpLt, Register: 1, Data: binaryutil.BigEndian.PutUint32(uint32(percent))},

@@ -2,8 +2,10 @@ package netfault
 
 import (
 	"errors"
+	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -183,4 +185,61 @@ func TestLatencyNamesTheMissingNetem(t *testing.T) {
 	if got := TBFRateFor(time.Second); got != ProbeBytes {
 		t.Fatalf("TBFRateFor(1s) = %d, want %d", got, ProbeBytes)
 	}
+}
+
+// Loss is the link's: at 100% the container's loopback still carries its
+// agent's probes of its own app.
+func TestLossSparesLoopback(t *testing.T) {
+	pid, _ := container(t)
+	ns, err := netns.GetFromPid(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.LinkSetUp(lo); err != nil {
+		t.Fatal(err)
+	}
+	undo, err := Loss(pid, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer undo()
+
+	// Sockets belong to the namespace of the thread that creates them.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	self, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer self.Close()
+	if err := netns.Set(ns); err != nil {
+		t.Fatal(err)
+	}
+	defer netns.Set(self)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	// Dropped SYNs are retransmitted after 1 s: 3 s only guards a hang.
+	c, err := net.DialTimeout("tcp", ln.Addr().String(), 3*time.Second)
+	if err != nil {
+		t.Fatalf("loopback in the container under 100%% loss: %v", err)
+	}
+	c.Close()
 }
