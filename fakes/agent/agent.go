@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/big"
 	"net"
 	"net/http"
@@ -83,6 +84,9 @@ func Run(ctx context.Context, opts Options) error {
 		a.cfg.TimeScale = 1
 	}
 	a.faults = a.cfg.Faults
+	// A status file already on the OS disk: a restart, which boots in full.
+	_, statErr := os.Stat(a.path(StatusPath))
+	firstStart := errors.Is(statErr, fs.ErrNotExist)
 	a.status = Status{Set: a.cfg.Set, Instance: a.cfg.Instance, Image: a.img, Provisioning: plan.ProvisioningUpdating, Health: plan.HealthUnknown, Faults: a.faults}
 	a.flapSince = time.Now()
 	a.saveStatus()
@@ -105,8 +109,16 @@ func Run(ctx context.Context, opts Options) error {
 		opts.Ready(ln.Addr().String())
 	}
 
-	// Boot: the model's boot time plus any slow-boot delay.
-	if !a.sleep(ctx, a.cfg.Model.BootTime+a.faults.SlowBoot) {
+	// Boot: the model's boot time plus any slow-boot delay, less what the
+	// reimage has taken already on a new OS disk's first start.
+	boot := a.scaled(a.cfg.Model.BootTime + a.faults.SlowBoot)
+	if firstStart && !a.cfg.BootFrom.IsZero() {
+		boot -= time.Since(a.cfg.BootFrom)
+	}
+	if !sleepWall(ctx, boot) {
+		return nil
+	}
+	if a.cfg.LinkFaults && !a.waitLink(ctx) {
 		return nil
 	}
 	a.runCustomData()
@@ -136,12 +148,36 @@ func (a *Agent) scaled(d time.Duration) time.Duration {
 	return time.Duration(float64(d) / a.cfg.TimeScale)
 }
 
+// linkWaitLimit bounds the wait for the fleet's link set-up, in scenario
+// time: a fleet that failed to write it must not hold the boot for ever.
+const linkWaitLimit = 10 * time.Minute
+
+// waitLink waits until the fleet says the start's network faults are on
+// the link (LinkReadyPath), at most linkWaitLimit; false when ctx ended.
+func (a *Agent) waitLink(ctx context.Context) bool {
+	limit := time.Now().Add(a.scaled(linkWaitLimit))
+	for time.Now().Before(limit) {
+		if b, err := os.ReadFile(a.path(LinkReadyPath)); err == nil && strings.TrimSpace(string(b)) == LinkReady {
+			return true
+		}
+		if !sleepWall(ctx, 5*time.Millisecond) {
+			return false
+		}
+	}
+	return ctx.Err() == nil
+}
+
 // sleep waits d of scenario time; false when ctx ended first.
 func (a *Agent) sleep(ctx context.Context, d time.Duration) bool {
+	return sleepWall(ctx, a.scaled(d))
+}
+
+// sleepWall waits d of wall time; false when ctx ended first.
+func sleepWall(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
-	t := time.NewTimer(a.scaled(d))
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
@@ -238,6 +274,9 @@ func (a *Agent) setExtensions(s []ExtensionStatus, p plan.Provisioning) {
 	a.saveStatus()
 }
 
+// downloadTimeout bounds an extension's download, in scenario time.
+const downloadTimeout = time.Hour
+
 // runExtension returns "" on success, else the error message.
 func (a *Agent) runExtension(ctx context.Context, e orchestrator.Extension) string {
 	a.mu.Lock()
@@ -246,14 +285,16 @@ func (a *Agent) runExtension(ctx context.Context, e orchestrator.Extension) stri
 	if injected {
 		return "extension failure injected"
 	}
-	if e.SASExpiresAt.IsZero() {
-		return ""
-	}
 	u := a.cfg.ExtensionURLs[e.Name]
 	if u == "" {
+		if e.SASExpiresAt.IsZero() {
+			return "" // nothing to download (an agent run without a fleet)
+		}
 		return "no download URL for the extension's payload"
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// A slow link stretches the download, as it does a boot on the sim; the
+	// bound is far past the 5-minute health wait.
+	cctx, cancel := context.WithTimeout(ctx, a.scaled(downloadTimeout))
 	defer cancel()
 	req, err := http.NewRequestWithContext(cctx, http.MethodGet, u, nil)
 	if err != nil {

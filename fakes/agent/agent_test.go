@@ -272,3 +272,38 @@ func TestRunEndsCleanlyOnCancel(t *testing.T) {
 		t.Fatalf("Run = %v", err)
 	}
 }
+
+// A new OS disk's boot counts from the reimage's start (BootFrom), so the
+// engine's work is part of it; a restart of the same disk boots in full.
+func TestBootCountsFromTheReimageOnTheDisksFirstStartOnly(t *testing.T) {
+	m := model()
+	m.BootTime = 10 * time.Hour // 60 s of wall time at scale 600
+	m.Extensions = nil
+	w := newWorld(t, agent.Image{Ref: "a:b:c", Version: "1.0.0"})
+	writeJSON(t, filepath.Join(w.root, agent.ConfigPath), agent.Config{
+		Set: "web", TimeScale: 600, Model: m, BootFrom: time.Now().Add(-2 * time.Minute),
+	})
+	func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ready := make(chan string, 1)
+		done := make(chan error, 1)
+		go func() {
+			done <- agent.Run(ctx, agent.Options{Root: w.root, ControlAddr: "127.0.0.1:0", AppAddr: "127.0.0.1:0", Ready: func(a string) { ready <- a }})
+		}()
+		defer func() { cancel(); <-done }()
+		c := agent.Client{HTTP: &http.Client{Transport: portRewrite{<-ready}}}
+		waitStatus(t, c, "127.0.0.1", "booted on the first start", func(s agent.Status) bool { return s.Booted })
+	}()
+
+	// The same disk again: its status file is there, the boot is whole.
+	c, host, _ := w.boot(t)
+	time.Sleep(300 * time.Millisecond)
+	s, err := c.Status(context.Background(), host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Booted {
+		t.Fatalf("a restart took the reimage's head start: booted at once, want a 60 s boot")
+	}
+}

@@ -26,11 +26,18 @@ const (
 	CustomDataMarker = "var/lib/osupgrade/custom-data.done"
 	// CustomDataPath is where custom data is delivered, as on Azure.
 	CustomDataPath = "var/lib/waagent/CustomData"
+	// LinkReadyPath is written by the fleet once it has put a start's
+	// network faults on the container's link (see Config.LinkFaults).
+	LinkReadyPath = "etc/osupgrade/link-ready"
 	// ExtensionDir holds what extensions downloaded.
 	ExtensionDir = "var/lib/osupgrade/extensions"
 	// DataDir is where the first data disk is mounted.
 	DataDir = "data"
 )
+
+// LinkReady is LinkReadyPath's content once the link is set up; the fleet
+// writes an empty file with the config before each start.
+const LinkReady = "ready"
 
 // ControlPort is the agent's status and control endpoint (the port Azure's
 // WireServer health endpoint uses).
@@ -55,8 +62,18 @@ type Config struct {
 	// interval is ~83 ms of wall time.
 	TimeScale float64               `json:"timeScale"`
 	Model     orchestrator.ScaleSet `json:"model"`
-	// ExtensionURLs are the blob URLs, SAS included, of extensions that
-	// download a payload (those with sasExpiresAt), by extension name.
+	// BootFrom is when, in wall time, the platform began the reimage that
+	// made this OS disk: the boot time counts from there, as on the sim, so
+	// that the engine's own work is part of it. Honoured on the disk's first
+	// start only; zero: the boot counts from the agent's start.
+	BootFrom time.Time `json:"bootFrom,omitzero"`
+	// LinkFaults: the fleet puts network faults (slow link, loss, ...) on
+	// the container's link once it has started, and writes LinkReady into
+	// LinkReadyPath when they are on: the agent waits for it before it
+	// uses the network, so that no download slips through first.
+	LinkFaults bool `json:"linkFaults,omitempty"`
+	// ExtensionURLs are the blob URLs, SAS included, of the payload each
+	// extension downloads at boot, by extension name.
 	ExtensionURLs map[string]string `json:"extensionUrls,omitempty"`
 	Faults        Faults            `json:"faults"`
 }

@@ -207,7 +207,7 @@ func (f *Fleet) applyNet(ctx context.Context, set string, id int, containerID st
 	if ins.State == nil || ins.State.Pid == 0 {
 		return fmt.Errorf("container %s has no process", containerID[:12])
 	}
-	undo, err := netfault.Apply(ins.State.Pid, sw)
+	undo, err := netfault.Apply(ins.State.Pid, wallSwitch(sw, f.scale))
 	if err != nil {
 		return err
 	}
@@ -215,6 +215,23 @@ func (f *Fleet) applyNet(ctx context.Context, set string, id int, containerID st
 	f.netUndo[netKey(set, id, sw.Kind)] = undo
 	f.mu.Unlock()
 	return nil
+}
+
+// wallSwitch turns a network switch's scenario-time quantities into wall
+// time: a rate of r bytes per scenario second is r × scale per wall second
+// and a delay shrinks by the scale, so that a transfer takes the same
+// scenario time as on the sim.
+func wallSwitch(sw fault.Switch, scale float64) fault.Switch {
+	if scale <= 0 {
+		return sw
+	}
+	switch sw.Kind {
+	case fault.SlowLink:
+		sw.Rate = max(1, int(float64(sw.Rate)*scale))
+	case fault.Latency:
+		sw.Delay = max(time.Microsecond, time.Duration(float64(sw.Delay)/scale))
+	}
+	return sw
 }
 
 // undoNet ends a network fault on the instance's container, if it still has

@@ -22,6 +22,7 @@ import (
 	"github.com/docker/docker/api/types/volume"
 
 	"github.com/osupgrade/osupgrade/fakes/agent"
+	"github.com/osupgrade/osupgrade/fakes/fault"
 	"github.com/osupgrade/osupgrade/orchestrator"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
@@ -82,7 +83,7 @@ func (f *Fleet) CreateScaleSet(ctx context.Context, model orchestrator.ScaleSet,
 	var done int
 	var mu sync.Mutex
 	err = f.parallel(ctx, model.Capacity, func(ctx context.Context, i int) error {
-		if err := f.retry(ctx, func() error { return f.createInstance(ctx, s, i, tag, img, true) }); err != nil {
+		if err := f.retry(ctx, func() error { return f.createInstance(ctx, s, i, tag, img, true, time.Time{}) }); err != nil {
 			return fmt.Errorf("instance %d: %w", i, err)
 		}
 		mu.Lock()
@@ -136,12 +137,17 @@ func (f *Fleet) waitProvisioned(ctx context.Context, set string, limit time.Dura
 	}
 }
 
-// putPayloads stores the blobs the model's SAS-using extensions download.
+// putPayloads stores the blob each of the model's extensions downloads at
+// boot: fault.ExtensionPayload bytes, as on the sim, so that a slow link
+// costs a boot the same scenario time on both fleets.
 func (f *Fleet) putPayloads(model orchestrator.ScaleSet) {
 	for _, e := range model.Extensions {
-		if !e.SASExpiresAt.IsZero() {
-			f.store.Put(extensionsContainer, f.payloadBlob(model.Name, e.Name), []byte(fmt.Sprintf("#!/bin/sh\n# payload of extension %s of scale set %s\n", e.Name, model.Name)))
+		body := make([]byte, fault.ExtensionPayload)
+		n := copy(body, fmt.Sprintf("#!/bin/sh\n# payload of extension %s of scale set %s\n", e.Name, model.Name))
+		for i := n; i < len(body); i++ {
+			body[i] = '#'
 		}
+		f.store.Put(extensionsContainer, f.payloadBlob(model.Name, e.Name), body)
 	}
 }
 
@@ -201,6 +207,9 @@ func (f *Fleet) Reimage(ctx context.Context, set string, id int, image plan.Imag
 	if id < 0 || id >= len(s.inst) {
 		return fmt.Errorf("docker: scale set %s has no instance %d", set, id)
 	}
+	// The boot counts from now, as on the sim: the engine's work (removing
+	// the old container, creating the new one) is part of it.
+	bootFrom := time.Now()
 	tag, err := f.ensureImage(ctx, image)
 	if err != nil {
 		return err
@@ -229,7 +238,7 @@ func (f *Fleet) Reimage(ctx context.Context, set string, id int, image plan.Imag
 			}
 			f.forget(old.ID)
 		}
-		return f.createInstance(ctx, s, id, tag, image, false)
+		return f.createInstance(ctx, s, id, tag, image, false, bootFrom)
 	})
 }
 
@@ -259,7 +268,7 @@ func (f *Fleet) replacedVersion(set string, id int) (string, bool) {
 // createInstance creates and starts (unless it is down) one instance's
 // container; with seed, it first creates the data volumes and writes the
 // initial data. The caller holds a concurrency slot or runs under parallel.
-func (f *Fleet) createInstance(ctx context.Context, s *scaleSet, id int, tag string, img plan.Image, seed bool) error {
+func (f *Fleet) createInstance(ctx context.Context, s *scaleSet, id int, tag string, img plan.Image, seed bool, bootFrom time.Time) error {
 	m := f.model(s)
 	name := f.containerName(m.Name, id)
 	zone, ud := m.Placement(id)
@@ -316,33 +325,55 @@ func (f *Fleet) createInstance(ctx context.Context, s *scaleSet, id int, tag str
 		return fmt.Errorf("docker: create container %s: %w", name, err)
 	}
 	// One copy: the agent's config and, on a new data disk, its initial data.
-	cfg, err := f.configFile(s, id, img.Version)
+	files, linkWait, err := f.bootFiles(s, id, img.Version, bootFrom)
 	if err != nil {
 		return err
 	}
-	files := map[string][]byte{agent.ConfigPath: cfg}
 	if seed && m.DataDisks > 0 {
 		files[path.Join(DataDir, "seed")] = f.initialData(m.Name, id)
 	}
 	if err := f.copyFiles(ctx, created.ID, files); err != nil {
 		return fmt.Errorf("docker: write config and data of %s: %w", name, err)
 	}
-	return f.start(ctx, s, id, created.ID)
+	return f.start(ctx, s, id, created.ID, linkWait)
 }
 
 // startInstance writes the current config into the container and starts it
 // (a restart on the same OS disk).
 func (f *Fleet) startInstance(ctx context.Context, s *scaleSet, id int, containerID, version string) error {
-	if err := f.writeConfig(ctx, s, id, containerID, version); err != nil {
+	files, linkWait, err := f.bootFiles(s, id, version, time.Time{})
+	if err != nil {
 		return err
 	}
-	return f.start(ctx, s, id, containerID)
+	if err := f.copyFiles(ctx, containerID, files); err != nil {
+		return err
+	}
+	return f.start(ctx, s, id, containerID, linkWait)
+}
+
+// bootFiles are what a start of the container reads: the agent's config
+// and, when the start's link gets network faults, an empty link-ready
+// file that start fills once they are on (linkWait).
+func (f *Fleet) bootFiles(s *scaleSet, id int, version string, bootFrom time.Time) (files map[string][]byte, linkWait bool, err error) {
+	f.mu.Lock()
+	linkWait = len(s.inst[id].net) > 0
+	f.mu.Unlock()
+	cfg, err := f.configFile(s, id, version, bootFrom, linkWait)
+	if err != nil {
+		return nil, false, err
+	}
+	files = map[string][]byte{agent.ConfigPath: cfg}
+	if linkWait {
+		files[agent.LinkReadyPath] = nil
+	}
+	return files, linkWait, nil
 }
 
 // start starts the container unless a down switch holds it; a paused
 // instance is paused again, and the network faults that are on are applied
-// to its new link.
-func (f *Fleet) start(ctx context.Context, s *scaleSet, id int, containerID string) error {
+// to its new link; an agent told to wait for them (linkWait) is told they
+// are on.
+func (f *Fleet) start(ctx context.Context, s *scaleSet, id int, containerID string, linkWait bool) error {
 	f.mu.Lock()
 	sw := s.inst[id].clone()
 	f.mu.Unlock()
@@ -361,6 +392,11 @@ func (f *Fleet) start(ctx context.Context, s *scaleSet, id int, containerID stri
 			return fmt.Errorf("docker: %s on %s/%d: %w", k, s.model.Name, id, err)
 		}
 	}
+	if linkWait {
+		if err := f.copyFiles(ctx, containerID, map[string][]byte{agent.LinkReadyPath: []byte(agent.LinkReady)}); err != nil {
+			return fmt.Errorf("docker: tell %s/%d its link is set up: %w", s.model.Name, id, err)
+		}
+	}
 	if sw.pause {
 		if err := f.cli.ContainerPause(ctx, containerID); err != nil {
 			return fmt.Errorf("docker: pause %s/%d: %w", s.model.Name, id, err)
@@ -372,28 +408,32 @@ func (f *Fleet) start(ctx context.Context, s *scaleSet, id int, containerID stri
 // writeConfig copies the agent's config into the container's writable
 // layer.
 func (f *Fleet) writeConfig(ctx context.Context, s *scaleSet, id int, containerID, version string) error {
-	b, err := f.configFile(s, id, version)
+	b, err := f.configFile(s, id, version, time.Time{}, false)
 	if err != nil {
 		return err
 	}
 	return f.copyFiles(ctx, containerID, map[string][]byte{agent.ConfigPath: b})
 }
 
+// noExpiry is the expiry of the SAS of an extension whose model gives none.
+var noExpiry = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
 // configFile is the agent's config: the model, fresh SAS URLs for the
-// extensions that download, the fault switches as they apply to a container
+// extensions' downloads, the fault switches as they apply to a container
 // on version.
-func (f *Fleet) configFile(s *scaleSet, id int, version string) ([]byte, error) {
+func (f *Fleet) configFile(s *scaleSet, id int, version string, bootFrom time.Time, linkWait bool) ([]byte, error) {
 	f.mu.Lock()
 	m := s.model
 	faults := s.inst[id].agentFaults(version)
 	base := s.base
 	f.mu.Unlock()
-	cfg := agent.Config{Set: m.Name, Instance: id, TimeScale: f.scale, Model: m, Faults: faults}
+	cfg := agent.Config{Set: m.Name, Instance: id, TimeScale: f.scale, Model: m, Faults: faults, BootFrom: bootFrom, LinkFaults: linkWait}
 	for _, e := range m.Extensions {
-		if e.SASExpiresAt.IsZero() {
-			continue
+		expiry := e.SASExpiresAt
+		if expiry.IsZero() {
+			expiry = noExpiry // the model sets no expiry: the token outlives any scenario
 		}
-		q, err := f.store.SAS(extensionsContainer, f.payloadBlob(m.Name, e.Name), e.SASExpiresAt)
+		q, err := f.store.SAS(extensionsContainer, f.payloadBlob(m.Name, e.Name), expiry)
 		if err != nil {
 			return nil, err
 		}

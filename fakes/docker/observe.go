@@ -93,13 +93,15 @@ func (f *Fleet) Observe(ctx context.Context, set string) ([]plan.Instance, error
 func (f *Fleet) observeOne(ctx context.Context, s *scaleSet, m *orchestrator.ScaleSet, i int, c *container.Summary) plan.Instance {
 	zone, ud := m.Placement(i)
 	in := plan.Instance{ID: i, Zone: zone, UpdateDomain: ud, Health: plan.HealthUnknown}
+	if v, ok := f.replacedVersion(m.Name, i); ok {
+		// Being reimaged: the new OS disk, not booted yet, whichever
+		// container the listing caught (the old one being removed, none, or
+		// the new one before it starts). The journal has heard of the new
+		// disk already; the old one must not reappear.
+		in.Version, in.Provisioning = v, plan.ProvisioningUpdating
+		return in
+	}
 	if c == nil {
-		if v, ok := f.replacedVersion(m.Name, i); ok {
-			// Between the old container's removal and the new one's
-			// creation: the new OS disk, not booted yet.
-			in.Version, in.Provisioning = v, plan.ProvisioningUpdating
-			return in
-		}
 		// Lost: no container at all (I-3 will say so).
 		in.Provisioning = plan.ProvisioningFailed
 		return in

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"testing"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+
+	"github.com/osupgrade/osupgrade/fakes/fault"
 )
 
 func TestTransient(t *testing.T) {
@@ -56,5 +59,26 @@ func TestRetryStopsOnSuccessOrPermanentError(t *testing.T) {
 	err = f.retry(cctx, func() error { calls++; cancel(); return cerrdefs.ErrUnavailable })
 	if !errors.Is(err, context.Canceled) || !errors.Is(err, cerrdefs.ErrUnavailable) || calls != 1 {
 		t.Fatalf("cancelled: err %v after %d calls", err, calls)
+	}
+}
+
+func TestWallSwitchScalesRatesAndDelays(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		in    fault.Switch
+		scale float64
+		want  fault.Switch
+	}{
+		{"slow link 1 KB/s at 20", fault.Switch{Kind: fault.SlowLink, Rate: 1024}, 20, fault.Switch{Kind: fault.SlowLink, Rate: 20480}},
+		{"slow link at 1", fault.Switch{Kind: fault.SlowLink, Rate: 512}, 1, fault.Switch{Kind: fault.SlowLink, Rate: 512}},
+		{"latency 2 s at 20", fault.Switch{Kind: fault.Latency, Delay: 2 * time.Second}, 20, fault.Switch{Kind: fault.Latency, Delay: 100 * time.Millisecond}},
+		{"loss unchanged", fault.Switch{Kind: fault.Loss, Percent: 30}, 60, fault.Switch{Kind: fault.Loss, Percent: 30}},
+		{"no scale", fault.Switch{Kind: fault.SlowLink, Rate: 1024}, 0, fault.Switch{Kind: fault.SlowLink, Rate: 1024}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := wallSwitch(tc.in, tc.scale); got != tc.want {
+				t.Fatalf("wallSwitch(%+v, %g) = %+v, want %+v", tc.in, tc.scale, got, tc.want)
+			}
+		})
 	}
 }

@@ -9,6 +9,11 @@ import (
 	"time"
 )
 
+// ExtensionPayload is what every extension downloads at boot on both fleets:
+// the cost that a slow link (slow-link, latency kind tbf) puts on a boot —
+// ExtensionPayload / rate per extension.
+const ExtensionPayload = 256 << 10
+
 // Switch is one fault switch on a set of instances.
 type Switch struct {
 	Kind Kind

@@ -95,10 +95,6 @@ type extra struct {
 	linkRate   int // bytes per second; 0: not rate-limited
 }
 
-// ExtensionPayload is what each extension downloads at boot: a rate-limited
-// link (slow-link) stretches the boot by ExtensionPayload / rate per extension.
-const ExtensionPayload = 256 << 10
-
 type scaleSet struct {
 	index int32
 	model orchestrator.ScaleSet
@@ -300,7 +296,7 @@ func (f *Fleet) boot(s *scaleSet, i int32, now time.Time) {
 		}
 		d += x.latency
 		if x.linkRate > 0 {
-			d += time.Duration(len(s.model.Extensions)) * time.Duration(ExtensionPayload) * time.Second / time.Duration(x.linkRate)
+			d += time.Duration(len(s.model.Extensions)) * time.Duration(fault.ExtensionPayload) * time.Second / time.Duration(x.linkRate)
 		}
 	}
 	f.queue.push(now.Add(d), evt{set: s.index, idx: i, gen: v.gen, kind: evBoot})
