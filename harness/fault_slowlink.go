@@ -10,11 +10,12 @@ import (
 const DefaultSlowLinkRate = 1024
 
 // slow-link: the instances' link is rate-limited to rate: bytes per second
-// for the duration. On Docker a TBF qdisc on each side of the veth
-// (internal/netfault); on the sim health probes still pass (they are small)
-// but each extension's download (sim.ExtensionPayload) takes payload/rate
-// longer at boot — at 1 KB/s and one extension, 256 s: near the 5-minute
-// wait of R-HEALTH-1.
+// (of scenario time) for the duration. Every extension downloads
+// fault.ExtensionPayload at boot, so at 1 KB/s each one stretches the boot by
+// 256 s: near the 5-minute wait of R-HEALTH-1; health reports are small and
+// still pass. On Docker a TBF qdisc on each side of the veth
+// (internal/netfault) at rate × the time scale, so that a download takes the
+// same scenario time as on the sim.
 func init() {
 	register("slow-link", switchFault{func(e *scenario.Entry) fault.Switch {
 		rate := e.Rate

@@ -29,9 +29,14 @@ type Journal struct {
 	// Deadline is how long an upgrade can hold an instance: HealthTimeout,
 	// less Slack where the fleet's timestamps trail the decisions.
 	deadline time.Duration
-	sets     map[string]*setJournal
-	order    []*setJournal
-	last     *setJournal
+	// slack is that Slack: it also lengthens the time in which an upgraded
+	// instance that turns healthy escapes R-STOP-1's count, so that neither
+	// side of the 5-minute boundary is judged finer than the fleet's
+	// timestamps can tell.
+	slack time.Duration
+	sets  map[string]*setJournal
+	order []*setJournal
+	last  *setJournal
 	// The upgrades' waits, oldest first: runs of instances whose wait
 	// began at one instant (a batch), their indexes in idxs.
 	queue []expiryRun
@@ -94,6 +99,7 @@ const (
 	fUpgraded                          // upgraded in the current rollout
 	fSucceeded                         // healthy on the target within the wait
 	fSucceededLate                     // healthy on the target at some time after its upgrade
+	fSucceededSlack                    // healthy on the target within the wait plus the journal's slack
 	fRolledBack                        // back on its previous version, healthy within the wait
 	fRolledBackLate                    // back on its previous version, healthy at some time
 	fTouchedSame                       // reimaged to the version it ran during the current rollout
@@ -134,6 +140,7 @@ type setJournal struct {
 	upgraded    int
 	bad         int
 	pendingEnd  int64  // when the in-flight count last fell to 0; 0: none pending
+	settleAt    int64  // R-STOP-1 is evaluated after this (pendingEnd, or the slack's end when a wait ran out)
 	upStep      uint32 // the step of the latest upgrade reimage
 	tripped     bool   // R-STOP-1 held at the last batch end
 	trippedNote string
@@ -143,7 +150,7 @@ type setJournal struct {
 // NewJournal is an empty journal; slack shortens the upgrade deadline where
 // the fleet's timestamps trail the orchestrator's decisions (Docker).
 func NewJournal(slack time.Duration) *Journal {
-	return &Journal{deadline: max(plan.HealthTimeout-slack, 0), sets: map[string]*setJournal{}, violations: map[string]*violationLog{}}
+	return &Journal{deadline: max(plan.HealthTimeout-slack, 0), slack: slack, sets: map[string]*setJournal{}, violations: map[string]*violationLog{}}
 }
 
 // AddSet starts the record of a scale set whose instances all run version.
@@ -253,7 +260,7 @@ func (j *Journal) Reimage(at time.Time, set string, id int, version string) {
 	if rollback {
 		in.flags |= fRollbackIv
 	} else {
-		in.prev, in.flags = in.cur, in.flags&^(fRollbackIv|fSucceeded|fSucceededLate)
+		in.prev, in.flags = in.cur, in.flags&^(fRollbackIv|fSucceeded|fSucceededLate|fSucceededSlack)
 		if in.flags&fUpgraded == 0 {
 			in.flags |= fUpgraded
 			s.upgraded++
@@ -311,7 +318,7 @@ func (j *Journal) batchStart(s *setJournal, at time.Time, id int) {
 // settle evaluates R-STOP-1 as of the last time the in-flight count fell to
 // zero (the end of a batch), once every event of that instant is in.
 func (j *Journal) settle(s *setJournal, t int64, force bool) {
-	if s.pendingEnd == 0 || (!force && t <= s.pendingEnd) {
+	if s.pendingEnd == 0 || (!force && t <= s.settleAt) {
 		return
 	}
 	pct := s.model.Rolling.MaxUnhealthyUpgradedInstancePercent
@@ -364,6 +371,9 @@ func (j *Journal) State(at time.Time, set string, r plan.Instance) {
 	if healthy && in.flags&fUpgraded != 0 {
 		if int(in.cur) == s.target {
 			in.flags |= fSucceededLate
+			if t <= in.since+int64(plan.HealthTimeout+j.slack) {
+				in.flags |= fSucceededSlack
+			}
 		} else if in.cur == in.prev {
 			in.flags |= fRolledBackLate
 		}
@@ -384,7 +394,7 @@ func (j *Journal) State(at time.Time, set string, r plan.Instance) {
 // badOf is R-STOP-1's count: upgraded in this rollout and not healthy on the
 // target in time, or unhealthy now.
 func (s *setJournal) badOf(in *instJ) bool {
-	return in.flags&fUpgraded != 0 && (in.flags&fSucceeded == 0 || in.flags&fUnhealthy != 0)
+	return in.flags&fUpgraded != 0 && (in.flags&(fSucceeded|fSucceededSlack) == 0 || in.flags&fUnhealthy != 0)
 }
 
 func (s *setJournal) setBad(in *instJ, before bool) {
@@ -401,7 +411,7 @@ func (j *Journal) endInterval(s *setJournal, in *instJ, t int64) {
 	in.flags &^= fInflight | fRollbackIv
 	s.inflight--
 	if s.inflight == 0 {
-		s.pendingEnd = t
+		s.pendingEnd, s.settleAt = t, t
 	}
 }
 
@@ -441,6 +451,11 @@ func (j *Journal) expire(t int64, inclusive bool) {
 				before := s.badOf(in)
 				j.endInterval(s, in, end)
 				s.setBad(in, before)
+				if s.inflight == 0 {
+					// A wait that ran out by the journal's early deadline:
+					// the instance may still turn healthy in time.
+					s.settleAt = end + 2*int64(j.slack)
+				}
 			}
 		}
 		j.qHead++
