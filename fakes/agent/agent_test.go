@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -305,5 +306,39 @@ func TestBootCountsFromTheReimageOnTheDisksFirstStartOnly(t *testing.T) {
 	}
 	if s.Booted {
 		t.Fatalf("a restart took the reimage's head start: booted at once, want a 60 s boot")
+	}
+}
+
+// A storage endpoint that does not answer yet (its fleet restarting) is
+// retried: the extension succeeds once it is back.
+func TestDownloadRetriesUntilStorageAnswers(t *testing.T) {
+	w := newWorld(t, agent.Image{Ref: "a:b:c", Version: "1.0.0"})
+	m := model()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there until later
+	q, err := w.store.SAS("extensions", "web/install", m.Extensions[1].SASExpiresAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeJSON(t, filepath.Join(w.root, agent.ConfigPath), agent.Config{
+		Set: "web", TimeScale: 600, Model: m,
+		ExtensionURLs: map[string]string{"install": w.store.BlobURL("http://"+addr, "extensions", "web/install", q)},
+	})
+	c, host, _ := w.boot(t)
+	time.Sleep(200 * time.Millisecond) // a few refused attempts
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the port was taken meanwhile: %v", err)
+	}
+	srv := &http.Server{Handler: w.store}
+	go srv.Serve(ln)
+	defer srv.Close()
+	s := waitStatus(t, c, host, "provisioned", func(s agent.Status) bool { return s.Provisioning != plan.ProvisioningUpdating })
+	if s.Provisioning != plan.ProvisioningSucceeded {
+		t.Fatalf("provisioning %s after the storage came back, want Succeeded: %+v", s.Provisioning, s.Extensions)
 	}
 }

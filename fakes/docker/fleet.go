@@ -3,9 +3,12 @@ package docker
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net"
 	"net/http"
@@ -173,7 +176,7 @@ func New(ctx context.Context, opts Options) (*Fleet, error) {
 		cli.Close()
 		return nil, err
 	}
-	store, err := storage.New("osupgrade", opts.Clock)
+	store, err := storage.NewWithKey("osupgrade", storageKey(opts.RunID), opts.Clock)
 	if err != nil {
 		cli.Close()
 		return nil, err
@@ -304,10 +307,30 @@ func (f *Fleet) instanceContainer(ctx context.Context, set string, id int) (c co
 	return list[0], true, nil
 }
 
+// storageKey is the storage account's key for a run: derived from the run
+// id, so that a fleet object made again for the same run (a `serve` killed
+// and restarted on its --data) accepts the tokens already handed to the
+// containers. The fake's tokens guard against expiry and tampering, not
+// against someone who can read the engine's labels.
+func storageKey(runID string) string {
+	sum := sha256.Sum256([]byte("osupgrade-storage/" + runID))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// storagePort is where a set's blob endpoint listens: the same port for the
+// same run and set, so that a fleet made again serves the URLs its
+// containers hold; a random one when that port is taken.
+func storagePort(runID, set string) int {
+	return 20000 + int(crc32.ChecksumIEEE([]byte(runID+"/"+set))%40000)
+}
+
 // serveStorage starts the blob endpoint on the set network's gateway
 // address: reachable from the containers, and from nowhere else but the host.
 func (f *Fleet) serveStorage(s *scaleSet) error {
-	ln, err := net.Listen("tcp", net.JoinHostPort(s.gateway, "0"))
+	ln, err := net.Listen("tcp", net.JoinHostPort(s.gateway, strconv.Itoa(storagePort(f.runID, s.model.Name))))
+	if err != nil {
+		ln, err = net.Listen("tcp", net.JoinHostPort(s.gateway, "0"))
+	}
 	if err != nil {
 		return fmt.Errorf("docker: storage endpoint on %s: %w", s.gateway, err)
 	}

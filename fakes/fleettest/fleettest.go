@@ -254,6 +254,10 @@ func testRollback(t *testing.T, w *World) {
 // (HealthyOn, CountsUnhealthy).
 func testHealth(t *testing.T, w *World, mode plan.HealthMode) {
 	m := Model("health-"+mode.String(), 2, mode)
+	// A boot counts from the reimage's start (on Docker the engine's work is
+	// part of it): long enough that a busy engine still returns from the
+	// reimage before it ends.
+	m.BootTime = 3 * time.Minute
 	create(t, w, m, V1)
 	healthy := func(in *plan.Instance) bool { return plan.HealthyOn(in, in.Version, mode) }
 	counted := func(in *plan.Instance) bool { return plan.CountsUnhealthy(in, mode) }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -31,11 +32,17 @@ type serveProcess struct {
 
 func startServe(t *testing.T, bin, data string) *serveProcess {
 	t.Helper()
+	return startServeOn(t, bin, data, "sim", 60)
+}
+
+// startServeOn starts `serve` on a fleet at a time scale.
+func startServeOn(t *testing.T, bin, data, fleet string, scale float64) *serveProcess {
+	t.Helper()
 	tokenFile := filepath.Join(data, "given-token")
 	if err := os.WriteFile(tokenFile, []byte(testToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", "--fleet", "sim", "--listen", "127.0.0.1:0", "--data", data, "--clock", "real", "--time-scale", "60", "--token-file", tokenFile)
+	cmd := exec.Command(bin, "serve", "--fleet", fleet, "--listen", "127.0.0.1:0", "--data", data, "--clock", "real", "--time-scale", strconv.FormatFloat(scale, 'g', -1, 64), "--token-file", tokenFile)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

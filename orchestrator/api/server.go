@@ -117,6 +117,13 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 // resources (stable per data directory), clk is the server's clock.
 type DockerFleetFactory func(ctx context.Context, runID string, clk orchestrator.Clock, scale float64) (orchestrator.Fleet, error)
 
+// DockerRunID is the run id that labels the containers of a server on the
+// Docker fleet: one per data directory, so that a restarted server
+// reattaches to the containers it created before.
+func DockerRunID(dataDir string) string {
+	return fmt.Sprintf("serve-%08x", crc32.ChecksumIEEE([]byte(absPath(dataDir))))
+}
+
 func absPath(p string) string {
 	if a, err := filepath.Abs(p); err == nil {
 		return a
@@ -162,8 +169,7 @@ func (s *Server) open(ctx context.Context) error {
 		}
 		// One data directory, one set of containers: a restarted server
 		// reattaches to the containers it created before.
-		runID := fmt.Sprintf("serve-%08x", crc32.ChecksumIEEE([]byte(absPath(opts.DataDir))))
-		if inner, err = opts.NewDockerFleet(ctx, runID, s.clock, opts.TimeScale); err != nil {
+		if inner, err = opts.NewDockerFleet(ctx, DockerRunID(opts.DataDir), s.clock, opts.TimeScale); err != nil {
 			return fmt.Errorf("docker fleet: %w", err)
 		}
 	default:
