@@ -79,5 +79,5 @@ chaos: build
 	$(GO) test -count=1 -run 'TestMutationsCaught' -v ./harness/ | grep -E 'mutation score|FAIL|ok'
 	$(BIN) chaos --fleet sim --seed $(CHAOS_SEED) --runs $(CHAOS_RUNS) --out $(OUT)
 	@if docker info >/dev/null 2>&1; then \
-		$(BIN) chaos --fleet docker --seed $(CHAOS_SEED) --runs $(CHAOS_DOCKER_RUNS) --out $(OUT); \
+		$(BIN) chaos --fleet docker --seed $(CHAOS_SEED) --runs $(CHAOS_DOCKER_RUNS) --time-scale $(TIME_SCALE) --out $(OUT); \
 	else echo "chaos: the Docker engine does not answer: docker runs skipped"; fi

@@ -39,7 +39,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	only := fs.String("only", "", "measure only sim, planner or docker")
 	dockerSizes := fs.String("docker-sizes", "", "comma-separated container counts (default 50,100,200; --quick 50)")
 	dockerReps := fs.Int("docker-reps", 5, "repetitions of each Docker way (at least 5 for the report's intervals)")
-	timeScale := fs.Float64("time-scale", 60, "docker: scenario seconds per wall second for our rollout and the agents of all three ways (lower it on a busy machine: the 5-minute health wait is 5 s of wall time at 60)")
+	timeScale := fs.Float64("time-scale", 20, "docker: scenario seconds per wall second for our rollout and the agents of all three ways (at 60 this machine's container start-up, about a second each, is a minute of scenario time and batches miss the 5-minute wait)")
 	failOnRegression := fs.Bool("fail-on-regression", false, "exit 1 when a quantity regressed against the baseline")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: osupgrade bench [--quick] [--out DIR] [--baseline FILE] [--docker auto|on|off]\n\nExit status: 0 measured (regressions are flagged in the report), 1 a run failed or --fail-on-regression and a regression, 2 usage.\n\n")
