@@ -142,59 +142,71 @@ func (f *Fleet) applySwitch(ctx context.Context, s *scaleSet, id int, sw fault.S
 		return fmt.Errorf("instance has no container")
 	}
 	version := c.Labels[LabelVersion]
+	started, err := f.switchEffect(ctx, s, id, sw, was, x, c)
+	if err != nil || started {
+		return err // a start writes the config itself
+	}
 	// The config carries the switches to every later boot and to a
-	// reattached fleet.
+	// reattached fleet. It is written after the effect, which must land
+	// first: copying into a container takes the engine a while.
 	if err := f.writeConfig(ctx, s, id, c.ID, version); err != nil && !errdefs.IsNotFound(err) {
 		return err
 	}
+	return nil
+}
+
+// switchEffect makes a switch's change happen to the instance's container
+// c; started says it started the container (with a fresh config).
+func (f *Fleet) switchEffect(ctx context.Context, s *scaleSet, id int, sw fault.Switch, was, x switches, c container.Summary) (started bool, err error) {
+	version := c.Labels[LabelVersion]
 	live := c.State == container.StateRunning || c.State == container.StatePaused
 	switch sw.Kind {
 	case fault.Down, fault.Kill, fault.Stop:
 		switch {
 		case x.down > 0 && was.down == 0 && live:
 			if sw.Kind == fault.Stop {
-				return f.cli.ContainerStop(ctx, c.ID, container.StopOptions{})
+				return false, f.cli.ContainerStop(ctx, c.ID, container.StopOptions{})
 			}
 			if err := f.cli.ContainerKill(ctx, c.ID, "SIGKILL"); err != nil && !errdefs.IsConflict(err) {
-				return err
+				return false, err
 			}
 		case x.down == 0 && was.down > 0 && !live:
-			return f.startInstance(ctx, s, id, c.ID, version)
+			return true, f.startInstance(ctx, s, id, c.ID, version)
 		}
-		return nil
+		return false, nil
 	case fault.Restart:
 		if !sw.On || x.down > 0 {
-			return nil
+			return false, nil
 		}
 		if live {
 			if err := f.cli.ContainerStop(ctx, c.ID, container.StopOptions{}); err != nil {
-				return err
+				return false, err
 			}
 		}
-		return f.startInstance(ctx, s, id, c.ID, version)
+		return true, f.startInstance(ctx, s, id, c.ID, version)
 	case fault.Pause:
 		switch {
 		case x.pause && !was.pause && c.State == container.StateRunning:
-			return f.cli.ContainerPause(ctx, c.ID)
+			return false, f.cli.ContainerPause(ctx, c.ID)
 		case !x.pause && was.pause && c.State == container.StatePaused:
 			if err := f.cli.ContainerUnpause(ctx, c.ID); err != nil {
-				return err
+				return false, err
 			}
 			// The agent missed what changed while it was frozen.
-			return f.agents.SetFaults(ctx, containerIP(&c, s.network), x.agentFaults(version))
+			return false, f.agents.SetFaults(ctx, containerIP(&c, s.network), x.agentFaults(version))
 		}
-		return nil
+		return false, nil
 	case fault.Partition, fault.SlowLink, fault.Loss, fault.Latency:
 		f.undoNet(s.model.Name, id, sw.Kind)
 		if !sw.On || !live {
-			return nil // a later start applies what is on
+			return false, nil // a later start applies what is on
 		}
-		return f.applyNet(ctx, s.model.Name, id, c.ID, sw)
+		return false, f.applyNet(ctx, s.model.Name, id, c.ID, sw)
 	}
 	if c.State != container.StateRunning {
-		return nil // paused or stopped: the next unpause or start carries them
+		return false, nil // paused or stopped: the next unpause or start carries them
 	}
-	return f.agents.SetFaults(ctx, containerIP(&c, s.network), x.agentFaults(version))
+	return false, f.agents.SetFaults(ctx, containerIP(&c, s.network), x.agentFaults(version))
 }
 
 // applyNet breaks the link of the instance's current container (its PID,
