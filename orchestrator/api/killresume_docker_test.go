@@ -60,32 +60,11 @@ func TestKillAndResumeOnDocker(t *testing.T) {
 	// Time scale 10: a 30 s boot is 3 wall seconds, the 5-minute health
 	// wait 30, room enough on a busy 2-core machine.
 	const scale = 10
-	p1 := startServeOn(t, bin, data, "docker", scale)
-	f := p1.factory(t)
-	create, err := f.NewVirtualMachineScaleSetsClient().BeginCreateOrUpdate(ctx, testRG, "kill", scaleSetBody(10), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := create.PollUntilDone(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	const target = "18.04.202612010"
-	p1.emulator(t, "POST", "/osupgrade/images", map[string]string{"image": "Canonical:UbuntuServer:" + ubuntuSKU, "version": target}, nil)
-	if _, err := f.NewVirtualMachineScaleSetRollingUpgradesClient().BeginStartOSUpgrade(ctx, testRG, "kill", nil); err != nil {
-		t.Fatal(err)
-	}
-	before := waitLatest(t, ctx, f.NewVirtualMachineScaleSetRollingUpgradesClient(), "kill", func(s armcompute.RollingUpgradeStatusInfo) bool {
-		pr := s.Properties.Progress
-		return *pr.SuccessfulInstanceCount >= 2 && *pr.InProgressInstanceCount > 0
-	})
-	if err := p1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-p1.done
-	t.Logf("killed with %d upgraded, %d in progress", *before.Properties.Progress.SuccessfulInstanceCount, *before.Properties.Progress.InProgressInstanceCount)
+	startThenKill(t, ctx, startServeOn(t, bin, data, "docker", scale), scaleSetBody(10))
+	const target = killTarget
 
 	p2 := startServeOn(t, bin, data, "docker", scale)
-	f = p2.factory(t)
+	f := p2.factory(t)
 	final := waitLatest(t, ctx, f.NewVirtualMachineScaleSetRollingUpgradesClient(), "kill", func(s armcompute.RollingUpgradeStatusInfo) bool {
 		return *s.Properties.RunningStatus.Code != armcompute.RollingUpgradeStatusCodeRollingForward
 	})

@@ -132,6 +132,39 @@ func waitLatest(t *testing.T, ctx context.Context, c *armcompute.VirtualMachineS
 	}
 }
 
+// killTarget is the version the kill-and-resume tests roll out.
+const killTarget = "18.04.202612010"
+
+// startThenKill creates scale set "kill" from body on p, publishes
+// killTarget, starts an OS upgrade and, in the middle of a batch (one in
+// progress after at least one finished), kills p with SIGKILL. It returns
+// the status seen just before the kill.
+func startThenKill(t *testing.T, ctx context.Context, p *serveProcess, body armcompute.VirtualMachineScaleSet) armcompute.RollingUpgradeStatusInfo {
+	t.Helper()
+	f := p.factory(t)
+	create, err := f.NewVirtualMachineScaleSetsClient().BeginCreateOrUpdate(ctx, testRG, "kill", body, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := create.PollUntilDone(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	p.emulator(t, "POST", "/osupgrade/images", map[string]string{"image": "Canonical:UbuntuServer:" + ubuntuSKU, "version": killTarget}, nil)
+	if _, err := f.NewVirtualMachineScaleSetRollingUpgradesClient().BeginStartOSUpgrade(ctx, testRG, "kill", nil); err != nil {
+		t.Fatal(err)
+	}
+	before := waitLatest(t, ctx, f.NewVirtualMachineScaleSetRollingUpgradesClient(), "kill", func(s armcompute.RollingUpgradeStatusInfo) bool {
+		pr := s.Properties.Progress
+		return *pr.SuccessfulInstanceCount >= 2 && *pr.InProgressInstanceCount > 0
+	})
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	t.Logf("killed with %d upgraded, %d in progress", *before.Properties.Progress.SuccessfulInstanceCount, *before.Properties.Progress.InProgressInstanceCount)
+	return before
+}
+
 // TestKillAndResume starts `osupgrade serve`, starts an upgrade, kills the
 // process with SIGKILL in the middle of a batch, restarts it on the same
 // data directory and checks the rollout completes with no instance lost,
@@ -148,35 +181,13 @@ func TestKillAndResume(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 
-	p1 := startServe(t, bin, data)
-	f := p1.factory(t)
 	body := scaleSetBody(10)
 	body.Tags[tagBootTime] = to.Ptr("60s")
-	create, err := f.NewVirtualMachineScaleSetsClient().BeginCreateOrUpdate(ctx, testRG, "kill", body, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := create.PollUntilDone(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	const target = "18.04.202612010"
-	p1.emulator(t, "POST", "/osupgrade/images", map[string]string{"image": "Canonical:UbuntuServer:" + ubuntuSKU, "version": target}, nil)
-	if _, err := f.NewVirtualMachineScaleSetRollingUpgradesClient().BeginStartOSUpgrade(ctx, testRG, "kill", nil); err != nil {
-		t.Fatal(err)
-	}
-	// Mid-batch: a batch in progress after at least one finished.
-	before := waitLatest(t, ctx, f.NewVirtualMachineScaleSetRollingUpgradesClient(), "kill", func(s armcompute.RollingUpgradeStatusInfo) bool {
-		pr := s.Properties.Progress
-		return *pr.SuccessfulInstanceCount >= 2 && *pr.InProgressInstanceCount > 0
-	})
-	if err := p1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-p1.done
-	t.Logf("killed with %d upgraded, %d in progress", *before.Properties.Progress.SuccessfulInstanceCount, *before.Properties.Progress.InProgressInstanceCount)
+	before := startThenKill(t, ctx, startServe(t, bin, data), body)
+	const target = killTarget
 
 	p2 := startServe(t, bin, data)
-	f = p2.factory(t)
+	f := p2.factory(t)
 	final := waitLatest(t, ctx, f.NewVirtualMachineScaleSetRollingUpgradesClient(), "kill", func(s armcompute.RollingUpgradeStatusInfo) bool {
 		return *s.Properties.RunningStatus.Code != armcompute.RollingUpgradeStatusCodeRollingForward
 	})
