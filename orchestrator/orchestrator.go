@@ -504,6 +504,11 @@ func (o *Orchestrator) advance(ctx context.Context, rec *SetRecord, a *Attempt, 
 			}
 		}
 		o.act(ctx, rec, a, todo, now)
+		late := make([]int, len(todo))
+		for i, r := range todo {
+			late[i] = r.Index
+		}
+		a.Rollout.Reissued(now, late)
 		rec.Unapplied = nil
 		if err := o.store.SaveSet(ctx, rec); err != nil {
 			return now, err

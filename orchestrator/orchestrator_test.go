@@ -383,6 +383,46 @@ func TestResumeAfterKill(t *testing.T) {
 	}
 }
 
+// A reimage the killed orchestrator journaled but never made is made by its
+// successor, and the instance's 5-minute wait (R-HEALTH-1) counts from then:
+// here the successor starts 2 minutes late and the instance boots in 4.
+func TestResumedReimageGetsItsFullHealthWait(t *testing.T) {
+	e := newEnv(t, 1)
+	m := model("web", "eastus", 10)
+	m.BootTime = 4 * time.Minute
+	e.create(m, "1.0.0")
+	e.publish(ubuntu, "2.0.0", 0)
+	if err := e.o.StartOSUpgrade(e.ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[int]int{}
+	cf := &crashingFleet{Fleet: e.fleet, left: 1, reimages: counts} // dies on batch 1's second reimage
+	o1, err := orchestrator.New(e.ctx, orchestrator.Options{Clock: e.clk, Fleet: cf, Store: e.store, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() { recover() }()
+		_, _ = o1.Step(e.ctx)
+		t.Fatal("the first orchestrator did not die")
+	}()
+	e.clk.Set(e.start.Add(2 * time.Minute))
+	cf.left = 1 << 30
+	if e.o, err = orchestrator.New(e.ctx, orchestrator.Options{Clock: e.clk, Fleet: cf, Store: e.store, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	e.runUntil(3 * time.Hour)
+	a := e.attempts("web")
+	if len(a) != 1 || a[0].Rollout.Status != plan.StatusCompleted || a[0].Rollout.Progress().Successful != 10 {
+		t.Fatalf("after a late restart: status %s, %+v, %s", a[0].Rollout.Status, a[0].Rollout.Progress(), a[0].Rollout.ErrorMessage)
+	}
+	for id := range 10 {
+		if counts[id] != 1 {
+			t.Errorf("instance %d reimaged %d times, want once", id, counts[id])
+		}
+	}
+}
+
 // R-CRED-1: an expired SAS token fails the first batch; renewing it in the
 // model and updating the instances brings them back.
 func TestExpiredSASAndRecovery_RCRED1(t *testing.T) {

@@ -37,7 +37,7 @@ const (
 type Member struct {
 	Index       int32     // instance index (== ID)
 	Phase       Phase     // where it stands
-	Since       time.Time // when its current reimage was decided
+	Since       time.Time // when its current reimage was decided, or carried out late (Reissued)
 	PrevVersion string    // what a rollback restores
 }
 
@@ -154,6 +154,23 @@ type Decision struct {
 // Cancel asks the rollout to start no new batch (R-TRIG-4). The batch in
 // progress finishes, then the status becomes Cancelled.
 func (r *Rollout) Cancel() { r.CancelRequested = true }
+
+// Reissued tells the rollout that the reimages of these instances were
+// carried out only now, by a runner that restarted after journaling them:
+// their 5-minute wait (R-HEALTH-1, R-ROLLBACK-1) counts from now, not from
+// the decision the killed runner never carried out.
+func (r *Rollout) Reissued(now time.Time, indices []int) {
+	late := make(map[int32]bool, len(indices))
+	for _, i := range indices {
+		late[int32(i)] = true
+	}
+	for i := range r.Members {
+		m := &r.Members[i]
+		if m.Phase != PhaseDone && late[m.Index] && now.After(m.Since) {
+			m.Since = now
+		}
+	}
+}
 
 // Next advances the rollout to obs.Now and returns what to do.
 func (r *Rollout) Next(obs Observation) Decision {
