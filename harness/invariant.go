@@ -82,7 +82,10 @@ func (w *World) checkInvariants(ctx context.Context, final map[string][]plan.Ins
 	}
 	sums[2] = []string{"every instance on its target or previous version, failed upgrades rolled back where R-ROLLBACK-1 applies"}
 	sums[3] = []string{"every data disk's digest unchanged since time 0"}
-	sums[5] = []string{"history progress and rollback counts within the fleet's bounds (metrics are not read by the harness)"}
+	sums[5] = []string{"history progress and rollback counts within the fleet's bounds"}
+	if m := w.checkMetrics(now); m != "" {
+		sums[5] = append(sums[5], m)
+	}
 	sums[6] = []string{w.checkForeign(ctx)}
 	for k, id := range InvariantIDs {
 		inv := at(id)

@@ -18,6 +18,7 @@ import (
 	"github.com/osupgrade/osupgrade/harness/scenario"
 	"github.com/osupgrade/osupgrade/internal/clock"
 	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/metrics"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
@@ -88,6 +89,10 @@ type World struct {
 	orchOpts   orchestrator.Options
 	foreignAt0 []string
 	restarts   int
+	// metrics is the orchestrator's Prometheus metrics, as serve exports
+	// them; metricsBefore the counts of orchestrators replaced by restarts.
+	metrics       *metrics.Metrics
+	metricsBefore metricTotals
 }
 
 type firedOn struct {
@@ -183,6 +188,9 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 	}
 	w.Orch = o
 	o.Subscribe(w.onEvent)
+	if err := w.attachMetrics(o); err != nil {
+		return nil, err
+	}
 
 	var regions []string
 	for i := range f.ScaleSets {

@@ -139,6 +139,9 @@ func (w *World) restartOrchestrator(ctx context.Context, snap []byte) error {
 		}
 	}
 	o.Subscribe(w.onEvent)
+	if err := w.attachMetrics(o); err != nil {
+		return err
+	}
 	w.Orch, w.Store = o, store
 	w.ctl.killed, w.ctl.snap = false, nil
 	w.restarts++
