@@ -117,3 +117,60 @@ func TestDiffObjects(t *testing.T) {
 		t.Errorf("added %v", added)
 	}
 }
+
+// I-6 reads the metrics as a scraper would: counters that disagree with the
+// history entries, for an instance outcome or a rollout status, fail it.
+func TestMetricsDisagreeingWithHistoryFailI6(t *testing.T) {
+	cases := []struct {
+		name   string
+		tamper func(t metricTotals)
+		want   string
+	}{
+		{"agree", func(metricTotals) {}, ""},
+		{"one upgrade too many", func(m metricTotals) { m.set("a").upgraded++ }, "metrics say 41 upgraded"},
+		{"a rollback never made", func(m metricTotals) { m.set("b").rolledBack++ }, "1 rolled back"},
+		{"a status never reached", func(m metricTotals) { m.rollouts["Faulted"]++ }, `osupgrade_rollouts_total{status="Faulted"} is 1`},
+		{"a set the orchestrator does not hold", func(m metricTotals) { m.set("c").failed++ }, "a scale set the orchestrator does not hold"},
+	}
+	src := `name: metrics
+scaleSets:
+  - {name: a, instances: 40, zones: ["1", "2"], image: "Canonical:UbuntuServer:18.04-LTS:latest", runningVersion: "1.0.0"}
+  - {name: b, instances: 25, image: "Canonical:UbuntuServer:18.04-LTS:latest", runningVersion: "1.0.0"}
+images:
+  - {image: "Canonical:UbuntuServer:18.04-LTS:2.0.0", publishAt: 0s}
+timeline:
+  - {at: 0s, trigger: manual}
+`
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			sc, err := scenario.Parse("metrics.yaml", []byte(src), Vocabulary())
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := NewWorld(ctx, sc, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close(ctx)
+			if err := w.Run(ctx, Options{}); err != nil {
+				t.Fatal(err)
+			}
+			c.tamper(w.metricsBefore)
+			r, err := w.Result(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inv := r.Invariants[5]
+			if inv.ID != "I-6" {
+				t.Fatalf("invariant 6 is %s", inv.ID)
+			}
+			switch {
+			case c.want == "" && (!inv.OK || !strings.Contains(inv.Detail, "metrics agree with the history entries: 65 upgraded")):
+				t.Fatalf("untouched metrics: ok %v, %s", inv.OK, inv.Detail)
+			case c.want != "" && (inv.OK || !strings.Contains(inv.Detail, c.want)):
+				t.Fatalf("tampered metrics: ok %v, %s; want a violation naming %q", inv.OK, inv.Detail, c.want)
+			}
+		})
+	}
+}
