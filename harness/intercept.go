@@ -112,7 +112,13 @@ func (c *controlPlane) observe(ctx context.Context, f Backend, set string) ([]pl
 			return nil, fmt.Errorf("%w: observe of %s failed (engine-error, call %d)", ErrInjected, set, r.calls)
 		}
 	}
-	return f.Observe(ctx, set)
+	obs, err := f.Observe(ctx, set)
+	if err == nil && c.w.journal != nil {
+		unlock := c.w.lockJournal()
+		c.w.journal.Observed(c.w.Clock.Now(), set, obs)
+		unlock()
+	}
+	return obs, err
 }
 
 func (c *controlPlane) reimage(ctx context.Context, f Backend, set string, id int, image plan.Image) error {

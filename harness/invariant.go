@@ -199,13 +199,13 @@ func (w *World) checkHistory(s *setJournal) {
 		f := s.inst[i].flags
 		if f&fUpgraded != 0 {
 			up++
-			if f&fSucceeded != 0 {
+			if f&fSeenSucceeded != 0 {
 				sStrict++
 			}
 			if f&(fSucceeded|fSucceededLate) != 0 {
 				sLate++
 			}
-			if f&fRolledBack != 0 {
+			if f&fSeenRolledBack != 0 {
 				rStrict++
 			}
 			if f&(fRolledBack|fRolledBackLate) != 0 {

@@ -91,7 +91,7 @@ func (j *Journal) StepBegins() {
 
 // Instance flags.
 const (
-	fUnhealthy      uint16 = 1 << iota // the health gates count it unhealthy (plan.CountsUnhealthy)
+	fUnhealthy      uint32 = 1 << iota // the health gates count it unhealthy (plan.CountsUnhealthy)
 	fHealthyOn                         // healthy on the version it runs (plan.HealthyOn)
 	fFailed                            // provisioning failed on the version it runs
 	fInflight                          // upgrading (see Journal)
@@ -104,6 +104,10 @@ const (
 	fRolledBackLate                    // back on its previous version, healthy at some time
 	fTouchedSame                       // reimaged to the version it ran during the current rollout
 	fBad                               // counted in setJournal.bad
+	// The orchestrator was told so by the fleet: at one of its observations
+	// before the wait ran out (Observed). What it must count, at least.
+	fSeenSucceeded  // healthy on the target
+	fSeenRolledBack // back and healthy on its previous version
 )
 
 type instJ struct {
@@ -111,7 +115,7 @@ type instJ struct {
 	upAt  int64  // its latest upgrade reimage
 	cur   uint16 // version index it runs
 	prev  uint16 // version index before its latest upgrade
-	flags uint16
+	flags uint32
 }
 
 type setJournal struct {
@@ -216,7 +220,7 @@ func (s *setJournal) newEpoch(at time.Time, target int) {
 	s.epochStart = at
 	s.batches, s.upgraded, s.bad = 0, 0, 0
 	s.tripped, s.trippedNote, s.pendingEnd = false, "", 0
-	const epochFlags = fUpgraded | fSucceeded | fSucceededLate | fRolledBack | fRolledBackLate | fTouchedSame | fBad
+	const epochFlags = fUpgraded | fSucceeded | fSucceededLate | fRolledBack | fRolledBackLate | fTouchedSame | fBad | fSeenSucceeded | fSeenRolledBack
 	for i := range s.inst {
 		s.inst[i].flags &^= epochFlags
 	}
@@ -260,7 +264,7 @@ func (j *Journal) Reimage(at time.Time, set string, id int, version string) {
 	if rollback {
 		in.flags |= fRollbackIv
 	} else {
-		in.prev, in.flags = in.cur, in.flags&^(fRollbackIv|fSucceeded|fSucceededLate|fSucceededSlack)
+		in.prev, in.flags = in.cur, in.flags&^(fRollbackIv|fSucceeded|fSucceededLate|fSucceededSlack|fSeenSucceeded)
 		if in.flags&fUpgraded == 0 {
 			in.flags |= fUpgraded
 			s.upgraded++
@@ -389,6 +393,32 @@ func (j *Journal) State(at time.Time, set string, r plan.Instance) {
 		j.endInterval(s, in, t)
 	}
 	s.setBad(in, before)
+}
+
+// Observed records what the fleet told the orchestrator at one of its
+// observations: an upgraded instance it reported healthy before its wait
+// ran out is one the orchestrator cannot count as failed. (An instance
+// healthy only while the orchestrator was not looking, then stopped, may
+// rightly count as failed: that is why State alone does not bound it.)
+func (j *Journal) Observed(at time.Time, set string, obs []plan.Instance) {
+	s := j.set(set)
+	if s == nil || s.target < 0 || len(obs) != len(s.inst) {
+		return
+	}
+	t := at.UnixNano()
+	for i := range obs {
+		in := &s.inst[i]
+		if in.flags&fUpgraded == 0 || t >= in.since+int64(j.deadline) || !plan.HealthyOn(&obs[i], obs[i].Version, s.mode) {
+			continue
+		}
+		switch v, ok := s.vidx[obs[i].Version]; {
+		case !ok:
+		case int(v) == s.target && in.cur == v:
+			in.flags |= fSeenSucceeded | fSucceededLate
+		case v == in.prev && in.cur == v && in.flags&(fRollbackIv|fRolledBack|fRolledBackLate) != 0:
+			in.flags |= fSeenRolledBack | fRolledBackLate
+		}
+	}
 }
 
 // badOf is R-STOP-1's count: upgraded in this rollout and not healthy on the

@@ -174,3 +174,45 @@ timeline:
 		})
 	}
 }
+
+// An instance healthy only while the orchestrator was blocked in slow engine
+// calls, and stopped before it looked again, may rightly count as failed:
+// I-6's lower bound is what the fleet told the orchestrator, not every
+// moment the fleet was healthy (chaos seed 20261127, run 230, shrunk).
+func TestHealthyOnlyWhileTheOrchestratorWasBlockedMayCountAsFailed(t *testing.T) {
+	src := `name: blocked
+seed: 1437462572
+until: 2d
+scaleSets:
+  - name: web
+    instances: 38
+    zones: ["1", "2"]
+    image: Canonical:UbuntuServer:18.04-LTS:latest
+    runningVersion: 18.04.202101010
+    health: none
+    upgradePolicy: {enableAutomaticOSUpgrade: false}
+images:
+  - {image: Canonical:UbuntuServer:18.04-LTS:18.04.202102010, publishAt: 0s}
+timeline:
+  - {at: 0s, trigger: manual}
+  - {at: 0s, fault: engine-error, count: 30, kind: slow, delay: 20s}
+  - {at: 496s, fault: stop, percent: 21}
+`
+	sc, err := scenario.Parse("blocked.yaml", []byte(src), Vocabulary())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(context.Background(), sc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, inv := range r.Invariants {
+		if !inv.OK {
+			t.Errorf("%s: %s", inv.ID, inv.Detail)
+		}
+	}
+	p := r.ScaleSets[0].History[0].Properties
+	if p.Progress.FailedInstanceCount != 3 || p.Progress.SuccessfulInstanceCount != 20 {
+		t.Fatalf("the case no longer arises: %+v", p.Progress)
+	}
+}

@@ -503,6 +503,25 @@ func (o *Orchestrator) advance(ctx context.Context, rec *SetRecord, a *Attempt, 
 				todo = append(todo, r)
 			}
 		}
+		if len(todo) == len(rec.Unapplied) {
+			// Nothing of it reached the fleet: if it began a batch, the
+			// batch's gates are checked again now (R-STOP-1/2, R-PRE-1).
+			unmade := make([]int, len(todo))
+			for i, r := range todo {
+				unmade[i] = r.Index
+			}
+			if d := a.Rollout.RecheckBatchStart(plan.Observation{Now: now, Instances: obs}, unmade); a.Rollout.Status.Terminal() {
+				rec.Unapplied = nil
+				if err := o.store.AppendJournal(ctx, JournalEntry{Time: now, Set: name, Attempt: a.ID, Status: a.Rollout.Status, Events: d.Events, Note: "the batch decided before the restart was withdrawn: " + a.Rollout.ErrorMessage}); err != nil {
+					return now, fmt.Errorf("journal: %w", err)
+				}
+				if err := o.store.SaveSet(ctx, rec); err != nil {
+					return now, fmt.Errorf("journal: %w", err)
+				}
+				o.emit(name, a.ID, d.Events)
+				return d.WakeAt, nil
+			}
+		}
 		o.act(ctx, rec, a, todo, now)
 		late := make([]int, len(todo))
 		for i, r := range todo {

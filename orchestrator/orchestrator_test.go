@@ -423,6 +423,75 @@ func TestResumedReimageGetsItsFullHealthWait(t *testing.T) {
 	}
 }
 
+// A batch whose start a killed orchestrator journaled, none of whose
+// reimages it made, begins only when its successor makes them: the gates are
+// checked again then. Instances that went unhealthy in between stop the
+// rollout (R-PRE-1 before the first batch, R-STOP-2 before the others), and
+// nothing of the withdrawn batch is reimaged.
+func TestResumedBatchStartChecksItsGatesAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		dieAfter  int   // reimages the first orchestrator makes
+		unhealthy []int // instances that go down while no orchestrator runs
+		status    plan.Status
+		code      string
+		reimaged  int // instances reimaged in all
+	}{
+		{"first batch, set healthy", 0, nil, plan.StatusCompleted, "", 10},
+		{"first batch, 3 of 10 down", 0, []int{7, 8, 9}, plan.StatusNotStarted, plan.CodePrecheckUnhealthy, 0},
+		{"second batch, 3 of 10 down", 2, []int{7, 8, 9}, plan.StatusFaulted, plan.CodeSetUnhealthy, 2},
+		{"second batch, the upgraded one down", 2, []int{0}, plan.StatusFaulted, plan.CodeUpgradedUnhealthy, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, 1)
+			e.create(model("web", "eastus", 10), "1.0.0")
+			e.publish(ubuntu, "2.0.0", 0)
+			if err := e.o.StartOSUpgrade(e.ctx, "web"); err != nil {
+				t.Fatal(err)
+			}
+			counts := map[int]int{}
+			cf := &crashingFleet{Fleet: e.fleet, left: tc.dieAfter, reimages: counts}
+			o1, err := orchestrator.New(e.ctx, orchestrator.Options{Clock: e.clk, Fleet: cf, Store: e.store, Seed: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			func() {
+				defer func() { recover() }()
+				for range 100 {
+					next, _ := o1.Step(e.ctx)
+					if ft, ok := e.fleet.NextEvent(); ok && (next.IsZero() || ft.Before(next)) {
+						next = ft
+					}
+					e.clk.Set(next)
+				}
+				t.Fatal("the first orchestrator did not die")
+			}()
+			if len(tc.unhealthy) > 0 {
+				if err := e.fleet.Inject(e.ctx, "web", tc.unhealthy, fault.Switch{Kind: fault.Down, On: true}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.clk.Set(e.clk.Now().Add(time.Minute))
+			cf.left = 1 << 30
+			if e.o, err = orchestrator.New(e.ctx, orchestrator.Options{Clock: e.clk, Fleet: cf, Store: e.store, Seed: 1}); err != nil {
+				t.Fatal(err)
+			}
+			e.runUntil(3 * time.Hour)
+			a := e.attempts("web")
+			r := a[0].Rollout
+			if len(a) != 1 || r.Status != tc.status || r.ErrorCode != tc.code {
+				t.Fatalf("status %s %s (%s), want %s %s", r.Status, r.ErrorCode, r.ErrorMessage, tc.status, tc.code)
+			}
+			if len(counts) != tc.reimaged {
+				t.Errorf("%d instances reimaged, want %d: %v", len(counts), tc.reimaged, counts)
+			}
+			if want := tc.reimaged / 2; r.Status != plan.StatusCompleted && len(r.Records) != want {
+				t.Errorf("%d batches on record, want %d: the withdrawn batch never began", len(r.Records), want)
+			}
+		})
+	}
+}
+
 // R-CRED-1: an expired SAS token fails the first batch; renewing it in the
 // model and updating the instances brings them back.
 func TestExpiredSASAndRecovery_RCRED1(t *testing.T) {

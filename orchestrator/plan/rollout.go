@@ -222,6 +222,82 @@ func (r *Rollout) precheck(obs Observation) (string, bool) {
 	return "", true
 }
 
+// setGate is R-STOP-2: the whole set is checked again before every batch
+// after the first.
+func (r *Rollout) setGate(obs Observation) (string, bool) {
+	if r.Current == 0 || r.Mutations.Has(MutIgnoreStopAfterBatch) {
+		return "", true
+	}
+	n := len(obs.Instances)
+	bad := CountUnhealthy(obs.Instances, r.Policy.HealthMode)
+	if Exceeds(bad, n, r.Policy.MaxUnhealthyInstancePercent) {
+		return fmt.Sprintf("%v: %d of %d instances unhealthy before batch %d, more than %d%%", ErrSetUnhealthy, bad, n, r.Current+1, r.Policy.MaxUnhealthyInstancePercent), false
+	}
+	return "", true
+}
+
+// upgradedGate is R-STOP-1: of the instances upgraded so far, the ones that
+// failed plus the ones that succeeded and are unhealthy now. One sequential
+// pass over the fleet.
+func (r *Rollout) upgradedGate(obs Observation, upgraded int) (string, bool) {
+	if upgraded == 0 || r.Mutations.Has(MutIgnoreUpgradedUnhealthy) {
+		return "", true
+	}
+	succeeded, relapsed := 0, 0
+	for i, o := range r.ByInstance {
+		if o == OutcomeSucceeded {
+			succeeded++
+			if CountsUnhealthy(&obs.Instances[i], r.Policy.HealthMode) {
+				relapsed++
+			}
+		}
+	}
+	bad := upgraded - succeeded + relapsed
+	if Exceeds(bad, upgraded, r.Policy.MaxUnhealthyUpgradedInstancePercent) {
+		return fmt.Sprintf("%v: %d of %d upgraded instances unhealthy, more than %d%%", ErrUpgradedUnhealthy, bad, upgraded, r.Policy.MaxUnhealthyUpgradedInstancePercent), false
+	}
+	return "", true
+}
+
+// RecheckBatchStart is for a runner that restarts and finds the start of
+// the batch in progress journaled but none of its reimages made (unmade
+// lists the instances): the batch has not begun, and its gates hold at the
+// moment it begins, not when it was planned. It checks them again at
+// obs.Now — R-PRE-1 before the first batch, R-STOP-1 and R-STOP-2 before
+// the others — and when one fails it withdraws the batch and stops the
+// rollout as the gate says. Otherwise it changes nothing.
+func (r *Rollout) RecheckBatchStart(obs Observation, unmade []int) Decision {
+	var d Decision
+	if !r.InBatch || len(unmade) != len(r.Members) || len(r.Records) == 0 {
+		return d
+	}
+	for i := range r.Members {
+		if r.Members[i].Phase != PhaseUpgrading || int(r.Members[i].Index) != unmade[i] {
+			return d
+		}
+	}
+	b := r.Batches[r.Current]
+	msg, ok, status, code := "", true, StatusFaulted, ""
+	if r.Current == 0 {
+		if !r.Mutations.Has(MutSkipPrecheck) {
+			msg, ok = r.precheck(obs)
+		}
+		status, code = StatusNotStarted, CodePrecheckUnhealthy
+	} else if msg, ok = r.upgradedGate(obs, int(b.From)); !ok {
+		code = CodeUpgradedUnhealthy
+	} else if msg, ok = r.setGate(obs); !ok {
+		code = CodeSetUnhealthy
+	}
+	if ok {
+		return d
+	}
+	r.InBatch = false
+	r.Members = nil
+	r.Records = r.Records[:len(r.Records)-1]
+	r.finish(&d, obs.Now, status, code, msg)
+	return d
+}
+
 // startNextBatch starts batch r.Current, or ends the rollout.
 func (r *Rollout) startNextBatch(d *Decision, obs Observation) {
 	now := obs.Now
@@ -235,15 +311,9 @@ func (r *Rollout) startNextBatch(d *Decision, obs Observation) {
 		r.finish(d, now, StatusCompleted, "", "")
 		return
 	}
-	if r.Current > 0 && !r.Mutations.Has(MutIgnoreStopAfterBatch) {
-		// R-STOP-2: the whole set is checked again before every batch.
-		n := len(obs.Instances)
-		bad := CountUnhealthy(obs.Instances, r.Policy.HealthMode)
-		if Exceeds(bad, n, r.Policy.MaxUnhealthyInstancePercent) {
-			r.finish(d, now, StatusFaulted, CodeSetUnhealthy,
-				fmt.Sprintf("%v: %d of %d instances unhealthy before batch %d, more than %d%%", ErrSetUnhealthy, bad, n, r.Current+1, r.Policy.MaxUnhealthyInstancePercent))
-			return
-		}
+	if msg, ok := r.setGate(obs); !ok {
+		r.finish(d, now, StatusFaulted, CodeSetUnhealthy, msg)
+		return
 	}
 	b := r.Batches[r.Current]
 	r.InBatch = true
@@ -319,23 +389,8 @@ func (r *Rollout) advanceBatch(d *Decision, obs Observation) {
 	d.Events = append(d.Events, Event{Kind: EventBatchFinished, Batch: r.Current + 1, Time: now})
 	r.Current++
 
-	// R-STOP-1: every instance upgraded so far, failed or unhealthy now.
-	// One sequential pass over the fleet: the ones that failed, plus the
-	// ones that succeeded and are unhealthy now.
-	upgraded := int(b.To)
-	succeeded, relapsed := 0, 0
-	for i, o := range r.ByInstance {
-		if o == OutcomeSucceeded {
-			succeeded++
-			if CountsUnhealthy(&obs.Instances[i], mode) {
-				relapsed++
-			}
-		}
-	}
-	bad := upgraded - succeeded + relapsed
-	if Exceeds(bad, upgraded, r.Policy.MaxUnhealthyUpgradedInstancePercent) && !r.Mutations.Has(MutIgnoreUpgradedUnhealthy) {
-		r.finish(d, now, StatusFaulted, CodeUpgradedUnhealthy,
-			fmt.Sprintf("%v: %d of %d upgraded instances unhealthy, more than %d%%", ErrUpgradedUnhealthy, bad, upgraded, r.Policy.MaxUnhealthyUpgradedInstancePercent))
+	if msg, ok := r.upgradedGate(obs, int(b.To)); !ok {
+		r.finish(d, now, StatusFaulted, CodeUpgradedUnhealthy, msg)
 		return
 	}
 	if r.Current < len(r.Batches) && r.Policy.PauseTimeBetweenBatches > 0 && !r.CancelRequested {
