@@ -15,6 +15,7 @@ import (
 
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/chaos"
+	"github.com/osupgrade/osupgrade/internal/netfault"
 	"github.com/osupgrade/osupgrade/reports/junit"
 )
 
@@ -75,6 +76,13 @@ func chaosMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 2
 	}
 	progress := progressWriter(stderr)
+	noNetem := false
+	if *fleet == "docker" {
+		if err := netfault.NetemAvailable(); err != nil {
+			noNetem = true
+			fmt.Fprintf(stderr, "osupgrade chaos: %v: latency faults shape the link with TBF instead (kind: tbf)\n", err)
+		}
+	}
 	opts := harness.Options{Fleet: *fleet, Docker: dockerFactory, TimeScale: *scale, Wall: time.Now}
 	run := func(s chaos.Spec) (*harness.Result, error) {
 		sc, err := s.Parse()
@@ -95,6 +103,9 @@ func chaosMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			break
 		}
 		spec := chaos.Generate(*seed, i, *maxN)
+		if noNetem {
+			spec = spec.WithoutNetem()
+		}
 		fmt.Fprintf(progress, "\rchaos seed %d: run %d/%d (%d instances, %d faults) %s   ", *seed, i+1-first, last-first, spec.Instances, len(spec.Faults), time.Since(start).Round(time.Second))
 		r, err := run(spec)
 		if err != nil {

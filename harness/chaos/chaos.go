@@ -81,6 +81,20 @@ func Generate(seed uint64, run, maxInstances int) Spec {
 	return s
 }
 
+// WithoutNetem is the spec for a fleet whose kernel has no sch_netem: its
+// latency faults shape the link with TBF instead (kind: tbf), the
+// alternative the latency fault documents. Every draw is the same, so a
+// seed replays alike on any machine without netem.
+func (s Spec) WithoutNetem() Spec {
+	s.Faults = slices.Clone(s.Faults)
+	for i := range s.Faults {
+		if f := &s.Faults[i]; f.Fault == "latency" && !strings.Contains(f.Extra, "kind:") {
+			f.Extra = strings.TrimPrefix(f.Extra+", kind: tbf", ", ")
+		}
+	}
+	return s
+}
+
 func pow(x float64, k int) float64 {
 	r := 1.0
 	for range k {

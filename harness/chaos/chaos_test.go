@@ -73,3 +73,34 @@ func TestShrinkKeepsTheFailure(t *testing.T) {
 		t.Fatalf("shrunk to %+v, want only the loss fault on 7 instances", got)
 	}
 }
+
+// Without netem the same draws come out, latency shaped with TBF; every
+// such scenario parses.
+func TestWithoutNetemKeepsTheDraws(t *testing.T) {
+	seen := 0
+	for run := range 300 {
+		s := Generate(3, run, 20)
+		w := s.WithoutNetem()
+		if len(w.Faults) != len(s.Faults) || w.Instances != s.Instances {
+			t.Fatalf("run %d: the draws changed", run)
+		}
+		for i, f := range w.Faults {
+			if f.Fault != "latency" {
+				if f != s.Faults[i] {
+					t.Fatalf("run %d: fault %d changed: %+v", run, i, f)
+				}
+				continue
+			}
+			seen++
+			if f.Extra != s.Faults[i].Extra+", kind: tbf" {
+				t.Fatalf("run %d: latency is %q", run, f.Extra)
+			}
+		}
+		if _, err := w.Parse(); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no latency fault drawn in 300 runs: the test checks nothing")
+	}
+}
