@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -27,13 +28,40 @@ type Result struct {
 	Error            string        `json:"error,omitempty"`
 	Events           []EventRecord `json:"events,omitempty"`
 	// Invariants are SPEC.md's I-1..I-7, checked on the fleet-side journal.
-	Invariants       []Invariant     `json:"invariants"`
-	Journal          *JournalSummary `json:"journal,omitempty"`
-	Start            time.Time       `json:"start"`
-	OK               bool            `json:"ok"`
-	scenarioDuration time.Duration   `json:"-"`
-	wall             time.Duration   `json:"-"`
-	world            *World          `json:"-"`
+	Invariants []Invariant     `json:"invariants"`
+	Journal    *JournalSummary `json:"journal,omitempty"`
+	// FaultTimings: how long applying each fault took in wall time, the
+	// slowest first (when the run was timed: Options.Wall).
+	FaultTimings     []FaultTiming `json:"faultTimings,omitempty"`
+	Start            time.Time     `json:"start"`
+	OK               bool          `json:"ok"`
+	scenarioDuration time.Duration `json:"-"`
+	wall             time.Duration `json:"-"`
+	world            *World        `json:"-"`
+}
+
+// FaultTiming is one application of a timeline fault: to how many instances
+// and how long it took before the fault was in effect (wall time: on Docker,
+// inspection, netlink/nftables, agent calls).
+type FaultTiming struct {
+	Fault     string        `json:"fault"`
+	Entry     int           `json:"timelineEntry"`
+	Instances int           `json:"instances"`
+	Wall      string        `json:"wall"`
+	wall      time.Duration `json:"-"`
+}
+
+// Took is the wall time the application took.
+func (f FaultTiming) Took() time.Duration {
+	if f.wall == 0 {
+		d, _ := time.ParseDuration(f.Wall) // a result read back from JSON
+		return d
+	}
+	return f.wall
+}
+
+func (w *World) timeFault(name string, entry, instances int, took time.Duration) {
+	w.faultTimings = append(w.faultTimings, FaultTiming{Fault: name, Entry: entry, Instances: instances, Wall: took.Round(time.Microsecond).String(), wall: took})
 }
 
 // SetResult is one scale set's outcome.
@@ -138,6 +166,8 @@ func (w *World) Result(ctx context.Context) (*Result, error) {
 	r.scenarioDuration = now.Sub(w.Start)
 	r.ScenarioDuration = r.scenarioDuration.String()
 	r.Problems = w.problems
+	r.FaultTimings = slices.Clone(w.faultTimings)
+	slices.SortStableFunc(r.FaultTimings, func(a, b FaultTiming) int { return cmp.Compare(b.wall, a.wall) })
 	for _, e := range w.events {
 		r.Events = append(r.Events, EventRecord{Time: e.Time.Format(time.RFC3339), Set: e.Set, Attempt: e.Attempt, Event: e.Event.String()})
 	}

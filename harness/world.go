@@ -89,6 +89,9 @@ type World struct {
 	orchOpts   orchestrator.Options
 	foreignAt0 []string
 	restarts   int
+	// wall times fault applications (Options.Wall); nil: not timed.
+	wall         func() time.Time
+	faultTimings []FaultTiming
 	// metrics is the orchestrator's Prometheus metrics, as serve exports
 	// them; metricsBefore the counts of orchestrators replaced by restarts.
 	metrics       *metrics.Metrics
@@ -113,7 +116,7 @@ var ErrBadInput = errors.New("bad input")
 // scale sets (validated; a rejection the scenario expects is recorded), the
 // running versions in the catalog.
 func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, error) {
-	w := &World{Scenario: f, Seed: 1, Start: clock.Epoch, rejected: map[string]error{}, dataAt0: map[string][]uint64{}, fired: make([]bool, len(f.Timeline))}
+	w := &World{Scenario: f, Seed: 1, Start: clock.Epoch, rejected: map[string]error{}, dataAt0: map[string][]uint64{}, fired: make([]bool, len(f.Timeline)), wall: opts.Wall}
 	if f.Seed != nil {
 		w.Seed = *f.Seed
 	}
@@ -360,7 +363,14 @@ func (w *World) apply(ctx context.Context, idx int, eventSet string) error {
 		case e.Fault != "":
 			f := registry[e.Fault]
 			var stop func(context.Context) error
-			stop, err = f.Apply(ctx, w, Target{Set: set, IDs: w.selectIDs(set, e, idx), Entry: e})
+			t := Target{Set: set, IDs: w.selectIDs(set, e, idx), Entry: e}
+			if w.wall != nil {
+				began := w.wall()
+				stop, err = f.Apply(ctx, w, t)
+				w.timeFault(e.Fault, idx, len(t.IDs), w.wall().Sub(began))
+			} else {
+				stop, err = f.Apply(ctx, w, t)
+			}
 			if err == nil && stop != nil && e.Duration.Duration > 0 {
 				w.undos = append(w.undos, undo{at: now.Add(e.Duration.Duration), desc: fmt.Sprintf("end of %s (timeline[%d])", e.Fault, idx), fn: stop})
 			}

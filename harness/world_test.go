@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/osupgrade/osupgrade/harness/scenario"
+	"github.com/osupgrade/osupgrade/internal/clock"
 )
 
 const chaotic = `name: det
@@ -214,5 +216,43 @@ timeline:
 	p := r.ScaleSets[0].History[0].Properties
 	if p.Progress.FailedInstanceCount != 3 || p.Progress.SuccessfulInstanceCount != 20 {
 		t.Fatalf("the case no longer arises: %+v", p.Progress)
+	}
+}
+
+// A timed run lists every fault application with its wall time, the
+// slowest first; an untimed one lists none (results stay byte-identical).
+func TestFaultTimings(t *testing.T) {
+	sc, err := scenario.Parse("det.yaml", []byte(strings.Replace(chaotic, "SEED", "7", 1)), Vocabulary())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A wall clock whose readings grow quadratically: each application
+	// takes longer than the one before.
+	var readings int
+	wall := func() time.Time {
+		readings++
+		return clock.Epoch.Add(time.Duration(readings*readings) * time.Millisecond)
+	}
+	r, err := Run(context.Background(), sc, Options{Wall: wall})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.FaultTimings) < 3 {
+		t.Fatalf("%d fault applications timed, want one per applied fault (3 entries on 2 sets): %+v", len(r.FaultTimings), r.FaultTimings)
+	}
+	for i := 1; i < len(r.FaultTimings); i++ {
+		if r.FaultTimings[i].Took() > r.FaultTimings[i-1].Took() {
+			t.Fatalf("not slowest first: %+v", r.FaultTimings)
+		}
+	}
+	if r.FaultTimings[0].Took() <= 0 || r.FaultTimings[0].Fault == "" {
+		t.Fatalf("slowest: %+v", r.FaultTimings[0])
+	}
+	untimed, err := Run(context.Background(), sc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(untimed.FaultTimings) != 0 {
+		t.Fatalf("an untimed run lists %d timings", len(untimed.FaultTimings))
 	}
 }

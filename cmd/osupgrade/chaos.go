@@ -98,6 +98,8 @@ func chaosMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	start := time.Now()
 	var results []*harness.Result
 	code, done, failed := 0, 0, 0
+	var slowest harness.FaultTiming // the slowest fault application of all runs
+	slowestRun := -1
 	for i := first; i < last; i++ {
 		if ctx.Err() != nil || (*duration > 0 && time.Since(start) > *duration) {
 			break
@@ -116,6 +118,9 @@ func chaosMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return 2 // a generated scenario the harness refuses is a generator bug
 		}
 		done++
+		if len(r.FaultTimings) > 0 && r.FaultTimings[0].Took() > slowest.Took() {
+			slowest, slowestRun = r.FaultTimings[0], i
+		}
 		// A generated `on:` entry whose event never came is no failure:
 		// chaos judges the invariants only.
 		r.Expectations = slices.DeleteFunc(r.Expectations, func(e harness.Expectation) bool { return e.Field == "timeline" })
@@ -155,5 +160,8 @@ func chaosMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	el := time.Since(start)
 	fmt.Fprintf(stdout, "chaos: fleet %s, seed %d: %d runs in %s (%.1f runs/s), %d broke an invariant; JUnit %s\n", *fleet, *seed, done, el.Round(time.Millisecond), float64(done)/el.Seconds(), failed, jpath)
+	if slowestRun >= 0 {
+		fmt.Fprintf(stdout, "chaos: slowest fault to apply: %s on %d instances, %s wall (run %d, timeline entry %d)\n", slowest.Fault, slowest.Instances, slowest.Took().Round(time.Millisecond), slowestRun, slowest.Entry)
+	}
 	return code
 }
