@@ -289,9 +289,11 @@ func (d *Docker) healthIntervalFor(n int) time.Duration {
 }
 
 // swarmExecsPerSecond is the budget of HEALTHCHECK execs a second: each
-// costs runc and the engine milliseconds of CPU, and thousands a second
-// are beyond two cores.
-const swarmExecsPerSecond = 100
+// costs runc, containerd's shim and the engine milliseconds of CPU. At 100
+// a second (N=50, 0.5 s) Swarm's own probes held this 2-core machine at a
+// load of ~73 and its update of 50 took 237 s, four times the engine's
+// plain recreate: that measured the probes, not the update.
+const swarmExecsPerSecond = 25
 
 func (d *Docker) parallelism(n int) uint64 { return uint64(plan.BatchSize(n, swarmParallelismPct)) }
 
