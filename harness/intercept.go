@@ -170,11 +170,12 @@ func (c *controlPlane) countFailure(set string, id int) {
 
 // sleep lets d of scenario time pass inside a fleet call: the sim's clock
 // jumps, a real clock is waited on. The journal learns that the fleet's
-// timestamps now trail the orchestrator's decision by as much more.
+// timestamp of this call trails its start, from which the orchestrator
+// counts the instance's wait, by d.
 func (w *World) sleep(ctx context.Context, d time.Duration) error {
 	if w.journal != nil {
 		unlock := w.lockJournal()
-		w.journal.Lag += d
+		w.journal.Lag = d
 		unlock()
 	}
 	if w.virtual != nil {

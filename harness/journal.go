@@ -43,10 +43,11 @@ type Journal struct {
 	idxs  []int32
 	qHead int
 	iHead int
-	// Lag is how far the fleet's timestamps trail the decision being
-	// carried out, where the harness itself made a fleet call slow
-	// (engine-error slow-reimage); the world resets it at every step. An
-	// upgrade's wait is counted from its decision, as the planner does.
+	// Lag is how far the fleet's timestamp of a reimage trails the start of
+	// the call that made it, where the harness itself made fleet calls slow
+	// (engine-error kind slow); the world resets it at every step. An
+	// upgrade's wait counts from the start of its reimage call, as the
+	// orchestrator's does.
 	Lag time.Duration
 	// step counts the orchestrator's steps (StepBegins): the reimages of
 	// one step carry out one decision, so they are one batch, and none of
@@ -76,7 +77,7 @@ type JournalEvent struct {
 }
 
 type expiryRun struct {
-	from int64 // the decision's time: the reimage's less Lag
+	from int64 // the reimage call's start: the reimage's time less Lag
 	set  uint16
 	step uint32
 	end  int32 // idxs[previous run's end:end]

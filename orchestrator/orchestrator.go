@@ -523,11 +523,6 @@ func (o *Orchestrator) advance(ctx context.Context, rec *SetRecord, a *Attempt, 
 			}
 		}
 		o.act(ctx, rec, a, todo, now)
-		late := make([]int, len(todo))
-		for i, r := range todo {
-			late[i] = r.Index
-		}
-		a.Rollout.Reissued(now, late)
 		rec.Unapplied = nil
 		if err := o.store.SaveSet(ctx, rec); err != nil {
 			return now, err
@@ -546,6 +541,10 @@ func (o *Orchestrator) advance(ctx context.Context, rec *SetRecord, a *Attempt, 
 	}
 	o.emit(name, a.ID, d.Events)
 	o.act(ctx, rec, a, d.Reimages, now)
+	if len(d.Reimages) > 0 && a.Rollout.InBatch {
+		// The waits count from each reimage (ReimagesMade).
+		d.WakeAt = a.Rollout.EarliestDeadline()
+	}
 	rec.Unapplied = nil
 	if err := o.store.SaveSet(ctx, rec); err != nil {
 		return now, err
@@ -563,8 +562,12 @@ func (o *Orchestrator) act(ctx context.Context, rec *SetRecord, a *Attempt, rs [
 	name := rec.Model.Name
 	batch := len(a.Rollout.Records)
 	errs := make([]error, len(rs))
+	// When each reimage began: on a real fleet a batch is reimaged a few at
+	// a time, and each instance's wait counts from its own.
+	began := make([]time.Time, len(rs))
 	if o.concurrency <= 1 {
 		for i, r := range rs {
+			began[i] = o.clock.Now()
 			errs[i] = o.fleet.Reimage(ctx, name, r.Index, r.Image)
 		}
 	} else {
@@ -576,18 +579,22 @@ func (o *Orchestrator) act(ctx context.Context, rec *SetRecord, a *Attempt, rs [
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
+				began[i] = o.clock.Now()
 				errs[i] = o.fleet.Reimage(ctx, name, r.Index, r.Image)
 			}()
 		}
 		wg.Wait()
 	}
+	made := make(map[int]time.Time, len(rs))
 	for i, r := range rs {
 		if errs[i] != nil {
 			_ = o.store.AppendJournal(ctx, JournalEntry{Time: now, Set: name, Attempt: a.ID, Status: a.Rollout.Status, Note: fmt.Sprintf("reimage of instance %d to %s failed: %v", r.Index, r.Image.Version, errs[i])})
 			continue
 		}
-		o.emitOne(name, a.ID, plan.Event{Kind: plan.EventInstanceReimaged, Batch: batch, Instance: r.Index, Time: now})
+		made[r.Index] = began[i]
+		o.emitOne(name, a.ID, plan.Event{Kind: plan.EventInstanceReimaged, Batch: batch, Instance: r.Index, Time: began[i]})
 	}
+	a.Rollout.ReimagesMade(made)
 }
 
 func (o *Orchestrator) emit(set string, attempt int, evs []plan.Event) {

@@ -53,9 +53,17 @@ type Metrics struct {
 
 	mu      sync.Mutex
 	pending []pendingItem
+	// counted is what the instance counters hold of each attempt: they
+	// follow its progress as instances settle, not only at batch ends.
+	counted map[attemptKey]plan.Counts
 	// lastReimage is when each set's batch in progress did its last reimage.
 	lastReimage map[string]time.Time
 	batchStart  map[string]time.Time
+}
+
+type attemptKey struct {
+	set     string
+	attempt int
 }
 
 type pendingItem struct {
@@ -68,7 +76,7 @@ type pendingItem struct {
 func New(src Source, obs Observer) *Metrics {
 	m := &Metrics{
 		src: src, obs: obs, reg: prometheus.NewRegistry(),
-		lastReimage: map[string]time.Time{}, batchStart: map[string]time.Time{},
+		lastReimage: map[string]time.Time{}, batchStart: map[string]time.Time{}, counted: map[attemptKey]plan.Counts{},
 		rollouts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "osupgrade_rollouts_total", Help: "Rollouts that ended, by final status (Completed, Faulted, Cancelled, NotStarted) and who started them.",
 		}, []string{"status", "started_by"}),
@@ -107,6 +115,15 @@ func New(src Source, obs Observer) *Metrics {
 		}),
 	}
 	m.reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// A restarted process counts from its start: what a rollout in progress
+	// had settled before is not counted again.
+	for _, n := range src.ScaleSets() {
+		_ = src.View(n, func(rec *orchestrator.SetRecord) {
+			if a := rec.Active(); a != nil {
+				m.counted[attemptKey{n, a.ID}] = a.Rollout.Progress()
+			}
+		})
+	}
 	src.Subscribe(m.onEvent)
 	return m
 }
@@ -146,14 +163,17 @@ func (m *Metrics) onEvent(e orchestrator.SetEvent) {
 	}
 }
 
-// sync turns queued events into counts, reading the finished batches'
-// outcomes (they never change once a batch is over).
+// sync turns queued events into counts, and brings the instance counters
+// up to the progress of every rollout in progress or just ended (outcomes
+// never change once settled, so the counts only grow).
 func (m *Metrics) sync() {
 	m.mu.Lock()
 	items := m.pending
 	m.pending = nil
 	m.mu.Unlock()
+	touched := map[attemptKey]bool{}
 	for _, it := range items {
+		touched[attemptKey{it.set, it.attempt}] = true
 		_ = m.src.View(it.set, func(rec *orchestrator.SetRecord) {
 			if it.attempt < 1 || it.attempt > len(rec.Attempts) {
 				return
@@ -167,22 +187,32 @@ func (m *Metrics) sync() {
 				if b := -it.batch; b <= len(r.Records) {
 					m.batchSize.Observe(float64(r.Records[b-1].Len()))
 				}
-			default:
-				if it.batch > len(r.Records) {
-					return
-				}
-				b := r.Records[it.batch-1]
-				for pos := b.From; pos < b.To && int(pos) < len(r.Outcomes); pos++ {
-					switch r.Outcomes[pos] {
-					case plan.OutcomeSucceeded:
-						m.upgraded.WithLabelValues(it.set).Inc()
-					case plan.OutcomeRolledBack:
-						m.rolledBack.WithLabelValues(it.set).Inc()
-					case plan.OutcomeFailed, plan.OutcomeRollbackFailed:
-						m.failed.WithLabelValues(it.set).Inc()
-					}
+			}
+		})
+	}
+	for _, n := range m.src.ScaleSets() {
+		_ = m.src.View(n, func(rec *orchestrator.SetRecord) {
+			if a := rec.Active(); a != nil {
+				touched[attemptKey{n, a.ID}] = true
+			}
+		})
+	}
+	for k := range touched {
+		_ = m.src.View(k.set, func(rec *orchestrator.SetRecord) {
+			if k.attempt < 1 || k.attempt > len(rec.Attempts) {
+				return
+			}
+			c, was := rec.Attempts[k.attempt-1].Rollout.Progress(), m.counted[k]
+			add := func(v *prometheus.CounterVec, n int) {
+				if n > 0 { // a series appears with its first count
+					v.WithLabelValues(k.set).Add(float64(n))
 				}
 			}
+			add(m.upgraded, c.Successful-was.Successful)
+			add(m.rolledBack, c.RolledBack-was.RolledBack)
+			// Progress counts a rolled-back instance as failed too.
+			add(m.failed, (c.Failed-c.RolledBack)-(was.Failed-was.RolledBack))
+			m.counted[k] = c
 		})
 	}
 }

@@ -184,3 +184,33 @@ osupgrade_api_requests_total{code="400",method="PUT",route="PUT /y"} 1
 		t.Fatalf("lint: %v %+v", err, problems)
 	}
 }
+
+// The instance counters follow a batch as its instances settle, not only
+// when it ends; a metrics started while a rollout runs (a restarted serve)
+// counts only what settles from then on.
+func TestCountersFollowTheBatchInProgress(t *testing.T) {
+	w := newWorld(t)
+	w.create(t, "web", false)
+	// Instance 5 (batch 1 with instance 0) boots 4 minutes late.
+	if err := w.fleet.Inject(w.ctx, "web", []int{5}, fault.Switch{Kind: fault.SlowBoot, On: true, Delay: 4 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.o.StartOSUpgrade(w.ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	w.run(t, time.Minute)
+	w.m.sync() // what a scrape does first
+	if got := testutil.ToFloat64(w.m.upgraded.WithLabelValues("web")); got != 1 {
+		t.Fatalf("a minute in, upgraded = %v, want 1 (instance 0 healthy, instance 5 still booting)", got)
+	}
+	late := New(w.o, nil)
+	w.run(t, time.Hour)
+	w.m.sync()
+	late.sync()
+	if got := testutil.ToFloat64(w.m.upgraded.WithLabelValues("web")); got != 10 {
+		t.Fatalf("at the end, upgraded = %v, want 10", got)
+	}
+	if got := testutil.ToFloat64(late.upgraded.WithLabelValues("web")); got != 9 {
+		t.Fatalf("metrics started mid-rollout count %v upgraded, want the 9 settled after they started", got)
+	}
+}

@@ -37,7 +37,7 @@ const (
 type Member struct {
 	Index       int32     // instance index (== ID)
 	Phase       Phase     // where it stands
-	Since       time.Time // when its current reimage was decided, or carried out late (Reissued)
+	Since       time.Time // when its current reimage was decided, or made if later (ReimagesMade)
 	PrevVersion string    // what a rollback restores
 }
 
@@ -155,21 +155,34 @@ type Decision struct {
 // progress finishes, then the status becomes Cancelled.
 func (r *Rollout) Cancel() { r.CancelRequested = true }
 
-// Reissued tells the rollout that the reimages of these instances were
-// carried out only now, by a runner that restarted after journaling them:
-// their 5-minute wait (R-HEALTH-1, R-ROLLBACK-1) counts from now, not from
-// the decision the killed runner never carried out.
-func (r *Rollout) Reissued(now time.Time, indices []int) {
-	late := make(map[int32]bool, len(indices))
-	for _, i := range indices {
-		late[int32(i)] = true
+// ReimagesMade tells the rollout when each reimage of its batch was made
+// (by instance index). A member's 5-minute wait (R-HEALTH-1, R-ROLLBACK-1:
+// "5 minutes after its upgrade") counts from its own reimage where that came
+// later than the decision: a large batch reimaged a few at a time, or a
+// decision a killed runner journaled and its successor carried out.
+func (r *Rollout) ReimagesMade(made map[int]time.Time) {
+	if len(made) == 0 {
+		return
 	}
 	for i := range r.Members {
 		m := &r.Members[i]
-		if m.Phase != PhaseDone && late[m.Index] && now.After(m.Since) {
-			m.Since = now
+		if at, ok := made[int(m.Index)]; ok && m.Phase != PhaseDone && at.After(m.Since) {
+			m.Since = at
 		}
 	}
+}
+
+// EarliestDeadline is when the first open member of the batch in progress
+// runs out of its wait; zero outside a batch.
+func (r *Rollout) EarliestDeadline() time.Time {
+	var t time.Time
+	for i := range r.Members {
+		m := &r.Members[i]
+		if d := m.Since.Add(HealthTimeout); m.Phase != PhaseDone && (t.IsZero() || d.Before(t)) {
+			t = d
+		}
+	}
+	return t
 }
 
 // Next advances the rollout to obs.Now and returns what to do.
