@@ -118,8 +118,58 @@ func (d *Docker) labels() map[string]string {
 	return map[string]string{LabelBenchOwner: BenchOwner, LabelBenchRun: d.run}
 }
 
+// runFilter selects this run's resources; with no run (CleanAll), every
+// benchmark run's.
 func (d *Docker) runFilter() filters.Args {
+	if d.run == "" {
+		return filters.NewArgs(filters.Arg("label", LabelBenchOwner+"="+BenchOwner))
+	}
 	return filters.NewArgs(filters.Arg("label", LabelBenchRun+"="+d.run))
+}
+
+// CleanAll removes what benchmark runs left behind (one killed before it
+// could clean up): Swarm services, containers, volumes, networks and images
+// labelled osupgrade.owner=osupgrade-bench, then leaves the swarm if a
+// benchmark initialised it (its spec carries that label). Nothing without
+// the label is touched. It reports what it removed on progress.
+func CleanAll(ctx context.Context, progress io.Writer) error {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	d := &Docker{cli: cli}
+	var errs []error
+	svcs, err := cli.ServiceList(ctx, swarm.ServiceListOptions{Filters: d.runFilter()})
+	if err != nil && !isNotSwarmManager(err) {
+		errs = append(errs, fmt.Errorf("list services: %w", err))
+	}
+	for _, svc := range svcs {
+		if svc.Spec.Labels[LabelBenchOwner] != BenchOwner {
+			continue
+		}
+		if err := cli.ServiceRemove(ctx, svc.ID); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove service %s: %w", svc.Spec.Name, err))
+		}
+	}
+	errs = append(errs, d.removeLabelled(ctx))
+	sw, err := cli.SwarmInspect(ctx)
+	left := false
+	if err == nil && sw.Spec.Labels[LabelBenchOwner] == BenchOwner {
+		if err := cli.SwarmLeave(ctx, true); err != nil {
+			errs = append(errs, fmt.Errorf("leave the benchmark's swarm: %w", err))
+		} else {
+			left = true
+		}
+	}
+	fmt.Fprintf(progress, "bench: removed %d Swarm services and every resource labelled %s=%s; left the benchmark's swarm: %v\n", len(svcs), LabelBenchOwner, BenchOwner, left)
+	return errors.Join(errs...)
+}
+
+// isNotSwarmManager: listing services on an engine outside a swarm fails;
+// there is nothing to remove then.
+func isNotSwarmManager(err error) bool {
+	return strings.Contains(err.Error(), "not a swarm manager") || strings.Contains(err.Error(), "This node is not a swarm manager")
 }
 
 func (d *Docker) logf(format string, args ...any) {
@@ -160,7 +210,9 @@ func (d *Docker) setUp(ctx context.Context) error {
 	} else if !errdefs.IsNotFound(err) {
 		return err
 	}
-	if _, err := d.cli.SwarmInit(ctx, swarm.InitRequest{ListenAddr: "127.0.0.1:2377", AdvertiseAddr: "127.0.0.1"}); err != nil {
+	// The label lets CleanAll leave a swarm a killed benchmark initialised.
+	init := swarm.InitRequest{ListenAddr: "127.0.0.1:2377", AdvertiseAddr: "127.0.0.1", Spec: swarm.Spec{Annotations: swarm.Annotations{Labels: d.labels()}}}
+	if _, err := d.cli.SwarmInit(ctx, init); err != nil {
 		d.swarmErr = fmt.Errorf("docker swarm init: %w", err)
 		return nil
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/osupgrade/osupgrade/bench"
 	"github.com/osupgrade/osupgrade/fakes/docker"
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/internal/clock"
@@ -51,7 +52,7 @@ func cleanMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("clean", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: osupgrade clean\n\nRemoves every container, network, volume and image labelled osupgrade.owner=osupgrade.\nResources without that label are never touched.\n")
+		fmt.Fprint(stderr, "Usage: osupgrade clean\n\nRemoves every container, network, volume and image labelled osupgrade.owner=osupgrade,\nand what benchmark runs left (osupgrade.owner=osupgrade-bench: Swarm services too, and\nthe single-node swarm a benchmark initialised). Resources without those labels are never touched.\n")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -63,9 +64,14 @@ func cleanMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "osupgrade clean: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
+	code := 0
 	if err := docker.CleanAll(ctx, stdout); err != nil {
 		fmt.Fprintf(stderr, "osupgrade clean: %v\n", err)
-		return 1
+		code = 1
 	}
-	return 0
+	if err := bench.CleanAll(ctx, stdout); err != nil {
+		fmt.Fprintf(stderr, "osupgrade clean: benchmark resources: %v\n", err)
+		code = 1
+	}
+	return code
 }
