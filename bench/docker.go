@@ -141,7 +141,8 @@ func CleanAll(ctx context.Context, progress io.Writer) error {
 	d := &Docker{cli: cli}
 	var errs []error
 	svcs, err := cli.ServiceList(ctx, swarm.ServiceListOptions{Filters: d.runFilter()})
-	if err != nil && !isNotSwarmManager(err) {
+	// Outside a swarm the engine answers Unavailable: no services to remove.
+	if err != nil && !errdefs.IsUnavailable(err) {
 		errs = append(errs, fmt.Errorf("list services: %w", err))
 	}
 	for _, svc := range svcs {
@@ -164,12 +165,6 @@ func CleanAll(ctx context.Context, progress io.Writer) error {
 	}
 	fmt.Fprintf(progress, "bench: removed %d Swarm services and every resource labelled %s=%s; left the benchmark's swarm: %v\n", len(svcs), LabelBenchOwner, BenchOwner, left)
 	return errors.Join(errs...)
-}
-
-// isNotSwarmManager: listing services on an engine outside a swarm fails;
-// there is nothing to remove then.
-func isNotSwarmManager(err error) bool {
-	return strings.Contains(err.Error(), "not a swarm manager") || strings.Contains(err.Error(), "This node is not a swarm manager")
 }
 
 func (d *Docker) logf(format string, args ...any) {

@@ -22,6 +22,12 @@ type metricTotals struct {
 
 type outcomeCounts struct{ upgraded, rolledBack, failed int }
 
+func (c *outcomeCounts) add(o outcomeCounts) {
+	c.upgraded += o.upgraded
+	c.rolledBack += o.rolledBack
+	c.failed += o.failed
+}
+
 func newMetricTotals() metricTotals {
 	return metricTotals{instances: map[string]*outcomeCounts{}, rollouts: map[string]int{}}
 }
@@ -40,10 +46,7 @@ func (t metricTotals) set(name string) *outcomeCounts {
 // they do in a restarted `osupgrade serve`.
 func (t metricTotals) add(u metricTotals) {
 	for name, c := range u.instances {
-		d := t.set(name)
-		d.upgraded += c.upgraded
-		d.rolledBack += c.rolledBack
-		d.failed += c.failed
+		t.set(name).add(*c)
 	}
 	for s, n := range u.rollouts {
 		t.rollouts[s] += n
@@ -156,11 +159,9 @@ func (w *World) checkMetrics(now time.Time) string {
 		w.journal.violate("I-6", now, "the Prometheus metrics disagree with the history: "+strings.Join(bad, "; "))
 		return ""
 	}
-	total := outcomeCounts{}
+	var total outcomeCounts
 	for _, c := range got.instances {
-		total.upgraded += c.upgraded
-		total.rolledBack += c.rolledBack
-		total.failed += c.failed
+		total.add(*c)
 	}
 	across := ""
 	if w.restarts > 0 {

@@ -44,24 +44,16 @@ type Result struct {
 // and how long it took before the fault was in effect (wall time: on Docker,
 // inspection, netlink/nftables, agent calls).
 type FaultTiming struct {
-	Fault     string        `json:"fault"`
-	Entry     int           `json:"timelineEntry"`
-	Instances int           `json:"instances"`
-	Wall      string        `json:"wall"`
-	wall      time.Duration `json:"-"`
+	Fault     string `json:"fault"`
+	Entry     int    `json:"timelineEntry"`
+	Instances int    `json:"instances"`
+	Wall      string `json:"wall"` // a Go duration
 }
 
 // Took is the wall time the application took.
 func (f FaultTiming) Took() time.Duration {
-	if f.wall == 0 {
-		d, _ := time.ParseDuration(f.Wall) // a result read back from JSON
-		return d
-	}
-	return f.wall
-}
-
-func (w *World) timeFault(name string, entry, instances int, took time.Duration) {
-	w.faultTimings = append(w.faultTimings, FaultTiming{Fault: name, Entry: entry, Instances: instances, Wall: took.Round(time.Microsecond).String(), wall: took})
+	d, _ := time.ParseDuration(f.Wall)
+	return d
 }
 
 // SetResult is one scale set's outcome.
@@ -167,7 +159,7 @@ func (w *World) Result(ctx context.Context) (*Result, error) {
 	r.ScenarioDuration = r.scenarioDuration.String()
 	r.Problems = w.problems
 	r.FaultTimings = slices.Clone(w.faultTimings)
-	slices.SortStableFunc(r.FaultTimings, func(a, b FaultTiming) int { return cmp.Compare(b.wall, a.wall) })
+	slices.SortStableFunc(r.FaultTimings, func(a, b FaultTiming) int { return cmp.Compare(b.Took(), a.Took()) })
 	for _, e := range w.events {
 		r.Events = append(r.Events, EventRecord{Time: e.Time.Format(time.RFC3339), Set: e.Set, Attempt: e.Attempt, Event: e.Event.String()})
 	}

@@ -364,12 +364,14 @@ func (w *World) apply(ctx context.Context, idx int, eventSet string) error {
 			f := registry[e.Fault]
 			var stop func(context.Context) error
 			t := Target{Set: set, IDs: w.selectIDs(set, e, idx), Entry: e}
+			var began time.Time
 			if w.wall != nil {
-				began := w.wall()
-				stop, err = f.Apply(ctx, w, t)
-				w.timeFault(e.Fault, idx, len(t.IDs), w.wall().Sub(began))
-			} else {
-				stop, err = f.Apply(ctx, w, t)
+				began = w.wall()
+			}
+			stop, err = f.Apply(ctx, w, t)
+			if w.wall != nil {
+				took := w.wall().Sub(began).Round(time.Microsecond)
+				w.faultTimings = append(w.faultTimings, FaultTiming{Fault: e.Fault, Entry: idx, Instances: len(t.IDs), Wall: took.String()})
 			}
 			if err == nil && stop != nil && e.Duration.Duration > 0 {
 				w.undos = append(w.undos, undo{at: now.Add(e.Duration.Duration), desc: fmt.Sprintf("end of %s (timeline[%d])", e.Fault, idx), fn: stop})

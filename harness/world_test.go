@@ -24,17 +24,23 @@ timeline:
   - {on: "rollback started", fault: crash, count: 1, duration: 2m}
 `
 
-func runText(t *testing.T, src string) string {
+// runResult parses a scenario text and runs it on the sim.
+func runResult(t *testing.T, src string, opts Options) *Result {
 	t.Helper()
 	sc, err := scenario.Parse("det.yaml", []byte(src), Vocabulary())
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Run(context.Background(), sc, Options{})
+	r, err := Run(context.Background(), sc, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := json.Marshal(r)
+	return r
+}
+
+func runText(t *testing.T, src string) string {
+	t.Helper()
+	b, err := json.Marshal(runResult(t, src, Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,14 +206,7 @@ timeline:
   - {at: 0s, fault: engine-error, count: 30, kind: slow, delay: 20s}
   - {at: 496s, fault: stop, percent: 21}
 `
-	sc, err := scenario.Parse("blocked.yaml", []byte(src), Vocabulary())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := Run(context.Background(), sc, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := runResult(t, src, Options{})
 	for _, inv := range r.Invariants {
 		if !inv.OK {
 			t.Errorf("%s: %s", inv.ID, inv.Detail)
@@ -222,10 +221,7 @@ timeline:
 // A timed run lists every fault application with its wall time, the
 // slowest first; an untimed one lists none (results stay byte-identical).
 func TestFaultTimings(t *testing.T) {
-	sc, err := scenario.Parse("det.yaml", []byte(strings.Replace(chaotic, "SEED", "7", 1)), Vocabulary())
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := strings.Replace(chaotic, "SEED", "7", 1)
 	// A wall clock whose readings grow quadratically: each application
 	// takes longer than the one before.
 	var readings int
@@ -233,10 +229,7 @@ func TestFaultTimings(t *testing.T) {
 		readings++
 		return clock.Epoch.Add(time.Duration(readings*readings) * time.Millisecond)
 	}
-	r, err := Run(context.Background(), sc, Options{Wall: wall})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := runResult(t, src, Options{Wall: wall})
 	if len(r.FaultTimings) < 3 {
 		t.Fatalf("%d fault applications timed, want one per applied fault (3 entries on 2 sets): %+v", len(r.FaultTimings), r.FaultTimings)
 	}
@@ -248,11 +241,7 @@ func TestFaultTimings(t *testing.T) {
 	if r.FaultTimings[0].Took() <= 0 || r.FaultTimings[0].Fault == "" {
 		t.Fatalf("slowest: %+v", r.FaultTimings[0])
 	}
-	untimed, err := Run(context.Background(), sc, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(untimed.FaultTimings) != 0 {
+	if untimed := runResult(t, src, Options{}); len(untimed.FaultTimings) != 0 {
 		t.Fatalf("an untimed run lists %d timings", len(untimed.FaultTimings))
 	}
 }

@@ -98,6 +98,43 @@ func (e *env) runUntil(d time.Duration) {
 	e.t.Fatal("no progress")
 }
 
+// startManual creates the set on 1.0.0, publishes 2.0.0 and starts a manual
+// rollout to it.
+func (e *env) startManual(m orchestrator.ScaleSet) {
+	e.t.Helper()
+	e.create(m, "1.0.0")
+	e.publish(ubuntu, "2.0.0", 0)
+	if err := e.o.StartOSUpgrade(e.ctx, m.Name); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// restartOn replaces the orchestrator with a new one on fleet, loaded from
+// the same store: a restarted process.
+func (e *env) restartOn(fleet orchestrator.Fleet) {
+	e.t.Helper()
+	o, err := orchestrator.New(e.ctx, orchestrator.Options{Clock: e.clk, Fleet: fleet, Store: e.store, Seed: 1})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.o = o
+}
+
+// stepUntilKilled steps the orchestrator from event to event until its
+// crashingFleet kills it.
+func (e *env) stepUntilKilled() {
+	e.t.Helper()
+	defer func() { recover() }()
+	for range 100 {
+		next, _ := e.o.Step(e.ctx)
+		if ft, ok := e.fleet.NextEvent(); ok && (next.IsZero() || ft.Before(next)) {
+			next = ft
+		}
+		e.clk.Set(next)
+	}
+	e.t.Fatal("the orchestrator did not die")
+}
+
 func (e *env) attempts(set string) []orchestrator.Attempt {
 	var out []orchestrator.Attempt
 	if err := e.o.View(set, func(r *orchestrator.SetRecord) {
@@ -351,33 +388,13 @@ func (c *crashingFleet) Reimage(ctx context.Context, set string, id int, img pla
 // upgraded twice.
 func TestResumeAfterKill(t *testing.T) {
 	e := newEnv(t, 1)
-	e.create(model("web", "eastus", 10), "1.0.0")
-	e.publish(ubuntu, "2.0.0", 0)
-	if err := e.o.StartOSUpgrade(e.ctx, "web"); err != nil {
-		t.Fatal(err)
-	}
+	e.startManual(model("web", "eastus", 10))
 	counts := map[int]int{}
 	cf := &crashingFleet{Fleet: e.fleet, left: 3, reimages: counts} // dies inside batch 2
-	o1, err := orchestrator.New(e.ctx, orchestrator.Options{Clock: e.clk, Fleet: cf, Store: e.store, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	func() {
-		defer func() { recover() }()
-		for range 100 {
-			next, _ := o1.Step(e.ctx)
-			if ft, ok := e.fleet.NextEvent(); ok && (next.IsZero() || ft.Before(next)) {
-				next = ft
-			}
-			e.clk.Set(next)
-		}
-	}()
+	e.restartOn(cf)
+	e.stepUntilKilled()
 	cf.left = 1 << 30
-	o2, err := orchestrator.New(e.ctx, orchestrator.Options{Clock: e.clk, Fleet: cf, Store: e.store, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.o = o2
+	e.restartOn(cf)
 	e.runUntil(3 * time.Hour)
 	a := e.attempts("web")
 	if len(a) != 1 || a[0].Rollout.Status != plan.StatusCompleted || a[0].Rollout.Progress().Successful != 10 {
@@ -397,27 +414,14 @@ func TestResumedReimageGetsItsFullHealthWait(t *testing.T) {
 	e := newEnv(t, 1)
 	m := model("web", "eastus", 10)
 	m.BootTime = 4 * time.Minute
-	e.create(m, "1.0.0")
-	e.publish(ubuntu, "2.0.0", 0)
-	if err := e.o.StartOSUpgrade(e.ctx, "web"); err != nil {
-		t.Fatal(err)
-	}
+	e.startManual(m)
 	counts := map[int]int{}
 	cf := &crashingFleet{Fleet: e.fleet, left: 1, reimages: counts} // dies on batch 1's second reimage
-	o1, err := orchestrator.New(e.ctx, orchestrator.Options{Clock: e.clk, Fleet: cf, Store: e.store, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	func() {
-		defer func() { recover() }()
-		_, _ = o1.Step(e.ctx)
-		t.Fatal("the first orchestrator did not die")
-	}()
+	e.restartOn(cf)
+	e.stepUntilKilled()
 	e.clk.Set(e.start.Add(2 * time.Minute))
 	cf.left = 1 << 30
-	if e.o, err = orchestrator.New(e.ctx, orchestrator.Options{Clock: e.clk, Fleet: cf, Store: e.store, Seed: 1}); err != nil {
-		t.Fatal(err)
-	}
+	e.restartOn(cf)
 	e.runUntil(3 * time.Hour)
 	a := e.attempts("web")
 	if len(a) != 1 || a[0].Rollout.Status != plan.StatusCompleted || a[0].Rollout.Progress().Successful != 10 {
@@ -451,28 +455,11 @@ func TestResumedBatchStartChecksItsGatesAgain(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, 1)
-			e.create(model("web", "eastus", 10), "1.0.0")
-			e.publish(ubuntu, "2.0.0", 0)
-			if err := e.o.StartOSUpgrade(e.ctx, "web"); err != nil {
-				t.Fatal(err)
-			}
+			e.startManual(model("web", "eastus", 10))
 			counts := map[int]int{}
 			cf := &crashingFleet{Fleet: e.fleet, left: tc.dieAfter, reimages: counts}
-			o1, err := orchestrator.New(e.ctx, orchestrator.Options{Clock: e.clk, Fleet: cf, Store: e.store, Seed: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			func() {
-				defer func() { recover() }()
-				for range 100 {
-					next, _ := o1.Step(e.ctx)
-					if ft, ok := e.fleet.NextEvent(); ok && (next.IsZero() || ft.Before(next)) {
-						next = ft
-					}
-					e.clk.Set(next)
-				}
-				t.Fatal("the first orchestrator did not die")
-			}()
+			e.restartOn(cf)
+			e.stepUntilKilled()
 			if len(tc.unhealthy) > 0 {
 				if err := e.fleet.Inject(e.ctx, "web", tc.unhealthy, fault.Switch{Kind: fault.Down, On: true}); err != nil {
 					t.Fatal(err)
@@ -480,9 +467,7 @@ func TestResumedBatchStartChecksItsGatesAgain(t *testing.T) {
 			}
 			e.clk.Set(e.clk.Now().Add(time.Minute))
 			cf.left = 1 << 30
-			if e.o, err = orchestrator.New(e.ctx, orchestrator.Options{Clock: e.clk, Fleet: cf, Store: e.store, Seed: 1}); err != nil {
-				t.Fatal(err)
-			}
+			e.restartOn(cf)
 			e.runUntil(3 * time.Hour)
 			a := e.attempts("web")
 			r := a[0].Rollout
@@ -518,16 +503,8 @@ func (s *slowReimages) Reimage(ctx context.Context, set string, id int, img plan
 // began, and every instance is healthy 30 s after its reimage.
 func TestEachInstanceWaitsFromItsOwnReimage(t *testing.T) {
 	e := newEnv(t, 1)
-	e.create(model("web", "eastus", 40), "1.0.0")
-	e.publish(ubuntu, "2.0.0", 0)
-	if err := e.o.StartOSUpgrade(e.ctx, "web"); err != nil {
-		t.Fatal(err)
-	}
-	o, err := orchestrator.New(e.ctx, orchestrator.Options{Clock: e.clk, Fleet: &slowReimages{Fleet: e.fleet, clk: e.clk, each: time.Minute}, Store: e.store, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.o = o
+	e.startManual(model("web", "eastus", 40))
+	e.restartOn(&slowReimages{Fleet: e.fleet, clk: e.clk, each: time.Minute})
 	e.runUntil(6 * time.Hour)
 	a := e.attempts("web")
 	r := a[0].Rollout

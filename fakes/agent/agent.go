@@ -461,7 +461,7 @@ func (a *Agent) serveTCPApp(ctx context.Context, addr string) (func(), error) {
 func (a *Agent) probeLoop(ctx context.Context) {
 	interval := a.scaled(a.cfg.Model.AppHealth.Interval())
 	client := &http.Client{
-		Timeout:   max(interval, 50*time.Millisecond),
+		Timeout: max(interval, 50*time.Millisecond),
 		// One kept-alive connection: a new one per probe, every 83 ms at
 		// time scale 60, made idle agents cost more CPU than the rollouts
 		// they stand in for.
