@@ -101,6 +101,7 @@ type Fleet struct {
 	agent    agentBinary
 	store    *storage.Server
 	agents   agent.Client
+	conns    *agentConns // kept-alive status connections, one pool per container start
 	probe    *http.Client
 
 	mu     sync.Mutex
@@ -185,6 +186,7 @@ func New(ctx context.Context, opts Options) (*Fleet, error) {
 		cli: cli, runID: opts.RunID, clock: opts.Clock, scale: opts.TimeScale, seed: opts.Seed,
 		sem: make(chan struct{}, opts.Concurrency), progress: opts.Progress, agent: bin, store: store,
 		agents: agent.Client{HTTP: &http.Client{Timeout: agentTimeout, Transport: &http.Transport{DisableKeepAlives: true}}},
+		conns:  newAgentConns(),
 		probe:  newProbeClient(),
 		sets:   map[string]*scaleSet{}, bad: map[string]fault.BadKind{}, builds: map[string]*sync.Mutex{}, images: map[string]bool{}, cache: map[string]seen{},
 		netUndo: map[string]netfault.Undo{},
@@ -241,6 +243,7 @@ func (f *Fleet) Close() error {
 		}
 	}
 	f.mu.Unlock()
+	f.conns.closeAll()
 	return f.cli.Close()
 }
 

@@ -60,12 +60,15 @@ func (f *Fleet) Observe(ctx context.Context, set string) ([]plan.Instance, error
 		return nil, fmt.Errorf("docker: observe %s: %w", set, err)
 	}
 	byID := make([]*container.Summary, m.Capacity)
+	live := make(map[string]bool, len(list))
 	for i := range list {
+		live[containerEndpoint(&list[i], s.network)] = true
 		id, err := strconv.Atoi(list[i].Labels[LabelInstance])
 		if err == nil && id >= 0 && id < len(byID) {
 			byID[id] = &list[i]
 		}
 	}
+	f.conns.prune(set, live)
 	out := make([]plan.Instance, m.Capacity)
 	work := make(chan int)
 	var wg sync.WaitGroup
@@ -115,7 +118,7 @@ func (f *Fleet) observeOne(ctx context.Context, s *scaleSet, m *orchestrator.Sca
 	}
 	switch c.State {
 	case container.StateRunning:
-		st, err := f.agents.Status(ctx, containerIP(c, s.network))
+		st, err := f.conns.client(m.Name, containerEndpoint(c, s.network)).Status(ctx, containerIP(c, s.network))
 		if err != nil {
 			// Booting (the agent not listening yet) or unreachable (a
 			// network fault, a hang): what it last said, and no health but
