@@ -20,9 +20,14 @@ type Report struct {
 	Growth             []Growth      `json:"growth"`
 	Docker             []DockerCase  `json:"docker"`
 	// DockerSkipped says why no Docker case ran, when none did.
-	DockerSkipped string      `json:"dockerSkipped,omitempty"`
-	Targets       []Target    `json:"targets"`
-	Baseline      *Comparison `json:"baseline,omitempty"`
+	DockerSkipped string `json:"dockerSkipped,omitempty"`
+	// Interrupted says where an interrupted run stopped; what it reports
+	// was measured to the end.
+	Interrupted string `json:"interrupted,omitempty"`
+	// DockerNotRun names the Docker cases a spent budget left out.
+	DockerNotRun string      `json:"dockerNotRun,omitempty"`
+	Targets      []Target    `json:"targets"`
+	Baseline     *Comparison `json:"baseline,omitempty"`
 }
 
 // ReportSchema is the version of Report's JSON shape.
@@ -93,6 +98,8 @@ type DockerCase struct {
 	Settings string  `json:"settings"`
 	// Skipped names the ways that could not run, and why.
 	Skipped []string `json:"skipped,omitempty"`
+	// Stopped says why fewer turns than asked were made.
+	Stopped string `json:"stopped,omitempty"`
 }
 
 // Key names the case in baseline comparisons.

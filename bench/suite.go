@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -41,6 +42,9 @@ type Config struct {
 	DockerSkip  string
 	DockerSizes []int
 	DockerReps  int
+	// DockerWithin is a wall-time budget for the Docker cases (0: none): no
+	// turn starts once it has passed, and the case reports the turns made.
+	DockerWithin time.Duration
 	// Progress receives a one-line, carriage-return progress display (a
 	// terminal); nil: none.
 	Progress io.Writer
@@ -100,7 +104,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		for _, n := range cfg.SimSizes {
 			c, err := runSimCase(ctx, cfg, mix, n, p, bw)
 			if err != nil {
-				return nil, err
+				return r.stopped(ctx, err, fmt.Sprintf("sim mix=%s N=%d", mix, n))
 			}
 			r.Sim = append(r.Sim, c)
 		}
@@ -124,25 +128,57 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for _, n := range cfg.PlannerSizes {
 		c, err := runPlannerCase(ctx, cfg, n, p, bw)
 		if err != nil {
-			return nil, err
+			return r.stopped(ctx, err, fmt.Sprintf("planner N=%d", n))
 		}
 		r.Planner = append(r.Planner, c)
 	}
 	if cfg.Docker == nil {
 		r.DockerSkipped = cfg.DockerSkip
 	} else {
-		for _, n := range cfg.DockerSizes {
-			c, err := runDockerCase(ctx, cfg, n, p, bw)
-			if err != nil {
-				return nil, err
+		var deadline time.Time
+		if cfg.DockerWithin > 0 {
+			deadline = cfg.Wall().Add(cfg.DockerWithin)
+		}
+		for k, n := range cfg.DockerSizes {
+			if !deadline.IsZero() && !cfg.Wall().Before(deadline) {
+				r.DockerNotRun = fmt.Sprintf("the Docker budget (--docker-within %s) was spent before N=%s", cfg.DockerWithin, joinInts(cfg.DockerSizes[k:]))
+				break
 			}
-			r.Docker = append(r.Docker, c)
+			c, err := runDockerCase(ctx, cfg, n, deadline, p, bw)
+			if c.Reps > 0 {
+				r.Docker = append(r.Docker, c)
+			}
+			if err != nil {
+				return r.stopped(ctx, err, fmt.Sprintf("docker N=%d", n))
+			}
 		}
 	}
 	p.done()
 	r.Env.LoadEnd = loadAverage()
 	r.Targets = targets(r)
 	return r, nil
+}
+
+// stopped ends a run that err cut short: when the context was cancelled
+// (an interrupt), r keeps every case measured to the end, and every
+// complete turn of the Docker case in progress, so that nothing measured is
+// lost; any other error loses the report.
+func (r *Report) stopped(ctx context.Context, err error, during string) (*Report, error) {
+	if ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
+		return nil, err
+	}
+	r.Interrupted = fmt.Sprintf("interrupted during %s (%v): the cases above it are complete, later ones were not run", during, ctx.Err())
+	r.Env.LoadEnd = loadAverage()
+	r.Targets = targets(r)
+	return r, err
+}
+
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
 }
 
 func countSteps(cfg Config) int {
@@ -235,9 +271,12 @@ func runPlannerCase(ctx context.Context, cfg Config, n int, p *progress, bw *ben
 	return PlannerCase{N: n, Reps: reps, Decisions: decisions, PlanNsPerInstance: Summarize("ns/instance", planNs), DecisionNs: Summarize("ns/decision", decNs)}, nil
 }
 
-func runDockerCase(ctx context.Context, cfg Config, n int, p *progress, bw *benchWriter) (DockerCase, error) {
+// runDockerCase measures the three ways on n containers, turn by turn. A
+// turn is one measurement of each way; one cut short by ctx is dropped, and
+// no turn starts after deadline (zero: none). c.Reps is the turns made.
+func runDockerCase(ctx context.Context, cfg Config, n int, deadline time.Time, p *progress, bw *benchWriter) (c DockerCase, err error) {
 	d := cfg.Docker
-	c := DockerCase{N: n, Reps: cfg.DockerReps, Settings: d.Settings(n)}
+	c = DockerCase{N: n, Settings: d.Settings(n)}
 	p.step(fmt.Sprintf("docker N=%d: preparing", n))
 	if err := d.Prepare(ctx, n); err != nil {
 		return c, fmt.Errorf("docker N=%d: prepare: %w", n, err)
@@ -249,7 +288,12 @@ func runDockerCase(ctx context.Context, cfg Config, n int, p *progress, bw *benc
 		err  error
 	}
 	ways := []*way{{name: "ours", run: d.Ours}, {name: "limit", run: d.Limit}, {name: "swarm", run: d.Swarm}}
+turns:
 	for rep := range cfg.DockerReps {
+		if !deadline.IsZero() && !cfg.Wall().Before(deadline) {
+			c.Stopped = fmt.Sprintf("%d of %d turns: the Docker budget (--docker-within %s) was spent", rep, cfg.DockerReps, cfg.DockerWithin)
+			break
+		}
 		// Alternate, and rotate who goes first, so that drift and warm
 		// caches favour no way.
 		for k := range ways {
@@ -257,18 +301,28 @@ func runDockerCase(ctx context.Context, cfg Config, n int, p *progress, bw *benc
 			if w.err != nil {
 				continue
 			}
-			if err := ctx.Err(); err != nil {
-				return c, err
+			if err = ctx.Err(); err == nil {
+				p.step(fmt.Sprintf("docker N=%d %s rep %d/%d", n, w.name, rep+1, cfg.DockerReps))
+				var t time.Duration
+				if t, err = w.run(ctx, n); err == nil {
+					w.out = append(w.out, t.Seconds())
+					bw.line(fmt.Sprintf("BenchmarkDocker/way=%s/N=%d", w.name, n), t, 0, 0, metric{float64(n) / t.Seconds(), "instances/s"})
+					continue
+				}
 			}
-			p.step(fmt.Sprintf("docker N=%d %s rep %d/%d", n, w.name, rep+1, cfg.DockerReps))
-			t, err := w.run(ctx, n)
-			if err != nil {
-				w.err = err
-				continue
+			if ctx.Err() != nil {
+				// Interrupted: keep the complete turns only, so the
+				// ratios stay paired.
+				for _, w := range ways {
+					w.out = w.out[:min(len(w.out), rep)]
+				}
+				c.Stopped = fmt.Sprintf("%d of %d turns: interrupted", rep, cfg.DockerReps)
+				err = ctx.Err()
+				break turns
 			}
-			w.out = append(w.out, t.Seconds())
-			bw.line(fmt.Sprintf("BenchmarkDocker/way=%s/N=%d", w.name, n), t, 0, 0, metric{float64(n) / t.Seconds(), "instances/s"})
+			w.err, err = err, nil
 		}
+		c.Reps = rep + 1
 	}
 	for _, w := range ways {
 		if w.err != nil {
@@ -283,7 +337,7 @@ func runDockerCase(ctx context.Context, cfg Config, n int, p *progress, bw *benc
 	if r, err := PairedRatio("ours", "swarm", ways[0].out, ways[2].out); err == nil {
 		c.OursSwm = &r
 	}
-	return c, nil
+	return c, err
 }
 
 // targets are the targets, for what this run measured.

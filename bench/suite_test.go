@@ -14,6 +14,9 @@ import (
 type fakeWays struct {
 	calls    []string
 	swarmErr error
+	// onCall, when set, runs before each way with the calls made so far.
+	onCall func(calls int)
+	ctx    context.Context
 }
 
 func (f *fakeWays) Prepare(_ context.Context, n int) error {
@@ -22,7 +25,13 @@ func (f *fakeWays) Prepare(_ context.Context, n int) error {
 }
 
 func (f *fakeWays) way(name string, d time.Duration) (time.Duration, error) {
+	if f.onCall != nil {
+		f.onCall(len(f.calls))
+	}
 	f.calls = append(f.calls, name)
+	if f.ctx != nil && f.ctx.Err() != nil {
+		return 0, fmt.Errorf("%s: %w", name, f.ctx.Err())
+	}
 	return d, nil
 }
 
@@ -96,5 +105,69 @@ func TestSuiteRunDockerWayFails(t *testing.T) {
 	}
 	if got := strings.Count(strings.Join(ways.calls, " "), "swarm"); got != 1 {
 		t.Errorf("a failed way was retried %d times", got)
+	}
+}
+
+// An interrupted run keeps what it measured: the cases before, and the
+// complete turns of the Docker case it was in (the turn cut short is
+// dropped, so the ratios stay paired); the cases after are not run.
+func TestSuiteRunInterruptedKeepsCompleteTurns(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Calls: prepare 10, 3 ways × 3 turns, prepare 20, then 2 turns and one
+	// way of the third: cancelled during the third turn's second way.
+	ways := &fakeWays{ctx: ctx}
+	ways.onCall = func(calls int) {
+		if calls == 1+9+1+3+3+1 {
+			cancel()
+		}
+	}
+	cfg := Config{Reps: func(int) int { return 1 }, Docker: ways, DockerSizes: []int{10, 20, 30}, DockerReps: 3, Wall: time.Now}
+	r, err := Run(ctx, cfg)
+	if !errors.Is(err, context.Canceled) || r == nil {
+		t.Fatalf("Run = %v, %v; want the partial report and context.Canceled", r, err)
+	}
+	if len(r.Docker) != 2 || r.Docker[0].Reps != 3 || r.Docker[0].Stopped != "" {
+		t.Fatalf("docker cases %+v", r.Docker)
+	}
+	c := r.Docker[1]
+	if c.N != 20 || c.Reps != 2 || c.Ours.N != 2 || c.Limit.N != 2 || c.Swarm.N != 2 || c.OursLim == nil || c.OursLim.N != 2 || !strings.Contains(c.Stopped, "2 of 3 turns: interrupted") {
+		t.Errorf("interrupted case %+v", c)
+	}
+	if !strings.Contains(r.Interrupted, "docker N=20") {
+		t.Errorf("Interrupted %q", r.Interrupted)
+	}
+	if got := strings.Join(ways.calls, " "); strings.Contains(got, "prepare 30") {
+		t.Errorf("a case after the interrupt ran: %s", got)
+	}
+}
+
+// Other errors lose the report, as before.
+func TestSuiteRunFailsWithoutReport(t *testing.T) {
+	cfg := Config{SimSizes: []int{-1}, Mixes: []Mix{FaultFree}, Reps: func(int) int { return 1 }, Wall: time.Now}
+	if r, err := Run(context.Background(), cfg); err == nil || r != nil {
+		t.Fatalf("Run = %v, %v; want an error and no report", r, err)
+	}
+}
+
+// With a budget, no turn starts once it is spent.
+func TestSuiteRunDockerBudget(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	ways := &fakeWays{}
+	// Each way call takes 10 minutes of the fake wall clock.
+	ways.onCall = func(int) { now = now.Add(10 * time.Minute) }
+	cfg := Config{Reps: func(int) int { return 1 }, Docker: ways, DockerSizes: []int{10, 20}, DockerReps: 5, DockerWithin: 50 * time.Minute,
+		Wall: func() time.Time { return now }}
+	r, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Turn 1 ends at 30 min, turn 2 at 60: the third does not start, nor
+	// does the next case.
+	if len(r.Docker) != 1 || r.Docker[0].Reps != 2 || !strings.Contains(r.Docker[0].Stopped, "2 of 5 turns: the Docker budget") {
+		t.Fatalf("docker cases %+v", r.Docker)
+	}
+	if !strings.Contains(r.DockerNotRun, "before N=20") || strings.Contains(strings.Join(ways.calls, " "), "prepare 20") {
+		t.Errorf("DockerNotRun %q, calls %v", r.DockerNotRun, ways.calls)
 	}
 }

@@ -70,6 +70,9 @@ func WriteBenchMarkdown(w io.Writer, r *bench.Report) {
 	if r.Env.LoadStart > float64(r.Env.CPUs) || r.Env.LoadEnd > float64(r.Env.CPUs) {
 		fmt.Fprintf(w, "**The machine was busy (load above its %d CPUs): wall times are inflated and noisy.**\n\n", r.Env.CPUs)
 	}
+	if r.Interrupted != "" {
+		fmt.Fprintf(w, "**Partial run: %s.**\n\n", r.Interrupted)
+	}
 	fmt.Fprintf(w, "Means with 95%% confidence intervals (Student t) in brackets. p50/p95: %s.\n\n", r.QuantileDefinition)
 	if len(r.Targets) > 0 {
 		fmt.Fprint(w, "## Targets\n\n| | target | want | measured |\n|---|---|---|---|\n")
@@ -133,6 +136,12 @@ func WriteBenchMarkdown(w io.Writer, r *bench.Report) {
 			for _, s := range c.Skipped {
 				fmt.Fprintf(w, "  - not measured: %s\n", s)
 			}
+			if c.Stopped != "" {
+				fmt.Fprintf(w, "  - stopped after %s\n", c.Stopped)
+			}
+		}
+		if r.DockerNotRun != "" {
+			fmt.Fprintf(w, "- not measured: %s\n", r.DockerNotRun)
 		}
 		fmt.Fprintln(w)
 	}

@@ -177,6 +177,21 @@ func TestBenchReport(t *testing.T) {
 	}
 }
 
+// A partial run says so at the top, and each short case says why.
+func TestBenchReportPartial(t *testing.T) {
+	r := sampleBench()
+	r.Interrupted = "interrupted during docker N=200 (context canceled)"
+	r.Docker[0].Stopped = "2 of 5 turns: interrupted"
+	r.DockerNotRun = "the Docker budget (--docker-within 1h0m0s) was spent before N=400"
+	var b strings.Builder
+	WriteBenchMarkdown(&b, r)
+	for _, want := range []string{"**Partial run: interrupted during docker N=200", "stopped after 2 of 5 turns: interrupted", "not measured: the Docker budget"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("bench.md lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
 func read(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)

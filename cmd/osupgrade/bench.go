@@ -39,6 +39,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	only := fs.String("only", "", "measure only sim, planner or docker")
 	dockerSizes := fs.String("docker-sizes", "", "comma-separated container counts (default 50,100,200; --quick 50)")
 	dockerReps := fs.Int("docker-reps", 0, "repetitions of each Docker way (default 5; --quick 2, the least a confidence interval needs)")
+	dockerWithin := fs.Duration("docker-within", 0, "wall-time budget for the Docker cases: no turn of the three ways starts once it is spent, and each case reports the turns made (0: none)")
 	timeScale := fs.Float64("time-scale", 20, "docker: scenario seconds per wall second for our rollout and the agents of all three ways (at 60 this machine's container start-up, about a second each, is a minute of scenario time and batches miss the 5-minute wait)")
 	failOnRegression := fs.Bool("fail-on-regression", false, "exit 1 when a quantity regressed against the baseline")
 	fs.Usage = func() {
@@ -126,6 +127,11 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if *dockerReps > 0 {
 		cfg.DockerReps = *dockerReps
 	}
+	if *dockerWithin < 0 {
+		fmt.Fprintf(stderr, "osupgrade bench: --docker-within is %s, want 0 (none) or more\n", *dockerWithin)
+		return 2
+	}
+	cfg.DockerWithin = *dockerWithin
 	dockerVersion := ""
 	switch {
 	case *dockerMode == "off":
@@ -150,10 +156,11 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	}
 	r, err := bench.Run(ctx, cfg)
-	if err != nil {
+	if err != nil && r == nil {
 		fmt.Fprintf(stderr, "osupgrade bench: %v\n", err)
 		return 1
 	}
+	interrupted := err != nil // r holds what was measured before the interrupt
 	r.Env.Docker = dockerVersion
 	if base != nil {
 		r.Baseline = r.CompareWith(base)
@@ -164,6 +171,10 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	reports.WriteBenchMarkdown(stdout, r)
 	fmt.Fprintf(stderr, "bench: wrote %s, %s, %s and bench.txt in %s\n", reports.BenchJSON, reports.BenchMarkdown, reports.BenchHTML, *out)
+	if interrupted {
+		fmt.Fprintf(stderr, "osupgrade bench: %s\n", r.Interrupted)
+		return 1
+	}
 	if *failOnRegression && r.Baseline != nil && r.Baseline.Regressions > 0 {
 		return 1
 	}
