@@ -72,6 +72,9 @@ type controlPlane struct {
 	// nth:), every call fails until the world restarts it from snap.
 	killed bool
 	snap   []byte
+	// observeTook is the time the fleet's observations took since the
+	// world's step began.
+	observeTook time.Duration
 }
 
 type cpRule struct {
@@ -112,7 +115,9 @@ func (c *controlPlane) observe(ctx context.Context, f Backend, set string) ([]pl
 			return nil, fmt.Errorf("%w: observe of %s failed (engine-error, call %d)", ErrInjected, set, r.calls)
 		}
 	}
+	began := c.w.Clock.Now()
 	obs, err := f.Observe(ctx, set)
+	c.observeTook += c.w.Clock.Now().Sub(began)
 	if err == nil && c.w.journal != nil {
 		unlock := c.w.lockJournal()
 		c.w.journal.Observed(c.w.Clock.Now(), set, obs)

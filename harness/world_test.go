@@ -245,3 +245,31 @@ func TestFaultTimings(t *testing.T) {
 		t.Fatalf("an untimed run lists %d timings", len(untimed.FaultTimings))
 	}
 }
+
+func TestNextPollLeavesTheFleetIdleAsLongAsObservingTook(t *testing.T) {
+	t0 := clock.Epoch
+	const poll = 5 * time.Second
+	for _, tc := range []struct {
+		name        string
+		virtual     bool
+		stepEnded   time.Duration // after t0
+		observeTook time.Duration
+		want        time.Duration // after t0
+	}{
+		{"quick observation: every poll", false, time.Second, 500 * time.Millisecond, poll},
+		{"slow observation: as long idle as it took", false, 5 * time.Second, 4 * time.Second, 9 * time.Second},
+		{"long act, quick observation: soon after", false, 20 * time.Second, time.Second, 21 * time.Second},
+		{"virtual clock: every poll", true, 5 * time.Second, 4 * time.Second, poll},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := clock.NewVirtual(t0.Add(tc.stepEnded))
+			w := &World{Clock: c, ctl: &controlPlane{observeTook: tc.observeTook}}
+			if tc.virtual {
+				w.virtual = c
+			}
+			if got := w.nextPoll(t0, poll); !got.Equal(t0.Add(tc.want)) {
+				t.Errorf("nextPoll = t0+%s, want t0+%s", got.Sub(t0), tc.want)
+			}
+		})
+	}
+}

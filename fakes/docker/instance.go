@@ -132,9 +132,16 @@ func (f *Fleet) waitProvisioned(ctx context.Context, set string, limit time.Dura
 			return ctx.Err()
 		case <-timeout:
 			return fmt.Errorf("docker: %d instances of %s still booting after %s", pending, set, limit)
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(provisionPoll(len(obs))):
 		}
 	}
+}
+
+// provisionPoll is the pause between observations of a booting set: every
+// observation asks each agent, and at 200 agents back-to-back observations
+// kept the machine busy answering instead of booting them.
+func provisionPoll(n int) time.Duration {
+	return min(100*time.Millisecond+time.Duration(n)*5*time.Millisecond, 2*time.Second)
 }
 
 // putPayloads stores the blob each of the model's extensions downloads at
