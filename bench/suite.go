@@ -145,7 +145,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				break
 			}
 			c, err := runDockerCase(ctx, cfg, n, deadline, p, bw)
-			if c.Reps > 0 {
+			if c.Reps > 0 || len(c.Skipped) > 0 {
 				r.Docker = append(r.Docker, c)
 			}
 			if err != nil {
@@ -320,6 +320,7 @@ turns:
 				err = ctx.Err()
 				break turns
 			}
+			p.note(fmt.Sprintf("docker N=%d %s failed (not run again): %v", n, w.name, err))
 			w.err, err = err, nil
 		}
 		c.Reps = rep + 1
@@ -415,6 +416,14 @@ func (p *progress) step(what string) {
 	}
 	p.n++
 	fmt.Fprintf(p.w, "\r\033[K[%d/%d] %s", min(p.n, p.total), p.total, what)
+}
+
+// note prints a line that stays (a failure) above the progress line.
+func (p *progress) note(what string) {
+	if p.w == nil {
+		return
+	}
+	fmt.Fprintf(p.w, "\r\033[K%s\n", what)
 }
 
 func (p *progress) done() {

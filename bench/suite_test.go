@@ -171,3 +171,29 @@ func TestSuiteRunDockerBudget(t *testing.T) {
 		t.Errorf("DockerNotRun %q, calls %v", r.DockerNotRun, ways.calls)
 	}
 }
+
+// A way that failed is reported even when the case was interrupted before
+// a turn was complete: its error is what the user needs.
+func TestSuiteRunInterruptedKeepsAFailedWay(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ways := &fakeWays{ctx: ctx, swarmErr: errors.New("no swarm")}
+	// prepare, ours, limit, swarm (fails), then cancelled during turn 2.
+	ways.onCall = func(calls int) {
+		if calls == 5 {
+			cancel()
+		}
+	}
+	var prog bytes.Buffer
+	cfg := Config{Reps: func(int) int { return 1 }, Docker: ways, DockerSizes: []int{10}, DockerReps: 3, Wall: time.Now, Progress: &prog}
+	r, err := Run(ctx, cfg)
+	if !errors.Is(err, context.Canceled) || r == nil || len(r.Docker) != 1 {
+		t.Fatalf("Run = %+v, %v", r, err)
+	}
+	if c := r.Docker[0]; c.Reps != 1 || len(c.Skipped) != 1 || !strings.Contains(c.Skipped[0], "no swarm") {
+		t.Errorf("case %+v", c)
+	}
+	if !strings.Contains(prog.String(), "docker N=10 swarm failed (not run again): no swarm") {
+		t.Errorf("progress does not say the way failed: %q", prog.String())
+	}
+}

@@ -124,7 +124,11 @@ func WriteBenchMarkdown(w io.Writer, r *bench.Report) {
 	}
 	fmt.Fprint(w, "## Docker\n\n")
 	if len(r.Docker) == 0 {
-		fmt.Fprintf(w, "Not measured: %s\n\n", r.DockerSkipped)
+		why := r.DockerSkipped
+		if why == "" {
+			why = r.Interrupted
+		}
+		fmt.Fprintf(w, "Not measured: %s\n\n", why)
 	} else {
 		fmt.Fprint(w, "Seconds per rollout of all N containers, the three ways measured alternately.\n\n| N | reps | ours s | engine limit s | Swarm s | ours ÷ limit | ours ÷ Swarm |\n|---:|---:|---|---|---|---|---|\n")
 		for _, c := range r.Docker {
