@@ -256,8 +256,9 @@ func testHealth(t *testing.T, w *World, mode plan.HealthMode) {
 	m := Model("health-"+mode.String(), 2, mode)
 	// A boot counts from the reimage's start (on Docker the engine's work is
 	// part of it): long enough that a busy engine still returns from the
-	// reimage before it ends.
-	m.BootTime = 3 * time.Minute
+	// reimage before it ends (3 minutes, 3 s at ×60, was not on a slow day
+	// with the other Docker tests running alongside).
+	m.BootTime = 10 * time.Minute
 	create(t, w, m, V1)
 	healthy := func(in *plan.Instance) bool { return plan.HealthyOn(in, in.Version, mode) }
 	counted := func(in *plan.Instance) bool { return plan.CountsUnhealthy(in, mode) }
