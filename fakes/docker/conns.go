@@ -78,10 +78,7 @@ func (a *agentConns) closeAll() {
 // containerEndpoint is the ID of the container's endpoint on network: new
 // at every start.
 func containerEndpoint(c *container.Summary, network string) string {
-	if c.NetworkSettings == nil {
-		return ""
-	}
-	if n, ok := c.NetworkSettings.Networks[network]; ok && n != nil {
+	if n := endpointOn(c, network); n != nil {
 		return n.EndpointID
 	}
 	return ""

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
 
 	"github.com/osupgrade/osupgrade/fakes/agent"
 	"github.com/osupgrade/osupgrade/orchestrator"
@@ -170,13 +171,19 @@ func noneHealth(p plan.Provisioning) plan.Health {
 }
 
 func containerIP(c *container.Summary, network string) string {
-	if c.NetworkSettings == nil {
-		return ""
-	}
-	if n, ok := c.NetworkSettings.Networks[network]; ok && n != nil {
+	if n := endpointOn(c, network); n != nil {
 		return n.IPAddress
 	}
 	return ""
+}
+
+// endpointOn is the container's endpoint on the named network, nil if it
+// has none.
+func endpointOn(c *container.Summary, name string) *network.EndpointSettings {
+	if c.NetworkSettings == nil {
+		return nil
+	}
+	return c.NetworkSettings.Networks[name]
 }
 
 // probeApp is the load balancer's probe of the app port: HTTP(S) 2xx or a
