@@ -26,7 +26,7 @@ func main() {
 	// SIGTERM (docker stop) ends the agent cleanly: exit 0.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	err := agent.Run(ctx, agent.Options{})
+	err := agent.Run(ctx, agent.Options{ConfigEnv: os.Getenv(agent.ConfigEnv)})
 	switch {
 	case err == nil:
 		os.Exit(0)

@@ -48,6 +48,9 @@ type Options struct {
 	// Ready, when set, receives the control endpoint's address once it
 	// listens.
 	Ready func(controlAddr string)
+	// ConfigEnv is ConfigEnv's value: the config when ConfigPath holds
+	// none.
+	ConfigEnv string
 }
 
 // Agent is one running agent. Its methods are safe for concurrent use.
@@ -77,7 +80,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err := ReadJSON(a.path(ImagePath), &a.img); err != nil {
 		return fmt.Errorf("agent: read image description: %w", err)
 	}
-	if err := ReadJSON(a.path(ConfigPath), &a.cfg); err != nil {
+	if err := ReadConfig(a.path(ConfigPath), opts.ConfigEnv, &a.cfg); err != nil {
 		return fmt.Errorf("agent: read config: %w", err)
 	}
 	if a.cfg.TimeScale <= 0 {

@@ -2,7 +2,6 @@ package docker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -170,12 +169,8 @@ func (f *Fleet) reattach(ctx context.Context) error {
 		var cfgs = map[int]agent.Config{}
 		var model *agent.Config
 		for _, c := range cs {
-			b, err := f.readFile(ctx, c.ID, "/"+agent.ConfigPath)
+			cfg, err := f.containerConfig(ctx, c.ID)
 			if err != nil {
-				continue
-			}
-			var cfg agent.Config
-			if json.Unmarshal(b, &cfg) != nil {
 				continue
 			}
 			if id, err := strconv.Atoi(c.Labels[LabelInstance]); err == nil {

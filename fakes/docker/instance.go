@@ -303,9 +303,18 @@ func (f *Fleet) createInstance(ctx context.Context, s *scaleSet, id int, tag str
 	if len(hostname) > 50 {
 		hostname = hostname[:50]
 	}
+	// The first start's config goes in the environment, not through the
+	// archive API (see agent.ConfigEnv).
+	f.mu.Lock()
+	linkWait := len(s.inst[id].net) > 0
+	f.mu.Unlock()
+	cfg, err := f.configFile(s, id, img.Version, bootFrom, linkWait)
+	if err != nil {
+		return err
+	}
 	create := func() (container.CreateResponse, error) {
 		return f.cli.ContainerCreate(ctx,
-			&container.Config{Image: tag, Hostname: hostname + "-" + strconv.Itoa(id), Labels: labels, StopSignal: "SIGTERM", StopTimeout: &stopTimeout},
+			&container.Config{Image: tag, Hostname: hostname + "-" + strconv.Itoa(id), Labels: labels, Env: []string{agent.ConfigEnv + "=" + string(cfg)}, StopSignal: "SIGTERM", StopTimeout: &stopTimeout},
 			&container.HostConfig{
 				NetworkMode: container.NetworkMode(s.network),
 				Mounts:      mounts,
@@ -331,16 +340,11 @@ func (f *Fleet) createInstance(ctx context.Context, s *scaleSet, id int, tag str
 	if err != nil {
 		return fmt.Errorf("docker: create container %s: %w", name, err)
 	}
-	// One copy: the agent's config and, on a new data disk, its initial data.
-	files, linkWait, err := f.bootFiles(s, id, img.Version, bootFrom)
-	if err != nil {
-		return err
-	}
 	if seed && m.DataDisks > 0 {
-		files[path.Join(DataDir, "seed")] = f.initialData(m.Name, id)
-	}
-	if err := f.copyFiles(ctx, created.ID, files); err != nil {
-		return fmt.Errorf("docker: write config and data of %s: %w", name, err)
+		// A new data disk's initial data.
+		if err := f.copyFiles(ctx, created.ID, map[string][]byte{path.Join(DataDir, "seed"): f.initialData(m.Name, id)}); err != nil {
+			return fmt.Errorf("docker: write the data of %s: %w", name, err)
+		}
 	}
 	return f.start(ctx, s, id, created.ID, linkWait)
 }

@@ -272,3 +272,24 @@ func (f *Fleet) readFile(ctx context.Context, containerID, p string) ([]byte, er
 		}
 	}
 }
+
+// containerConfig is the config the container's agent runs with: the file
+// written before its last start, else the one it was created with.
+func (f *Fleet) containerConfig(ctx context.Context, containerID string) (agent.Config, error) {
+	var cfg agent.Config
+	if b, err := f.readFile(ctx, containerID, "/"+agent.ConfigPath); err == nil {
+		return cfg, json.Unmarshal(b, &cfg)
+	}
+	c, err := f.cli.ContainerInspect(ctx, containerID)
+	if err != nil {
+		return cfg, err
+	}
+	if c.Config != nil {
+		for _, kv := range c.Config.Env {
+			if v, ok := strings.CutPrefix(kv, agent.ConfigEnv+"="); ok {
+				return cfg, json.Unmarshal([]byte(v), &cfg)
+			}
+		}
+	}
+	return cfg, fmt.Errorf("docker: container %s holds no agent config", containerID)
+}
