@@ -47,9 +47,6 @@ const (
 // Benchmark rollout settings shared by the three ways.
 const (
 	benchBootTime = 30 * time.Second // scenario time, as the sim's default
-	// DockerConcurrency is the orchestrator's parallel reimages on Docker
-	// (harness: ReimageConcurrency 8); the engine-limit recreate uses the same.
-	DockerConcurrency = 8
 	// swarmParallelismPct is Swarm's update parallelism: our batch size.
 	swarmParallelismPct = 20
 )
@@ -316,7 +313,7 @@ func (d *Docker) buildImage(ctx context.Context, version string, bins binaries) 
 // Settings describes how the three ways run at n containers.
 func (d *Docker) Settings(n int) string {
 	return fmt.Sprintf("time scale %g (30 s boot = %s, 5 s health confirmation = %s wall); ours: 5 update domains → 5 batches of %d, %d parallel reimages; engine limit: stop+remove+create+start of all %d at %d in parallel, no health gate; Swarm: %d replicas, parallelism %d (20%%), HEALTHCHECK every %s (an exec per replica per probe: at most %d a second here, so the gate's interval is floored), monitor %s, failure action rollback, stop-first",
-		d.opts.TimeScale, d.wall(benchBootTime), d.wall(5*time.Second), plan.BatchSize(n, swarmParallelismPct), DockerConcurrency, n, DockerConcurrency, n, d.parallelism(n), d.healthIntervalFor(n), swarmExecsPerSecond, d.wall(5*time.Second))
+		d.opts.TimeScale, d.wall(benchBootTime), d.wall(5*time.Second), plan.BatchSize(n, swarmParallelismPct), harness.DockerReimageConcurrency(), n, harness.DockerReimageConcurrency(), n, d.parallelism(n), d.healthIntervalFor(n), swarmExecsPerSecond, d.wall(5*time.Second))
 }
 
 func (d *Docker) wall(scenarioTime time.Duration) time.Duration {
@@ -354,7 +351,7 @@ func (d *Docker) Prepare(ctx context.Context, n int) error {
 		return err
 	}
 	d.n = n
-	return parallel(ctx, n, DockerConcurrency, func(ctx context.Context, i int) error {
+	return parallel(ctx, n, harness.DockerReimageConcurrency(), func(ctx context.Context, i int) error {
 		_, err := d.cli.VolumeCreate(ctx, volume.CreateOptions{Name: d.volumeName(i), Labels: d.labels()})
 		return err
 	})
@@ -381,7 +378,7 @@ func (d *Docker) startContainer(ctx context.Context, i int, img string) error {
 // after.
 func (d *Docker) Limit(ctx context.Context, n int) (time.Duration, error) {
 	d.logf("creating %d containers", n)
-	if err := parallel(ctx, n, DockerConcurrency, func(ctx context.Context, i int) error {
+	if err := parallel(ctx, n, harness.DockerReimageConcurrency(), func(ctx context.Context, i int) error {
 		return d.startContainer(ctx, i, d.image[0])
 	}); err != nil {
 		return 0, fmt.Errorf("create %d containers: %w", n, err)
@@ -389,7 +386,7 @@ func (d *Docker) Limit(ctx context.Context, n int) (time.Duration, error) {
 	d.logf("recreating %d containers", n)
 	start := time.Now()
 	stop := 10
-	err := parallel(ctx, n, DockerConcurrency, func(ctx context.Context, i int) error {
+	err := parallel(ctx, n, harness.DockerReimageConcurrency(), func(ctx context.Context, i int) error {
 		name := d.containerName(i)
 		if err := d.cli.ContainerStop(ctx, name, container.StopOptions{Timeout: &stop}); err != nil {
 			return err
@@ -562,7 +559,7 @@ func (d *Docker) removeContainers(ctx context.Context) error {
 		if len(cs) == 0 {
 			return nil
 		}
-		if err := parallel(ctx, len(cs), DockerConcurrency, func(ctx context.Context, i int) error {
+		if err := parallel(ctx, len(cs), harness.DockerReimageConcurrency(), func(ctx context.Context, i int) error {
 			err := d.cli.ContainerRemove(ctx, cs[i].ID, container.RemoveOptions{Force: true})
 			if errdefs.IsNotFound(err) || errdefs.IsConflict(err) {
 				return nil // gone, or already being removed
@@ -631,7 +628,7 @@ func (d *Docker) removeWorkload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	errs = append(errs, parallel(ctx, len(cs), DockerConcurrency, func(ctx context.Context, i int) error {
+	errs = append(errs, parallel(ctx, len(cs), harness.DockerReimageConcurrency(), func(ctx context.Context, i int) error {
 		err := d.cli.ContainerRemove(ctx, cs[i].ID, container.RemoveOptions{Force: true})
 		if errdefs.IsNotFound(err) {
 			return nil

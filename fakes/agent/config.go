@@ -132,7 +132,6 @@ type Status struct {
 	Faults         Faults `json:"faults"`
 }
 
-// ReadJSON reads a JSON file into v.
 // ReadConfig reads the config at path or, when there is no file there,
 // from env (ConfigEnv's value).
 func ReadConfig(path, env string, cfg *Config) error {
@@ -146,6 +145,7 @@ func ReadConfig(path, env string, cfg *Config) error {
 	return nil
 }
 
+// ReadJSON reads a JSON file into v.
 func ReadJSON(path string, v any) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
