@@ -585,13 +585,13 @@ func (o *Orchestrator) act(ctx context.Context, rec *SetRecord, a *Attempt, rs [
 		}
 		wg.Wait()
 	}
-	made := make(map[int]time.Time, len(rs))
+	made := make([]plan.Made, 0, len(rs))
 	for i, r := range rs {
 		if errs[i] != nil {
 			_ = o.store.AppendJournal(ctx, JournalEntry{Time: now, Set: name, Attempt: a.ID, Status: a.Rollout.Status, Note: fmt.Sprintf("reimage of instance %d to %s failed: %v", r.Index, r.Image.Version, errs[i])})
 			continue
 		}
-		made[r.Index] = began[i]
+		made = append(made, plan.Made{Index: r.Index, At: began[i]})
 		o.emitOne(name, a.ID, plan.Event{Kind: plan.EventInstanceReimaged, Batch: batch, Instance: r.Index, Time: began[i]})
 	}
 	a.Rollout.ReimagesMade(made)

@@ -155,19 +155,45 @@ type Decision struct {
 // progress finishes, then the status becomes Cancelled.
 func (r *Rollout) Cancel() { r.CancelRequested = true }
 
-// ReimagesMade tells the rollout when each reimage of its batch was made
-// (by instance index). A member's 5-minute wait (R-HEALTH-1, R-ROLLBACK-1:
-// "5 minutes after its upgrade") counts from its own reimage where that came
-// later than the decision: a large batch reimaged a few at a time, or a
-// decision a killed runner journaled and its successor carried out.
-func (r *Rollout) ReimagesMade(made map[int]time.Time) {
-	if len(made) == 0 {
-		return
-	}
-	for i := range r.Members {
-		m := &r.Members[i]
-		if at, ok := made[int(m.Index)]; ok && m.Phase != PhaseDone && at.After(m.Since) {
-			m.Since = at
+// Made is one reimage carried out: the instance, and when it began.
+type Made struct {
+	Index int
+	At    time.Time
+}
+
+// ReimagesMade tells the rollout when each reimage of its batch was made.
+// A member's 5-minute wait (R-HEALTH-1, R-ROLLBACK-1: "5 minutes after its
+// upgrade") counts from its own reimage where that came later than the
+// decision: a large batch reimaged a few at a time, or a decision a killed
+// runner journaled and its successor carried out.
+func (r *Rollout) ReimagesMade(made []Made) {
+	// made lists members in the decision's order, which is the batch's:
+	// walk both together, and look a member up only when out of step (a
+	// map of a 200,000-instance batch cost a seventh of a simulated
+	// rollout).
+	var pos map[int]int
+	next := 0
+	for _, mk := range made {
+		k := -1
+		if next < len(r.Members) && int(r.Members[next].Index) == mk.Index {
+			k = next
+		} else {
+			if pos == nil {
+				pos = make(map[int]int, len(r.Members))
+				for i := range r.Members {
+					pos[int(r.Members[i].Index)] = i
+				}
+			}
+			if i, ok := pos[mk.Index]; ok {
+				k = i
+			}
+		}
+		if k < 0 {
+			continue // not a member of the batch in progress
+		}
+		next = k + 1
+		if m := &r.Members[k]; m.Phase != PhaseDone && mk.At.After(m.Since) {
+			m.Since = mk.At
 		}
 	}
 }
