@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -55,7 +56,27 @@ func TestKillAndResumeOnDocker(t *testing.T) {
 			t.Errorf("clean: %v", err)
 		}
 	})
-	since := time.Now().Add(-time.Second)
+	// Container creations of this run, from the engine's live event
+	// stream: its history keeps only the last 256 events, which other
+	// tests' containers on the same engine can push these out of.
+	evFilter := filters.NewArgs(filters.Arg("label", docker.LabelRun+"="+runID), filters.Arg("label", docker.LabelSet+"=kill"),
+		filters.Arg("type", string(events.ContainerEventType)), filters.Arg("event", string(events.ActionCreate)))
+	evCtx, stopEvents := context.WithCancel(ctx)
+	defer stopEvents()
+	msgs, errs := cli.Events(evCtx, events.ListOptions{Filters: evFilter})
+	created := map[string]int{}
+	eventsDone := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case m := <-msgs:
+				created[m.Actor.Attributes[docker.LabelInstance]]++
+			case err := <-errs:
+				eventsDone <- err
+				return
+			}
+		}
+	}()
 
 	// Time scale 10: a 30 s boot is 3 wall seconds, the 5-minute health
 	// wait 30, room enough on a busy 2-core machine.
@@ -91,21 +112,10 @@ func TestKillAndResumeOnDocker(t *testing.T) {
 	}
 	// Exactly two containers created per instance since the test began:
 	// the first OS disk and one reimage, none made twice across the kill.
-	evFilter := runFilter.Clone()
-	evFilter.Add("type", string(events.ContainerEventType))
-	evFilter.Add("event", string(events.ActionCreate))
-	msgs, errs := cli.Events(ctx, events.ListOptions{Since: strconv.FormatInt(since.Unix(), 10), Until: strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10), Filters: evFilter})
-	created := map[string]int{}
-	for done := false; !done; {
-		select {
-		case m := <-msgs:
-			created[m.Actor.Attributes[docker.LabelInstance]]++
-		case err := <-errs:
-			if err != nil && ctx.Err() != nil {
-				t.Fatal(err)
-			}
-			done = true
-		}
+	time.Sleep(time.Second) // the last creations' events on their way
+	stopEvents()
+	if err := <-eventsDone; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("engine events: %v", err)
 	}
 	for id := range 10 {
 		if n := created[strconv.Itoa(id)]; n != 2 {
