@@ -519,21 +519,39 @@ func (d *Docker) updateService(ctx context.Context) (time.Duration, error) {
 		if err != nil {
 			return 0, err
 		}
-		if u := svc.UpdateStatus; u != nil && svc.Spec.TaskTemplate.ContainerSpec.Image == d.image[1] {
-			switch u.State {
-			case swarm.UpdateStateCompleted:
-				return time.Since(start), nil
-			case swarm.UpdateStateRollbackCompleted, swarm.UpdateStatePaused, swarm.UpdateStateRollbackPaused:
-				return 0, fmt.Errorf("the Swarm update ended %s: %s", u.State, u.Message)
-			}
+		if ended, err := swarmUpdateEnded(svc.UpdateStatus, start); ended {
+			return time.Since(start), err
 		}
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(swarmStatusPoll):
 		}
 	}
 }
+
+// swarmUpdateEnded reads the status of an update begun at start: ended
+// when it completed (err nil) or stopped (err says how). A rollback puts
+// the old image back in the spec, so the status alone is judged, by when
+// its update began.
+func swarmUpdateEnded(u *swarm.UpdateStatus, start time.Time) (ended bool, err error) {
+	if u == nil || u.StartedAt == nil || u.StartedAt.Before(start.Add(-time.Second)) {
+		return false, nil // not this update's status yet
+	}
+	switch u.State {
+	case swarm.UpdateStateCompleted:
+		return true, nil
+	case swarm.UpdateStateRollbackCompleted, swarm.UpdateStatePaused, swarm.UpdateStateRollbackPaused:
+		return true, fmt.Errorf("the Swarm update ended %s: %s", u.State, u.Message)
+	}
+	return false, nil
+}
+
+// swarmStatusPoll is how often the update's state is read: a fifth of a
+// second is under 0.1% of the shortest update measured here (50 replicas,
+// 2 minutes), and an inspect every 20 ms was 50 calls a second on the
+// engine whose speed is being measured.
+const swarmStatusPoll = 200 * time.Millisecond
 
 // removeService removes the service and waits until its task containers
 // are gone.

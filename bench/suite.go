@@ -306,6 +306,7 @@ turns:
 				var t time.Duration
 				if t, err = w.run(ctx, n); err == nil {
 					w.out = append(w.out, t.Seconds())
+					p.note(fmt.Sprintf("docker N=%d %s rep %d/%d: %.1f s", n, w.name, rep+1, cfg.DockerReps, t.Seconds()))
 					bw.line(fmt.Sprintf("BenchmarkDocker/way=%s/N=%d", w.name, n), t, 0, 0, metric{float64(n) / t.Seconds(), "instances/s"})
 					continue
 				}
