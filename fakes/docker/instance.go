@@ -305,13 +305,11 @@ func (f *Fleet) createInstance(ctx context.Context, s *scaleSet, id int, tag str
 	}
 	// The first start's config goes in the environment, not through the
 	// archive API (see agent.ConfigEnv).
-	f.mu.Lock()
-	linkWait := len(s.inst[id].net) > 0
-	f.mu.Unlock()
-	cfg, err := f.configFile(s, id, img.Version, bootFrom, linkWait)
+	files, linkWait, err := f.bootFiles(s, id, img.Version, bootFrom)
 	if err != nil {
 		return err
 	}
+	cfg := files[agent.ConfigPath]
 	create := func() (container.CreateResponse, error) {
 		return f.cli.ContainerCreate(ctx,
 			&container.Config{Image: tag, Hostname: hostname + "-" + strconv.Itoa(id), Labels: labels, Env: []string{agent.ConfigEnv + "=" + string(cfg)}, StopSignal: "SIGTERM", StopTimeout: &stopTimeout},

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -64,13 +65,16 @@ func TestKillAndResumeOnDocker(t *testing.T) {
 	evCtx, stopEvents := context.WithCancel(ctx)
 	defer stopEvents()
 	msgs, errs := cli.Events(evCtx, events.ListOptions{Filters: evFilter})
+	var createdMu sync.Mutex
 	created := map[string]int{}
 	eventsDone := make(chan error, 1)
 	go func() {
 		for {
 			select {
 			case m := <-msgs:
+				createdMu.Lock()
 				created[m.Actor.Attributes[docker.LabelInstance]]++
+				createdMu.Unlock()
 			case err := <-errs:
 				eventsDone <- err
 				return
@@ -112,7 +116,19 @@ func TestKillAndResumeOnDocker(t *testing.T) {
 	}
 	// Exactly two containers created per instance since the test began:
 	// the first OS disk and one reimage, none made twice across the kill.
-	time.Sleep(time.Second) // the last creations' events on their way
+	// The stream delivers events in order: once every instance's second
+	// creation is in, so is any creation before it (bounded wait).
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		createdMu.Lock()
+		all := true
+		for id := range 10 {
+			all = all && created[strconv.Itoa(id)] >= 2
+		}
+		createdMu.Unlock()
+		if all {
+			break
+		}
+	}
 	stopEvents()
 	if err := <-eventsDone; err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("engine events: %v", err)
