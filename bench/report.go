@@ -151,11 +151,17 @@ type Delta struct {
 // CompareWith compares r with base on every case both measured.
 func (r *Report) CompareWith(base *Report) *Comparison {
 	c := &Comparison{BaselineStarted: base.Started, BaselineEnv: base.Env}
-	add := func(key, q string, cur, old Summary) {
+	// A time measured on another CPU model says nothing about our code;
+	// bytes and the Docker ratios (both ways timed on one machine) do.
+	sameCPU := r.Env.CPUModel == base.Env.CPUModel && r.Env.CPUs == base.Env.CPUs
+	add := func(key, q string, cur, old Summary, v Verdict) {
 		if cur.N == 0 || old.N == 0 {
 			return
 		}
-		d := Delta{Key: key, Quantity: q, Current: cur, Baseline: old, Verdict: Compare(cur, old)}
+		if v == "" {
+			v = Compare(cur, old)
+		}
+		d := Delta{Key: key, Quantity: q, Current: cur, Baseline: old, Verdict: v}
 		if old.Mean != 0 {
 			d.Change = cur.Mean/old.Mean - 1
 		}
@@ -164,28 +170,34 @@ func (r *Report) CompareWith(base *Report) *Comparison {
 		}
 		c.Deltas = append(c.Deltas, d)
 	}
+	cpuTime := Verdict("")
+	if !sameCPU {
+		cpuTime = OtherCPU
+	}
 	for _, s := range r.Sim {
 		for _, o := range base.Sim {
 			if o.Key() == s.Key() {
-				add(s.Key(), "ns/instance", s.NsPerInstance, o.NsPerInstance)
-				add(s.Key(), "B/instance", s.BytesPerInstance, o.BytesPerInstance)
+				add(s.Key(), "ns/instance", s.NsPerInstance, o.NsPerInstance, cpuTime)
+				add(s.Key(), "B/instance", s.BytesPerInstance, o.BytesPerInstance, "")
 			}
 		}
 	}
 	for _, p := range r.Planner {
 		for _, o := range base.Planner {
 			if o.Key() == p.Key() {
-				add(p.Key(), "ns/decision", p.DecisionNs, o.DecisionNs)
-				add(p.Key(), "plan ns/instance", p.PlanNsPerInstance, o.PlanNsPerInstance)
+				add(p.Key(), "ns/decision", p.DecisionNs, o.DecisionNs, cpuTime)
+				add(p.Key(), "plan ns/instance", p.PlanNsPerInstance, o.PlanNsPerInstance, cpuTime)
 			}
 		}
 	}
 	for _, d := range r.Docker {
 		for _, o := range base.Docker {
 			if o.Key() == d.Key() {
-				add(d.Key(), "ours s", d.Ours, o.Ours)
-				add(d.Key(), "limit s", d.Limit, o.Limit)
-				add(d.Key(), "swarm s", d.Swarm, o.Swarm)
+				add(d.Key(), "ours ÷ limit", d.OursLim.summary(), o.OursLim.summary(), "")
+				add(d.Key(), "ours ÷ Swarm", d.OursSwm.summary(), o.OursSwm.summary(), "")
+				add(d.Key(), "ours s", d.Ours, o.Ours, EngineBound)
+				add(d.Key(), "limit s", d.Limit, o.Limit, EngineBound)
+				add(d.Key(), "swarm s", d.Swarm, o.Swarm, EngineBound)
 			}
 		}
 	}

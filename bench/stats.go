@@ -89,6 +89,15 @@ func PairedRatio(of, to string, a, b []float64) (Ratio, error) {
 	return Ratio{Of: of, To: to, N: len(a), Ratio: math.Exp(s.Mean), CILo: math.Exp(s.CILo), CIHi: math.Exp(s.CIHi)}, nil
 }
 
+// summary is the ratio as a Summary for a baseline comparison: its
+// geometric mean and interval; zero (not compared) when r is nil.
+func (r *Ratio) summary() Summary {
+	if r == nil {
+		return Summary{}
+	}
+	return Summary{Unit: "ratio", N: r.N, Mean: r.Ratio, CILo: r.CILo, CIHi: r.CIHi}
+}
+
 // Growth is cost ∝ N^Exponent fitted by least squares on log–log data.
 type Growth struct {
 	Quantity string  `json:"quantity"`
@@ -127,6 +136,14 @@ const (
 	Same       Verdict = "same"       // the confidence intervals overlap
 	Regression Verdict = "regression" // worse, and the intervals do not overlap
 	Better     Verdict = "better"     // better, and the intervals do not overlap
+	// Untold: one side has fewer than 2 samples, so no interval to compare.
+	Untold Verdict = "no interval"
+	// EngineBound: a Docker wall time, shown but not judged: it follows the
+	// engine's speed, which differs between machines and days more than
+	// our code's cost does; ours ÷ limit, from the same turns, is judged.
+	EngineBound Verdict = "engine's speed, not judged"
+	// OtherCPU: a time the baseline measured on another CPU model.
+	OtherCPU Verdict = "other CPU, not judged"
 )
 
 // Compare compares cur with base for a quantity where lower is better
@@ -134,6 +151,8 @@ const (
 // base's.
 func Compare(cur, base Summary) Verdict {
 	switch {
+	case cur.N < 2 || base.N < 2:
+		return Untold
 	case cur.CILo > base.CIHi:
 		return Regression
 	case cur.CIHi < base.CILo:

@@ -75,17 +75,75 @@ func TestPairedRatio(t *testing.T) {
 }
 
 func TestCompare(t *testing.T) {
-	base := Summary{Mean: 10, CILo: 9, CIHi: 11}
+	base := Summary{N: 5, Mean: 10, CILo: 9, CIHi: 11}
 	for _, c := range []struct {
 		cur  Summary
 		want Verdict
 	}{
-		{Summary{CILo: 10.5, CIHi: 12}, Same},
-		{Summary{CILo: 11.5, CIHi: 12}, Regression},
-		{Summary{CILo: 7, CIHi: 8.5}, Better},
+		{Summary{N: 5, CILo: 10.5, CIHi: 12}, Same},
+		{Summary{N: 5, CILo: 11.5, CIHi: 12}, Regression},
+		{Summary{N: 5, CILo: 7, CIHi: 8.5}, Better},
+		{Summary{N: 1, Mean: 20, CILo: 20, CIHi: 20}, Untold}, // one sample: no interval
 	} {
 		if got := Compare(c.cur, base); got != c.want {
 			t.Errorf("Compare(%+v) = %s, want %s", c.cur, got, c.want)
+		}
+	}
+}
+
+// Docker wall times are the engine's as much as ours: a slower engine must
+// not read as our regression; a higher ours ÷ limit must.
+func TestCompareWithJudgesDockerByTheRatio(t *testing.T) {
+	secs := func(m float64) Summary { return Summary{Unit: "s", N: 5, Mean: m, CILo: m * 0.95, CIHi: m * 1.05} }
+	ratio := func(m float64) *Ratio { return &Ratio{Of: "ours", To: "limit", N: 5, Ratio: m, CILo: m * 0.95, CIHi: m * 1.05} }
+	base := &Report{Docker: []DockerCase{{N: 50, Reps: 5, Ours: secs(20), Limit: secs(18), Swarm: secs(60), OursLim: ratio(1.1), OursSwm: ratio(0.33)}}}
+	for _, tc := range []struct {
+		name        string
+		cur         DockerCase
+		regressions int
+		ratioV      Verdict
+	}{
+		{"engine 4x slower, same ratio", DockerCase{N: 50, Reps: 5, Ours: secs(80), Limit: secs(72), Swarm: secs(240), OursLim: ratio(1.1), OursSwm: ratio(0.33)}, 0, Same},
+		{"ours slower on the same engine", DockerCase{N: 50, Reps: 5, Ours: secs(30), Limit: secs(18), Swarm: secs(60), OursLim: ratio(1.66), OursSwm: ratio(0.5)}, 2, Regression},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := (&Report{Docker: []DockerCase{tc.cur}}).CompareWith(base)
+			if c.Regressions != tc.regressions {
+				t.Errorf("regressions %d, want %d: %+v", c.Regressions, tc.regressions, c.Deltas)
+			}
+			for _, d := range c.Deltas {
+				want := EngineBound
+				if d.Quantity == "ours ÷ limit" || d.Quantity == "ours ÷ Swarm" {
+					want = tc.ratioV
+				}
+				if d.Verdict != want {
+					t.Errorf("%s: %s, want %s", d.Quantity, d.Verdict, want)
+				}
+			}
+			if len(c.Deltas) != 5 {
+				t.Errorf("%d deltas, want 5 (two ratios, three times)", len(c.Deltas))
+			}
+		})
+	}
+}
+
+// A sim time against a baseline from another CPU model is shown, not
+// judged; bytes per instance are judged wherever they were measured.
+func TestCompareWithJudgesTimesOnTheSameCPUOnly(t *testing.T) {
+	sum := func(m float64) Summary { return Summary{N: 5, Mean: m, CILo: m * 0.95, CIHi: m * 1.05} }
+	base := &Report{Env: Env{CPUModel: "AMD EPYC", CPUs: 2}, Sim: []SimCase{{Mix: FaultFree, N: 1000, NsPerInstance: sum(1000), BytesPerInstance: sum(300)}}}
+	for _, tc := range []struct {
+		cpu         string
+		regressions int
+		nsVerdict   Verdict
+	}{
+		{"AMD EPYC", 2, Regression},
+		{"Intel(R) Xeon(R) Processor", 1, OtherCPU},
+	} {
+		cur := &Report{Env: Env{CPUModel: tc.cpu, CPUs: 2}, Sim: []SimCase{{Mix: FaultFree, N: 1000, NsPerInstance: sum(2000), BytesPerInstance: sum(400)}}}
+		c := cur.CompareWith(base)
+		if c.Regressions != tc.regressions || len(c.Deltas) != 2 || c.Deltas[0].Verdict != tc.nsVerdict || c.Deltas[1].Verdict != Regression {
+			t.Errorf("%s: %d regressions, %+v; want %d, ns/instance %s, B/instance regression", tc.cpu, c.Regressions, c.Deltas, tc.regressions, tc.nsVerdict)
 		}
 	}
 }

@@ -84,10 +84,11 @@ func WriteBenchMarkdown(w io.Writer, r *bench.Report) {
 	if c := r.Baseline; c != nil {
 		fmt.Fprintf(w, "## Against the baseline (%s)\n\n", c.BaselineStarted.Format("2006-01-02"))
 		if c.Regressions == 0 {
-			fmt.Fprint(w, "No regression: every confidence interval overlaps the baseline's or is better.\n\n")
+			fmt.Fprint(w, "No regression: every confidence interval judged overlaps the baseline's or is better.\n\n")
 		} else {
 			fmt.Fprintf(w, "**%d regression(s)**: confidence intervals above the baseline's, not overlapping.\n\n", c.Regressions)
 		}
+		fmt.Fprintf(w, "Docker wall times follow the engine's speed, which differs between machines and days; they are shown, and our cost on Docker is judged by ours ÷ limit, measured in the same turns. Times per instance or decision are judged only against a baseline from the same CPU model and count (this run: %s × %d; the baseline: %s × %d). A quantity with fewer than 2 samples on either side has no interval and is not judged.\n\n", r.Env.CPUModel, r.Env.CPUs, c.BaselineEnv.CPUModel, c.BaselineEnv.CPUs)
 		fmt.Fprint(w, "| case | quantity | now | baseline | change | verdict |\n|---|---|---|---|---|---|\n")
 		for _, d := range c.Deltas {
 			v := string(d.Verdict)
