@@ -520,7 +520,12 @@ func (d *Docker) updateService(ctx context.Context) (time.Duration, error) {
 			return 0, err
 		}
 		if ended, err := swarmUpdateEnded(svc.UpdateStatus, start); ended {
-			return time.Since(start), err
+			took := time.Since(start)
+			if err != nil {
+				// How long Swarm took to give up is the comparison left.
+				err = fmt.Errorf("after %.0f s: %w", took.Seconds(), err)
+			}
+			return took, err
 		}
 		select {
 		case <-ctx.Done():

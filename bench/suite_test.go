@@ -197,3 +197,19 @@ func TestSuiteRunInterruptedKeepsAFailedWay(t *testing.T) {
 		t.Errorf("progress does not say the way failed: %q", prog.String())
 	}
 }
+
+// A Swarm update that rolled back at 200 leaves no ratio: the target says
+// so, with both sides' times, and is not met.
+func TestTargetsSwarmFailedAt200(t *testing.T) {
+	r := &Report{Docker: []DockerCase{{N: 200, Reps: 1, Ours: Summarize("s", []float64{437}), Limit: Summarize("s", []float64{381}),
+		Skipped: []string{"swarm: after 1056 s: the Swarm update ended rollback_completed: update rolled back"}}}}
+	var got *Target
+	for _, tg := range targets(r) {
+		if tg.Name == "docker N=200: ours ÷ Swarm" {
+			got = &tg
+		}
+	}
+	if got == nil || got.Met || !strings.Contains(got.Got, "ours 437 s") || !strings.Contains(got.Got, "after 1056 s") {
+		t.Fatalf("Swarm target %+v, want one not met that gives both times", got)
+	}
+}
