@@ -124,11 +124,13 @@ type Orchestrator struct {
 	store       Store
 	seed        uint64
 	concurrency int
-	mutations   plan.Mutations
-	catalog     *Catalog
-	sets        map[string]*SetRecord
-	listeners   []func(SetEvent)
-	kick        chan struct{}
+	// madeBuf is act's list of the reimages made, kept between batches.
+	madeBuf   []plan.Made
+	mutations plan.Mutations
+	catalog   *Catalog
+	sets      map[string]*SetRecord
+	listeners []func(SetEvent)
+	kick      chan struct{}
 }
 
 // New creates an orchestrator and loads what the store holds, so a restarted
@@ -561,40 +563,67 @@ func (o *Orchestrator) act(ctx context.Context, rec *SetRecord, a *Attempt, rs [
 	}
 	name := rec.Model.Name
 	batch := len(a.Rollout.Records)
-	errs := make([]error, len(rs))
-	// When each reimage began: on a real fleet a batch is reimaged a few at
-	// a time, and each instance's wait counts from its own.
-	began := make([]time.Time, len(rs))
+	made, failed := o.reimage(ctx, name, rs)
+	for i, k := 0, 0; i < len(rs); i++ {
+		if len(failed) > 0 && failed[0].pos == i {
+			_ = o.store.AppendJournal(ctx, JournalEntry{Time: now, Set: name, Attempt: a.ID, Status: a.Rollout.Status, Note: fmt.Sprintf("reimage of instance %d to %s failed: %v", rs[i].Index, rs[i].Image.Version, failed[0].err)})
+			failed = failed[1:]
+			continue
+		}
+		o.emitOne(name, a.ID, plan.Event{Kind: plan.EventInstanceReimaged, Batch: batch, Instance: made[k].Index, Time: made[k].At})
+		k++
+	}
+	a.Rollout.ReimagesMade(made)
+	o.madeBuf = made[:0]
+}
+
+// failedReimage is a reimage of act's list (at pos) the fleet refused.
+type failedReimage struct {
+	pos int
+	err error
+}
+
+// reimage makes the reimages rs, o.concurrency at a time. made lists those
+// made, in rs's order, with when each began: on a real fleet a batch is
+// reimaged a few at a time, and each instance's wait counts from its own.
+// made reuses the storage of the last batch's (a simulated batch of
+// 200,000 allocated 14 MB of bookkeeping for it); failed lists the others.
+func (o *Orchestrator) reimage(ctx context.Context, name string, rs []plan.Reimage) (made []plan.Made, failed []failedReimage) {
+	made = o.madeBuf[:0]
 	if o.concurrency <= 1 {
 		for i, r := range rs {
+			at := o.clock.Now()
+			if err := o.fleet.Reimage(ctx, name, r.Index, r.Image); err != nil {
+				failed = append(failed, failedReimage{pos: i, err: err})
+				continue
+			}
+			made = append(made, plan.Made{Index: r.Index, At: at})
+		}
+		return made, failed
+	}
+	errs := make([]error, len(rs))
+	began := make([]time.Time, len(rs))
+	sem := make(chan struct{}, o.concurrency)
+	var wg sync.WaitGroup
+	for i, r := range rs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
 			began[i] = o.clock.Now()
 			errs[i] = o.fleet.Reimage(ctx, name, r.Index, r.Image)
-		}
-	} else {
-		sem := make(chan struct{}, o.concurrency)
-		var wg sync.WaitGroup
-		for i, r := range rs {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				began[i] = o.clock.Now()
-				errs[i] = o.fleet.Reimage(ctx, name, r.Index, r.Image)
-			}()
-		}
-		wg.Wait()
+		}()
 	}
-	made := make([]plan.Made, 0, len(rs))
+	wg.Wait()
 	for i, r := range rs {
 		if errs[i] != nil {
-			_ = o.store.AppendJournal(ctx, JournalEntry{Time: now, Set: name, Attempt: a.ID, Status: a.Rollout.Status, Note: fmt.Sprintf("reimage of instance %d to %s failed: %v", r.Index, r.Image.Version, errs[i])})
+			failed = append(failed, failedReimage{pos: i, err: errs[i]})
 			continue
 		}
 		made = append(made, plan.Made{Index: r.Index, At: began[i]})
-		o.emitOne(name, a.ID, plan.Event{Kind: plan.EventInstanceReimaged, Batch: batch, Instance: r.Index, Time: began[i]})
 	}
-	a.Rollout.ReimagesMade(made)
+	return made, failed
 }
 
 func (o *Orchestrator) emit(set string, attempt int, evs []plan.Event) {
