@@ -142,6 +142,9 @@ const (
 	// engine's speed, which differs between machines and days more than
 	// our code's cost does; ours ÷ limit, from the same turns, is judged.
 	EngineBound Verdict = "engine's speed, not judged"
+	// OtherEngine: a Docker ratio against a baseline whose engine recreated
+	// the containers faster or slower (the limit's intervals do not overlap).
+	OtherEngine Verdict = "other engine speed, not judged"
 	// OtherCPU: a time the baseline measured on another CPU model.
 	OtherCPU Verdict = "other CPU, not judged"
 )

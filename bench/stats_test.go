@@ -91,8 +91,9 @@ func TestCompare(t *testing.T) {
 	}
 }
 
-// Docker wall times are the engine's as much as ours: a slower engine must
-// not read as our regression; a higher ours ÷ limit must.
+// Docker wall times are the engine's as much as ours: a slower or faster
+// engine must not read as our regression, even where it moves the ratios;
+// a higher ours ÷ limit on an engine as fast as the baseline's must.
 func TestCompareWithJudgesDockerByTheRatio(t *testing.T) {
 	secs := func(m float64) Summary { return Summary{Unit: "s", N: 5, Mean: m, CILo: m * 0.95, CIHi: m * 1.05} }
 	ratio := func(m float64) *Ratio { return &Ratio{Of: "ours", To: "limit", N: 5, Ratio: m, CILo: m * 0.95, CIHi: m * 1.05} }
@@ -103,8 +104,10 @@ func TestCompareWithJudgesDockerByTheRatio(t *testing.T) {
 		regressions int
 		ratioV      Verdict
 	}{
-		{"engine 4x slower, same ratio", DockerCase{N: 50, Reps: 5, Ours: secs(80), Limit: secs(72), Swarm: secs(240), OursLim: ratio(1.1), OursSwm: ratio(0.33)}, 0, Same},
+		{"same engine, same ratio", DockerCase{N: 50, Reps: 5, Ours: secs(20.5), Limit: secs(18.2), Swarm: secs(61), OursLim: ratio(1.12), OursSwm: ratio(0.34)}, 0, Same},
 		{"ours slower on the same engine", DockerCase{N: 50, Reps: 5, Ours: secs(30), Limit: secs(18), Swarm: secs(60), OursLim: ratio(1.66), OursSwm: ratio(0.5)}, 2, Regression},
+		{"engine 4x slower, ratio lower", DockerCase{N: 50, Reps: 5, Ours: secs(74), Limit: secs(72), Swarm: secs(240), OursLim: ratio(1.03), OursSwm: ratio(0.31)}, 0, OtherEngine},
+		{"engine 4x faster, ratio higher", DockerCase{N: 50, Reps: 5, Ours: secs(8), Limit: secs(4.5), Swarm: secs(10), OursLim: ratio(1.78), OursSwm: ratio(0.8)}, 0, OtherEngine},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := (&Report{Docker: []DockerCase{tc.cur}}).CompareWith(base)

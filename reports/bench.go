@@ -88,7 +88,7 @@ func WriteBenchMarkdown(w io.Writer, r *bench.Report) {
 		} else {
 			fmt.Fprintf(w, "**%d regression(s)**: confidence intervals above the baseline's, not overlapping.\n\n", c.Regressions)
 		}
-		fmt.Fprintf(w, "Docker wall times follow the engine's speed, which differs between machines and days; they are shown, and our cost on Docker is judged by ours ÷ limit, measured in the same turns. Times per instance or decision are judged only against a baseline from the same CPU model and count (this run: %s × %d; the baseline: %s × %d). A quantity with fewer than 2 samples on either side has no interval and is not judged.\n\n", r.Env.CPUModel, r.Env.CPUs, c.BaselineEnv.CPUModel, c.BaselineEnv.CPUs)
+		fmt.Fprintf(w, "Docker wall times follow the engine's speed, which differs between machines and days; they are shown, and our cost on Docker is judged by ours ÷ limit and ours ÷ Swarm, measured in the same turns, when the engine's recreate (the limit) took as long as in the baseline (overlapping intervals): the ratios move with the engine's speed too. Times per instance or decision are judged only against a baseline from the same CPU model and count (this run: %s × %d; the baseline: %s × %d). A quantity with fewer than 2 samples on either side has no interval and is not judged.\n\n", r.Env.CPUModel, r.Env.CPUs, c.BaselineEnv.CPUModel, c.BaselineEnv.CPUs)
 		fmt.Fprint(w, "| case | quantity | now | baseline | change | verdict |\n|---|---|---|---|---|---|\n")
 		for _, d := range c.Deltas {
 			v := string(d.Verdict)
