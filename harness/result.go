@@ -130,7 +130,12 @@ func Run(ctx context.Context, f *scenario.File, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer w.Close(context.WithoutCancel(ctx))
+	closed := false
+	defer func() {
+		if !closed {
+			_ = w.Close(context.WithoutCancel(ctx)) // an error path: its error is the one returned
+		}
+	}()
 	runErr := w.Run(ctx, opts)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -138,6 +143,13 @@ func Run(ctx context.Context, f *scenario.File, opts Options) (*Result, error) {
 	r, err := w.Result(ctx)
 	if err != nil {
 		return nil, err
+	}
+	// What the run could not remove is reported, not dropped: this engine
+	// at times keeps a stale endpoint that no container holds, and then
+	// refuses to remove the network (moby#42119) until it restarts.
+	closed = true
+	if err := w.Close(context.WithoutCancel(ctx)); err != nil {
+		r.Problems = append(r.Problems, fmt.Sprintf("tearing down the %s fleet: %v (left behind; `osupgrade clean` removes what carries our labels)", w.FleetName, err))
 	}
 	if runErr != nil {
 		r.Error = runErr.Error()
