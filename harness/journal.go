@@ -43,9 +43,6 @@ type Journal struct {
 	idxs  []int32
 	qHead int
 	iHead int
-	// expiredTo is the latest time expire ran to: no wait still open
-	// after it has left the queue.
-	expiredTo int64
 	// Lag is how far the fleet's timestamp of a reimage trails the start of
 	// the call that made it, where the harness itself made fleet calls slow
 	// (engine-error kind slow); the world resets it at every step. An
@@ -410,63 +407,28 @@ func (j *Journal) Observed(at time.Time, set string, obs []plan.Instance) {
 		return
 	}
 	t := at.UnixNano()
-	o := observation{s: s, obs: obs, t: t}
-	if t < j.expiredTo {
-		// Older than an expiry already made: the queue no longer holds
-		// every wait still open at t.
-		for i := range obs {
-			o.mark(&s.inst[i], i, int64(j.deadline))
+	// Nearly every instance runs one of two versions: look a version up
+	// only when it differs from the last one's (the map was a sixteenth
+	// of a simulated 10^6 rollout).
+	var lastVersion string
+	var lastV uint16
+	lastOK, looked := false, false
+	for i := range obs {
+		in := &s.inst[i]
+		if in.flags&fUpgraded == 0 || t >= in.since+int64(j.deadline) || !plan.HealthyOn(&obs[i], obs[i].Version, s.mode) {
+			continue
 		}
-		return
-	}
-	// Only an instance whose wait is still open at t can be marked, and
-	// each such wait is in the expiry queue: walk that (a batch), not the
-	// whole set (the scan of 10^6 at every observation was a sixth of a
-	// simulated rollout).
-	d := int64(j.deadline)
-	from := j.iHead
-	for _, run := range j.queue[j.qHead:] {
-		if run.set == s.index && t < run.from+d {
-			for _, idx := range j.idxs[from:run.end] {
-				if in := &s.inst[idx]; in.since == run.from {
-					o.mark(in, int(idx), d)
-				}
-			}
+		if ver := obs[i].Version; !looked || ver != lastVersion {
+			lastV, lastOK = s.vidx[ver]
+			lastVersion, looked = ver, true
 		}
-		from = int(run.end)
-	}
-}
-
-// observation is one Observed call's input, and the version it looked up
-// last: nearly every instance runs one of two versions, so a version is
-// looked up only when it differs from the last one's.
-type observation struct {
-	s   *setJournal
-	obs []plan.Instance
-	t   int64
-
-	looked      bool
-	lastVersion string
-	lastV       uint16
-	lastOK      bool
-}
-
-// mark records instance i seen healthy in time on the version it runs.
-func (o *observation) mark(in *instJ, i int, deadline int64) {
-	r := &o.obs[i]
-	if in.flags&fUpgraded == 0 || o.t >= in.since+deadline || !plan.HealthyOn(r, r.Version, o.s.mode) {
-		return
-	}
-	if !o.looked || r.Version != o.lastVersion {
-		o.lastV, o.lastOK = o.s.vidx[r.Version]
-		o.lastVersion, o.looked = r.Version, true
-	}
-	switch v := o.lastV; {
-	case !o.lastOK:
-	case int(v) == o.s.target && in.cur == v:
-		in.flags |= fSeenSucceeded | fSucceededLate
-	case v == in.prev && in.cur == v && in.flags&(fRollbackIv|fRolledBack|fRolledBackLate) != 0:
-		in.flags |= fSeenRolledBack | fRolledBackLate
+		switch v, ok := lastV, lastOK; {
+		case !ok:
+		case int(v) == s.target && in.cur == v:
+			in.flags |= fSeenSucceeded | fSucceededLate
+		case v == in.prev && in.cur == v && in.flags&(fRollbackIv|fRolledBack|fRolledBackLate) != 0:
+			in.flags |= fSeenRolledBack | fRolledBackLate
+		}
 	}
 }
 
@@ -516,7 +478,6 @@ func (j *Journal) enqueue(from int64, set uint16, idx int32) {
 // itself). An entry whose instance was reimaged again since, or whose
 // upgrade ended earlier, is stale: its since differs or it is not in flight.
 func (j *Journal) expire(t int64, inclusive bool) {
-	j.expiredTo = max(j.expiredTo, t)
 	d := int64(j.deadline)
 	for j.qHead < len(j.queue) {
 		run := j.queue[j.qHead]

@@ -1,8 +1,6 @@
 package harness
 
 import (
-	"math"
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -49,84 +47,5 @@ func TestJournalSlackAtTheHealthWaitBoundary(t *testing.T) {
 				t.Fatalf("I-2 violated: %v, want %v (%+v)", got, tc.wantI2, j.violations["I-2"])
 			}
 		})
-	}
-}
-
-// Observed walks the expiry queue instead of the whole set; it must mark
-// exactly what a scan of every instance marks, whatever the order of
-// reimages, reports and observations (older ones included).
-func TestJournalObservedMarksWhatAFullScanMarks(t *testing.T) {
-	const n = 12
-	rng := rand.New(rand.NewPCG(7, 11))
-	for round := range 50 {
-		walk, scan := NewJournal(0), NewJournal(0)
-		scan.expiredTo = math.MaxInt64 // always the full scan
-		sets := []string{"a", "b"}
-		obs := map[string][]plan.Instance{}
-		for _, name := range sets {
-			m := orchestrator.ScaleSet{Name: name, Capacity: n, UpdateDomains: 1, Health: plan.HealthExtension, Rolling: orchestrator.DefaultRollingPolicy()}
-			walk.AddSet(m, "1")
-			scan.AddSet(m, "1")
-			obs[name] = make([]plan.Instance, n)
-			for i := range obs[name] {
-				obs[name][i] = plan.Instance{ID: i, Version: "1", Running: true, Provisioning: plan.ProvisioningSucceeded, Health: plan.HealthHealthy}
-			}
-		}
-		at := clock.Epoch
-		if round == 0 {
-			// An observation older than an expiry: instance 0 healthy 10 s
-			// after its reimage, seen so only after a report at 6 minutes
-			// ended its wait.
-			for _, j := range []*Journal{walk, scan} {
-				j.StepBegins()
-				j.Reimage(at, "a", 0, "2")
-			}
-			obs["a"][0].Version = "2"
-			for _, j := range []*Journal{walk, scan} {
-				j.State(at.Add(10*time.Second), "a", obs["a"][0])
-				j.State(at.Add(6*time.Minute), "a", obs["a"][1])
-				j.Observed(at.Add(20*time.Second), "a", obs["a"])
-			}
-			if walk.sets["a"].inst[0] != scan.sets["a"].inst[0] || scan.sets["a"].inst[0].flags&fSeenSucceeded == 0 {
-				t.Fatalf("old observation: walk %+v, scan %+v (want seen succeeded)", walk.sets["a"].inst[0], scan.sets["a"].inst[0])
-			}
-			at = at.Add(6 * time.Minute)
-		}
-		for op := range 400 {
-			at = at.Add(time.Duration(rng.IntN(20)) * time.Second)
-			set := sets[rng.IntN(len(sets))]
-			id := rng.IntN(n)
-			in := &obs[set][id]
-			switch rng.IntN(6) {
-			case 0:
-				walk.StepBegins()
-				scan.StepBegins()
-			case 1:
-				v := []string{"1", "2"}[rng.IntN(2)]
-				in.Version, in.Provisioning, in.Health = v, plan.ProvisioningUpdating, plan.HealthUnknown
-				walk.Reimage(at, set, id, v)
-				scan.Reimage(at, set, id, v)
-			case 2:
-				in.Provisioning = plan.ProvisioningSucceeded
-				in.Health = []plan.Health{plan.HealthHealthy, plan.HealthUnhealthy, plan.HealthInitializing}[rng.IntN(3)]
-				walk.State(at, set, *in)
-				scan.State(at, set, *in)
-			default:
-				seen := at
-				if rng.IntN(4) == 0 {
-					seen = at.Add(-time.Duration(rng.IntN(300)) * time.Second) // an observation older than the journal's time
-				}
-				walk.Observed(seen, set, obs[set])
-				scan.Observed(seen, set, obs[set])
-			}
-			for _, name := range sets {
-				w, s := walk.sets[name].inst, scan.sets[name].inst
-				for i := range w {
-					if w[i] != s[i] {
-						t.Fatalf("round %d, op %d: set %s instance %d: walk %+v, scan %+v", round, op, name, i, w[i], s[i])
-					}
-				}
-			}
-		}
 	}
 }
