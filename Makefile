@@ -7,7 +7,7 @@ FLEET   ?= auto
 TIME_SCALE ?= 20
 BIN     := bin/osupgrade
 
-.PHONY: run test vet build clean fuzz
+.PHONY: run test vet build clean fuzz race
 
 build:
 	$(GO) build -o $(BIN) ./cmd/osupgrade
@@ -23,7 +23,7 @@ vet:
 # Every package (Docker tests skip without an engine unless
 # OSUPGRADE_REQUIRE_DOCKER=1), then the @docker features on containers when
 # the engine answers.
-test: vet
+test: vet race
 	$(GO) test -count=1 -timeout 14m ./...
 	@if docker info >/dev/null 2>&1; then \
 		echo "OSUPGRADE_FLEET=docker $(GO) test -count=1 -run TestFeatures ./features/"; \
@@ -32,16 +32,26 @@ test: vet
 		echo "make test: the Docker engine does not answer and OSUPGRADE_REQUIRE_DOCKER=1" >&2; exit 1; \
 	else echo "make test: the Docker engine does not answer: @docker features not run on containers"; fi
 
+# The race detector over the orchestrator, the harness and the fleets, short
+# mode (Docker tests skip: the engine's own latency under -race's 5-10x
+# slowdown would only test the engine). About 2 minutes here, most of it the
+# instrumented build.
+RACE_PKGS ?= ./orchestrator/... ./harness/... ./fakes/...
+race:
+	$(GO) test -race -short -count=1 -timeout 10m $(RACE_PKGS)
+
 # Fuzz smoke runs: request decoding of the API and scenario parsing. Budgets
 # are counts of inputs, not durations: go1.26's fuzz coordinator can fail a
 # target with a bare "context deadline exceeded" when a duration runs out
 # under load (golang/go#75804, fixed in go1.27; it failed CI here once).
 # FUZZSCALE multiplies every count (about 5 s each on this machine at 1).
+# The API's targets run under the race detector: a handler that shares a
+# stored document across requests is found there (about 40 s each at 1).
 FUZZSCALE ?= 2
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzPutScaleSet$$' -fuzztime $$((4000 * $(FUZZSCALE)))x ./orchestrator/api/
-	$(GO) test -run '^$$' -fuzz '^FuzzPatchScaleSet$$' -fuzztime $$((400 * $(FUZZSCALE)))x ./orchestrator/api/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeModel$$' -fuzztime $$((8000 * $(FUZZSCALE)))x ./orchestrator/api/
+	$(GO) test -race -run '^$$' -fuzz '^FuzzPutScaleSet$$' -fuzztime $$((4000 * $(FUZZSCALE)))x ./orchestrator/api/
+	$(GO) test -race -run '^$$' -fuzz '^FuzzPatchScaleSet$$' -fuzztime $$((400 * $(FUZZSCALE)))x ./orchestrator/api/
+	$(GO) test -race -run '^$$' -fuzz '^FuzzDecodeModel$$' -fuzztime $$((8000 * $(FUZZSCALE)))x ./orchestrator/api/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $$((25000 * $(FUZZSCALE)))x ./harness/scenario/
 
 # Removes build output, reports, and every Docker resource labelled as
