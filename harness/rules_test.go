@@ -1,6 +1,11 @@
 package harness
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
@@ -71,5 +76,38 @@ func TestCheckerHealthAgreesWithThePlanners(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// The checker stays independent of what it checks: no file of the harness
+// but its tests calls the planner's rule arithmetic.
+func TestCheckerDoesNotUseThePlannersRuleArithmetic(t *testing.T) {
+	planners := map[string]bool{"BatchSize": true, "Exceeds": true, "CountsUnhealthy": true, "CountUnhealthy": true, "HealthyOn": true}
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	checked := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checked++
+		ast.Inspect(f, func(n ast.Node) bool {
+			if sel, ok := n.(*ast.SelectorExpr); ok {
+				if pkg, ok := sel.X.(*ast.Ident); ok && pkg.Name == "plan" && planners[sel.Sel.Name] {
+					t.Errorf("%s: the checker uses the planner's plan.%s: it must do its own arithmetic (rules.go)", fset.Position(sel.Pos()), sel.Sel.Name)
+				}
+			}
+			return true
+		})
+	}
+	if checked < 10 {
+		t.Fatalf("only %d files of the harness read: run from its directory", checked)
 	}
 }
