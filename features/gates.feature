@@ -47,6 +47,19 @@ Feature: The 20% health gates
       | 1000 | 201       | refuses the rollout    |
 
   @R-PRE-1
+  Scenario Outline: R-PRE-1 hung instances count as unhealthy: their health is Unknown (<hung> of 10)
+    Given a scale set of 10 instances
+    And instances <ids> hang at 0s for 4h1m
+    And a new image version is published
+    When the scenario runs
+    Then the pre-check <verdict>
+
+    Examples:
+      | hung | ids        | verdict                |
+      | 2    | 8 and 9    | lets the rollout start |
+      | 3    | 7, 8 and 9 | refuses the rollout    |
+
+  @R-PRE-1
   Scenario: R-PRE-1 a refused rollout changes nothing and shows in the history
     Given a scale set of 10 instances
     And 3 instances are unhealthy when the rollout is due

@@ -12,7 +12,8 @@ import (
 )
 
 // TestEveryPlantedBugFailsAFeature plants each known bug of the planner's
-// gates and the fleet (orchestrator/plan/mutation.go), one at a time, runs
+// gates, of its rules' arithmetic and of the fleet
+// (orchestrator/plan/mutation.go), one at a time, runs
 // every scenario on the simulated fleet and requires at least one to fail:
 // no gate can break without a feature noticing.
 func TestEveryPlantedBugFailsAFeature(t *testing.T) {
@@ -34,7 +35,12 @@ func TestEveryPlantedBugFailsAFeature(t *testing.T) {
 				}}),
 				Options: &godog.Options{Format: "progress", Output: io.Discard, Paths: []string{"."}, Strict: true, Concurrency: 2},
 			}
+			// The rules' bugs live in BatchSize, Exceeds and CountsUnhealthy,
+			// for the whole process: planted once around the suite, whose
+			// scenarios run concurrently.
+			restore := plan.PlantRulesBugs(bug)
 			code := suite.Run()
+			restore()
 			if code == 0 || len(failed) == 0 {
 				t.Errorf("with the bug %q planted, every feature still passes (godog exit %d)", bug, code)
 				return

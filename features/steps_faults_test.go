@@ -17,6 +17,7 @@ func (s *state) faultSteps(sc *godog.ScenarioContext) {
 	sc.Step(`^instances? ([\d, and]+) boots? (\S+) slower until (\S+)$`, s.slowBoot)
 	sc.Step(`^the SAS token of extension "([^"]+)" expires when batch (\d+) starts$`, s.sasExpiresDuringBatch)
 	sc.Step(`^instances? ([\d, and]+) (?:go|goes) down at (\S+) for (\S+)$`, s.down)
+	sc.Step(`^instances? ([\d, and]+) hangs? at (\S+) for (\S+)$`, s.hang)
 }
 
 // unhealthyWhenDue: the app of these instances reports unhealthy from the
@@ -88,7 +89,13 @@ func (s *state) slowBoot(list, delay, until string) error {
 	return nil
 }
 
-func (s *state) down(list, at, d string) error {
+func (s *state) down(list, at, d string) error { return s.faultFor("crash", list, at, d) }
+
+// hang: a hung VM keeps running, its health cannot be read (pause).
+func (s *state) hang(list, at, d string) error { return s.faultFor("pause", list, at, d) }
+
+// faultFor puts a fault on the instances at a time, for a while.
+func (s *state) faultFor(kind, list, at, d string) error {
 	v, err := ids(list)
 	if err != nil {
 		return err
@@ -101,7 +108,7 @@ func (s *state) down(list, at, d string) error {
 	if err != nil {
 		return err
 	}
-	s.addEntry(scenario.Entry{At: s.at(when), Fault: "crash", Instances: v, Duration: scenario.Duration{Duration: dur}})
+	s.addEntry(scenario.Entry{At: s.at(when), Fault: kind, Instances: v, Duration: scenario.Duration{Duration: dur}})
 	return nil
 }
 

@@ -126,7 +126,7 @@ func (w *World) checkFinal(s *setJournal, obs []plan.Instance, now time.Time) {
 			wrong = append(wrong, i)
 			continue
 		}
-		healthy := plan.HealthyOn(&obs[i], got, s.mode)
+		healthy := healthyOn(&obs[i], got, s.mode)
 		if rollback && in.flags&fUpgraded != 0 && s.target >= 0 && got == s.versions[s.target] && in.flags&(fSucceeded|fSucceededLate) == 0 && !healthy && in.flags&fInflight == 0 && !injected[i] {
 			stuck = append(stuck, i)
 		}

@@ -92,8 +92,8 @@ func (j *Journal) StepBegins() {
 
 // Instance flags.
 const (
-	fUnhealthy      uint32 = 1 << iota // the health gates count it unhealthy (plan.CountsUnhealthy)
-	fHealthyOn                         // healthy on the version it runs (plan.HealthyOn)
+	fUnhealthy      uint32 = 1 << iota // the health gates count it unhealthy (gateUnhealthy)
+	fHealthyOn                         // healthy on the version it runs (healthyOn)
 	fFailed                            // provisioning failed on the version it runs
 	fInflight                          // upgrading (see Journal)
 	fRollbackIv                        // the open interval is a rollback
@@ -124,7 +124,8 @@ type setJournal struct {
 	index    uint16
 	model    orchestrator.ScaleSet
 	mode     plan.HealthMode
-	maxBatch int
+	maxBatch int   // R-BATCH-1's bound (batchLimit)
+	setShare share // R-PRE-1 and R-STOP-2's bound: maxUnhealthyInstancePercent of the set
 	versions []string
 	vidx     map[string]uint16
 	inst     []instJ
@@ -143,6 +144,7 @@ type setJournal struct {
 	epochStart  time.Time
 	batches     int
 	upgraded    int
+	upShare     share // R-STOP-1's bound: maxUnhealthyUpgradedInstancePercent of upgraded, counted as it grows
 	bad         int
 	pendingEnd  int64  // when the in-flight count last fell to 0; 0: none pending
 	settleAt    int64  // R-STOP-1 is evaluated after this (pendingEnd, or the slack's end when a wait ran out)
@@ -161,7 +163,9 @@ func NewJournal(slack time.Duration) *Journal {
 // AddSet starts the record of a scale set whose instances all run version.
 func (j *Journal) AddSet(model orchestrator.ScaleSet, version string) {
 	s := &setJournal{name: model.Name, index: uint16(len(j.order)), model: model, mode: model.Policy().HealthMode, vidx: map[string]uint16{}, inst: make([]instJ, model.Capacity), target: -1}
-	s.maxBatch = plan.BatchSize(model.Capacity, model.Rolling.MaxBatchInstancePercent)
+	s.maxBatch = batchLimit(model.Capacity, model.Rolling.MaxBatchInstancePercent)
+	s.setShare = shareOf(model.Capacity, model.Rolling.MaxUnhealthyInstancePercent)
+	s.upShare = share{pct: model.Rolling.MaxUnhealthyUpgradedInstancePercent}
 	v := s.version(version)
 	for i := range s.inst {
 		s.inst[i] = instJ{cur: v, prev: v, flags: fHealthyOn}
@@ -220,6 +224,7 @@ func (s *setJournal) newEpoch(at time.Time, target int) {
 	s.target = target
 	s.epochStart = at
 	s.batches, s.upgraded, s.bad = 0, 0, 0
+	s.upShare = share{pct: s.model.Rolling.MaxUnhealthyUpgradedInstancePercent}
 	s.tripped, s.trippedNote, s.pendingEnd = false, "", 0
 	const epochFlags = fUpgraded | fSucceeded | fSucceededLate | fRolledBack | fRolledBackLate | fTouchedSame | fBad | fSeenSucceeded | fSeenRolledBack
 	for i := range s.inst {
@@ -269,6 +274,7 @@ func (j *Journal) Reimage(at time.Time, set string, id int, version string) {
 		if in.flags&fUpgraded == 0 {
 			in.flags |= fUpgraded
 			s.upgraded++
+			s.upShare.count()
 		}
 		in.upAt = t
 	}
@@ -309,7 +315,7 @@ func (j *Journal) batchStart(s *setJournal, at time.Time, id int) {
 	} else {
 		s.checks[1]++
 	}
-	if plan.Exceeds(s.unhealthy, n, pct) {
+	if s.setShare.exceededBy(s.unhealthy) {
 		j.violate("I-2", at, fmt.Sprintf("%s: batch %d began (instance %d) with %d of %d instances unhealthy, more than %d%% (%s)", s.name, s.batches, id, s.unhealthy, n, pct, rule))
 	}
 	if s.batches > 1 {
@@ -327,7 +333,7 @@ func (j *Journal) settle(s *setJournal, t int64, force bool) {
 		return
 	}
 	pct := s.model.Rolling.MaxUnhealthyUpgradedInstancePercent
-	s.tripped = plan.Exceeds(s.bad, s.upgraded, pct)
+	s.tripped = s.upShare.exceededBy(s.bad)
 	if s.tripped {
 		s.trippedNote = fmt.Sprintf("%d of %d upgraded instances were unhealthy at %s, more than %d%%", s.bad, s.upgraded, time.Unix(0, s.pendingEnd).UTC().Format(time.RFC3339), pct)
 	}
@@ -356,10 +362,10 @@ func (j *Journal) State(at time.Time, set string, r plan.Instance) {
 	}
 	wasUnhealthy := in.flags&fUnhealthy != 0
 	in.flags &^= fUnhealthy | fHealthyOn | fFailed
-	if plan.CountsUnhealthy(&r, s.mode) {
+	if gateUnhealthy(&r, s.mode) {
 		in.flags |= fUnhealthy
 	}
-	if plan.HealthyOn(&r, r.Version, s.mode) {
+	if healthyOn(&r, r.Version, s.mode) {
 		in.flags |= fHealthyOn
 	}
 	if r.Provisioning == plan.ProvisioningFailed {
@@ -415,7 +421,7 @@ func (j *Journal) Observed(at time.Time, set string, obs []plan.Instance) {
 	lastOK, looked := false, false
 	for i := range obs {
 		in := &s.inst[i]
-		if in.flags&fUpgraded == 0 || t >= in.since+int64(j.deadline) || !plan.HealthyOn(&obs[i], obs[i].Version, s.mode) {
+		if in.flags&fUpgraded == 0 || t >= in.since+int64(j.deadline) || !healthyOn(&obs[i], obs[i].Version, s.mode) {
 			continue
 		}
 		if ver := obs[i].Version; !looked || ver != lastVersion {

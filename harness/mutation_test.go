@@ -26,56 +26,44 @@ const mutBad = `images:
   - {image: "Canonical:UbuntuServer:18.04-LTS:2.0.0", publishAt: 0s, bad: never-healthy}
 `
 
+// mutScenario is a scenario of one scale set "web" on version 1.0.0: set
+// holds its other fields, images the images section, timeline the rest.
+func mutScenario(name, set, images, timeline string) string {
+	return "name: " + name + "\nscaleSets:\n  - {name: web, " + set + ", " + mutImage + "}\n" + images + timeline
+}
+
+// mutManual starts the rollout by hand at once; mutFaultThenManual puts a
+// fault on instances 1-3 first and starts it a minute later.
+const mutManual = `timeline:
+  - {at: 0s, trigger: manual}
+`
+
+func mutFaultThenManual(fault string) string {
+	return "timeline:\n  - {at: 0s, fault: " + fault + ", instances: [1, 2, 3]}\n  - {at: 1m, trigger: manual}\n"
+}
+
 var mutationCases = []mutationCase{
-	{plan.MutBatch25, "I-1", `name: m-batch
-scaleSets:
-  - {name: web, instances: 20, updateDomains: 1, ` + mutImage + `}
-` + mutPublish + `timeline:
-  - {at: 0s, trigger: manual}
-`},
-	{plan.MutSkipPrecheck, "I-2", `name: m-precheck
-scaleSets:
-  - {name: web, instances: 10, ` + mutImage + `}
-` + mutPublish + `timeline:
-  - {at: 0s, fault: unhealthy, instances: [1, 2, 3]}
-  - {at: 1m, trigger: manual}
-`},
-	{plan.MutIgnoreUpgradedUnhealthy, "I-2", `name: m-upgraded
-scaleSets:
-  - {name: web, instances: 10, ` + mutImage + `}
-` + mutBad + `timeline:
-  - {at: 0s, trigger: manual}
-`},
-	{plan.MutMixZones, "I-5", `name: m-zones
-scaleSets:
-  - {name: web, instances: 10, zones: ["1", "2", "3"], ` + mutImage + `}
-` + mutPublish + `timeline:
-  - {at: 0s, trigger: manual}
-`},
-	{plan.MutMixUpdateDomains, "I-5", `name: m-uds
-scaleSets:
-  - {name: web, instances: 12, ` + mutImage + `}
-` + mutPublish + `timeline:
-  - {at: 0s, trigger: manual}
-`},
-	{plan.MutSkipRollback, "I-3", `name: m-rollback
-scaleSets:
-  - {name: web, instances: 10, ` + mutImage + `}
-` + mutBad + `expect: {startedBy: Platform}
-`},
-	{plan.MutIgnoreStopAfterBatch, "I-2", `name: m-stop-after-batch
-scaleSets:
-  - {name: web, instances: 10, ` + mutImage + `}
-` + mutPublish + `timeline:
-  - {at: 0s, trigger: manual}
-  - {on: batch 1 started, fault: maintenance, instances: [2, 3, 4], duration: 1h}
-`},
-	{plan.MutRecreateDataVolume, "I-4", `name: m-data
-scaleSets:
-  - {name: web, instances: 10, ` + mutImage + `}
-` + mutPublish + `timeline:
-  - {at: 0s, trigger: manual}
-`},
+	{plan.MutBatch25, "I-1", mutScenario("m-batch", "instances: 20, updateDomains: 1", mutPublish, mutManual)},
+	{plan.MutSkipPrecheck, "I-2", mutScenario("m-precheck", "instances: 10", mutPublish, mutFaultThenManual("unhealthy"))},
+	{plan.MutIgnoreUpgradedUnhealthy, "I-2", mutScenario("m-upgraded", "instances: 10", mutBad, mutManual)},
+	{plan.MutMixZones, "I-5", mutScenario("m-zones", `instances: 10, zones: ["1", "2", "3"]`, mutPublish, mutManual)},
+	{plan.MutMixUpdateDomains, "I-5", mutScenario("m-uds", "instances: 12", mutPublish, mutManual)},
+	{plan.MutSkipRollback, "I-3", mutScenario("m-rollback", "instances: 10", mutBad, "expect: {startedBy: Platform}\n")},
+	{plan.MutIgnoreStopAfterBatch, "I-2", mutScenario("m-stop-after-batch", "instances: 10", mutPublish, mutManual+`  - {on: batch 1 started, fault: maintenance, instances: [2, 3, 4], duration: 1h}
+`)},
+	{plan.MutRecreateDataVolume, "I-4", mutScenario("m-data", "instances: 10", mutPublish, mutManual)},
+	// The rules' arithmetic, off by one at each kind of 20% boundary: where
+	// 20% of the set is whole (20 instances: 4) and where it rounds (12:
+	// 2.4). One update domain, so that only R-BATCH-1 bounds a batch.
+	{plan.MutBatchOneMoreWhole, "I-1", mutScenario("m-batch-whole", "instances: 20, updateDomains: 1", mutPublish, mutManual)},
+	{plan.MutBatchRoundsUp, "I-1", mutScenario("m-batch-rounds", "instances: 12, updateDomains: 1", mutPublish, mutManual)},
+	// 3 of 10 unhealthy is one over a whole limit (2); 3 of 11 one over a
+	// limit that rounds (2.2).
+	{plan.MutExceedsOneOverWhole, "I-2", mutScenario("m-exceeds-whole", "instances: 10", mutPublish, mutFaultThenManual("unhealthy"))},
+	{plan.MutExceedsRoundsUp, "I-2", mutScenario("m-exceeds-rounds", "instances: 11", mutPublish, mutFaultThenManual("unhealthy"))},
+	// Hung instances still run; the health extension cannot be read:
+	// Unknown, which counts as unhealthy.
+	{plan.MutUnknownNotUnhealthy, "I-2", mutScenario("m-unknown", "instances: 10", mutPublish, mutFaultThenManual("pause"))},
 }
 
 func runMutation(t *testing.T, src string, mut plan.Mutations) *Result {
@@ -84,6 +72,7 @@ func runMutation(t *testing.T, src string, mut plan.Mutations) *Result {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer plan.PlantRulesBugs(mut)()
 	r, err := Run(context.Background(), sc, Options{mutations: mut})
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +90,9 @@ func invariant(r *Result, id string) Invariant {
 }
 
 // TestMutationsCaught proves the checker flags every planted bug of the
-// planner's gates (and the data-volume bug of the fleet), and that the same
+// planner's gates and of the rules' arithmetic (BatchSize, Exceeds,
+// CountsUnhealthy, which the checker does not use), and the data-volume bug
+// of the fleet, and that the same
 // scenario without the bug breaks no invariant. The mutation score is
 // logged; anything below 100% fails.
 func TestMutationsCaught(t *testing.T) {

@@ -1,7 +1,9 @@
 package plan
 
-// Mutations plant known bugs in the planner's gates, so that the harness's
-// invariant checker can prove it catches each one (mutation testing).
+// Mutations plant known bugs in the planner's gates and in the arithmetic of
+// its rules (BatchSize, Exceeds, CountsUnhealthy: see PlantRulesBugs), so
+// that the harness's invariant checker, which does its own arithmetic, can
+// prove it catches each one (mutation testing).
 //
 // TEST-ONLY. The zero value plants nothing. Nothing in scenario files, the
 // ARM API, the CLI or the persisted state can set them: Rollout.Mutations is
@@ -30,6 +32,28 @@ const (
 	// R-UPG-1, I-4). It is a fleet bug, not a planner one: the harness
 	// plants it in the fleet (sim: ResetDataOnReimage).
 	MutRecreateDataVolume
+	// The rules' arithmetic: planted by PlantRulesBugs in BatchSize, Exceeds
+	// and CountsUnhealthy for every caller (a rollout's Mutations ignore
+	// them), each off by one at one kind of 20% boundary.
+	//
+	// MutBatchOneMoreWhole makes BatchSize return one instance more where
+	// pct% of the set is a whole number (10 at 20%: 3, not 2; 5: 2, not 1)
+	// (breaks R-BATCH-1, I-1).
+	MutBatchOneMoreWhole
+	// MutBatchRoundsUp makes BatchSize round pct% of the set up where it is
+	// not whole (12 at 20%: 3, not 2) (breaks R-BATCH-1, I-1).
+	MutBatchRoundsUp
+	// MutExceedsOneOverWhole makes Exceeds let exactly one instance over the
+	// limit pass where the limit is whole (3 of 10 at 20%), at every gate:
+	// R-PRE-1, R-STOP-1, R-STOP-2 (I-2).
+	MutExceedsOneOverWhole
+	// MutExceedsRoundsUp makes Exceeds round a limit that is not whole up
+	// (3 of 11 at 20% passes, 20% of 11 being 2.2), at every gate (I-2).
+	MutExceedsRoundsUp
+	// MutUnknownNotUnhealthy makes CountsUnhealthy miss the health state
+	// Unknown (a hung or unreachable instance that still runs), which
+	// counts as unhealthy, at every gate (I-2).
+	MutUnknownNotUnhealthy
 
 	mutEnd
 )
@@ -52,6 +76,66 @@ var mutationNames = map[Mutations]string{
 	MutSkipRollback:            "rollback-skipped",
 	MutIgnoreStopAfterBatch:    "stop-after-current-batch-ignored",
 	MutRecreateDataVolume:      "data-volume-recreated",
+	MutBatchOneMoreWhole:       "batch-size-one-more-where-whole",
+	MutBatchRoundsUp:           "batch-size-rounded-up",
+	MutExceedsOneOverWhole:     "exceeds-one-over-passes-where-whole",
+	MutExceedsRoundsUp:         "exceeds-limit-rounded-up",
+	MutUnknownNotUnhealthy:     "unknown-health-not-counted",
+}
+
+// rulesBugs are the mutations planted in the rules' arithmetic itself
+// (BatchSize, Exceeds, CountsUnhealthy). A rollout's Mutations do not plant
+// them: PlantRulesBugs does, for the whole process, so that they reach every
+// caller as a real bug would.
+const rulesBugs = MutBatchOneMoreWhole | MutBatchRoundsUp | MutExceedsOneOverWhole | MutExceedsRoundsUp | MutUnknownNotUnhealthy
+
+// PlantRulesBugs plants the rules' bugs of m (the others it leaves to the
+// rollouts' Mutations) in BatchSize, Exceeds and CountsUnhealthy for every
+// caller in the process, until restore puts back what was there.
+//
+// TEST-ONLY, like Mutations: no scenario file, API request, flag or
+// persisted state reaches it. Call it before the rollouts it is for run and
+// restore after they are done; plantings nest, they are not for tests
+// running in parallel with different bugs.
+func PlantRulesBugs(m Mutations) (restore func()) {
+	ru := exactRules
+	if m.Has(MutBatchOneMoreWhole) {
+		ru.batchSize = func(n, pct int) int {
+			if n > 0 && n*pct%100 == 0 {
+				return batchSize(n, pct) + 1
+			}
+			return batchSize(n, pct)
+		}
+	}
+	if m.Has(MutBatchRoundsUp) {
+		ru.batchSize = func(n, pct int) int {
+			if n <= 0 {
+				return 0
+			}
+			return max(1, (n*pct+99)/100)
+		}
+	}
+	if m.Has(MutExceedsOneOverWhole) {
+		ru.exceeds = func(x, n, pct int) bool {
+			if pct*n%100 == 0 {
+				return 100*x > pct*n+100
+			}
+			return exceeds(x, n, pct)
+		}
+	}
+	if m.Has(MutExceedsRoundsUp) {
+		ru.exceeds = func(x, n, pct int) bool { return x > (pct*n+99)/100 }
+	}
+	if m.Has(MutUnknownNotUnhealthy) {
+		ru.countsUnhealthy = func(in *Instance, mode HealthMode) bool {
+			if in.Running && in.Provisioning != ProvisioningFailed && in.Health == HealthUnknown {
+				return false
+			}
+			return countsUnhealthy(in, mode)
+		}
+	}
+	before := arithmetic.Swap(&ru)
+	return func() { arithmetic.Store(before) }
 }
 
 // String names a single mutation, or lists a set of them.

@@ -188,6 +188,10 @@ func boolRank(b bool) int {
 // probe or the health extension, Unhealthy or Unknown. Initializing (the
 // grace period) is not counted.
 func CountsUnhealthy(in *Instance, mode HealthMode) bool {
+	return arithmetic.Load().countsUnhealthy(in, mode)
+}
+
+func countsUnhealthy(in *Instance, mode HealthMode) bool {
 	if !in.Running || in.Provisioning == ProvisioningFailed {
 		return true
 	}
@@ -215,9 +219,10 @@ func failedOn(in *Instance, version string) bool {
 
 // CountUnhealthy counts the instances that CountsUnhealthy.
 func CountUnhealthy(instances []Instance, mode HealthMode) int {
+	counts := arithmetic.Load().countsUnhealthy
 	n := 0
 	for i := range instances {
-		if CountsUnhealthy(&instances[i], mode) {
+		if counts(&instances[i], mode) {
 			n++
 		}
 	}
