@@ -25,6 +25,7 @@ var ErrCorrupt = errors.New("state database is damaged")
 // corruptError says which file is damaged, how, and what the user can do.
 type corruptError struct {
 	path, problem string
+	empty         bool // nothing to read: no advice on reading it
 }
 
 func corrupt(path, format string, args ...any) error {
@@ -35,12 +36,15 @@ func (e *corruptError) Unwrap() error { return ErrCorrupt }
 
 func (e *corruptError) Error() string {
 	aside := asideName(e.path)
-	return fmt.Sprintf("state database %s is damaged: %s.\n"+
+	msg := fmt.Sprintf("state database %s is damaged: %s.\n"+
 		"osupgrade does not start from a damaged state. To start with an empty state, move the file aside and start again:\n"+
-		"    mv %s %s\n"+
-		"osupgrade has no command that exports the journal from a file; bbolt's own tool shows what can still be read from it (check, buckets, keys, get):\n"+
-		"    go run go.etcd.io/bbolt/cmd/bbolt@%s check %s",
-		e.path, e.problem, shellQuote(e.path), shellQuote(aside), bboltVersion(), shellQuote(aside))
+		"    mv %s %s",
+		e.path, e.problem, shellQuote(e.path), shellQuote(aside))
+	if e.empty {
+		return msg
+	}
+	return msg + fmt.Sprintf("\nosupgrade has no command that exports the journal from a file; bbolt's own tool shows what can still be read from it (check, buckets, keys, get):\n"+
+		"    go run go.etcd.io/bbolt/cmd/bbolt@%s check %s", bboltVersion(), shellQuote(aside))
 }
 
 // asideName is the first of PATH.corrupt, PATH.corrupt.2, ... that does not
@@ -101,7 +105,7 @@ func checkFile(path string, timeout time.Duration) (fs.FileInfo, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if info.Size() == 0 {
-		return nil, corrupt(path, "it is empty (0 bytes), not a database")
+		return nil, &corruptError{path: path, problem: "it is empty (0 bytes), not a database", empty: true}
 	}
 	var (
 		file    *os.File

@@ -210,10 +210,18 @@ func TestOpenRefusesDamagedState(t *testing.T) {
 			})
 		}, `catalog entry "x|1" does not decode`},
 	}
+	template := filepath.Join(t.TempDir(), "state.db")
+	buildState(t, template)
+	good, err := os.ReadFile(template)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "state.db")
-			buildState(t, path)
+			if err := os.WriteFile(path, good, 0o600); err != nil {
+				t.Fatal(err)
+			}
 			tc.damage(t, path, readLayout(t, path))
 			before, _ := os.ReadFile(path)
 			s, err := openNoPanic(t, path)
@@ -225,7 +233,11 @@ func TestOpenRefusesDamagedState(t *testing.T) {
 				t.Fatalf("Open: %v, want ErrCorrupt", err)
 			}
 			msg := err.Error()
-			for _, want := range []string{tc.why, "state database " + path + " is damaged", "mv " + path + " " + path + ".corrupt\n", "bbolt@"} {
+			wants := []string{tc.why, "state database " + path + " is damaged", "mv " + path + " " + path + ".corrupt"}
+			if tc.name != "empty file" {
+				wants = append(wants, "bbolt@")
+			}
+			for _, want := range wants {
 				if !strings.Contains(msg, want) {
 					t.Errorf("message lacks %q:\n%s", want, msg)
 				}
@@ -400,5 +412,25 @@ func readAll(t *testing.T, ctx context.Context, s *Store) {
 		if err != nil && !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("read after a successful Open: %v", err)
 		}
+	}
+}
+
+// TestDamageMessageRemedyIsSafe: the suggested mv works on a path with a
+// space and a quote, and never overwrites an earlier damaged file.
+func TestDamageMessageRemedyIsSafe(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "osupgrade data's")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "state.db")
+	for _, p := range []string{path, path + ".corrupt"} {
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := openNoPanic(t, path)
+	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+	if want := "mv " + q(path) + " " + q(path+".corrupt.2"); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Open: %v\nwant the remedy %s", err, want)
 	}
 }
