@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestServeRefusesDamagedState: `serve` on a damaged state.db stops with
@@ -24,8 +25,12 @@ func TestServeRefusesDamagedState(t *testing.T) {
 			if err := os.WriteFile(db, content, 0o600); err != nil {
 				t.Fatal(err)
 			}
+			// Bounded: a server that starts instead of refusing stops here
+			// and fails the exit code check.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
 			var stdout, stderr bytes.Buffer
-			code := Serve(context.Background(), []string{"--data", dir, "--listen", "127.0.0.1:0", "--clock", "virtual"}, &stdout, &stderr, nil)
+			code := Serve(ctx, []string{"--data", dir, "--listen", "127.0.0.1:0", "--clock", "virtual"}, &stdout, &stderr, nil)
 			out := stderr.String()
 			if code != 1 {
 				t.Fatalf("exit code %d, want 1; stderr:\n%s", code, out)
