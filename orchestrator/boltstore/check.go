@@ -104,6 +104,9 @@ func checkFile(path string, timeout time.Duration) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("open %s: not a regular file", path)
+	}
 	if info.Size() == 0 {
 		return nil, &corruptError{path: path, problem: "it is empty (0 bytes), not a database", empty: true}
 	}

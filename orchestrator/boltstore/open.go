@@ -100,7 +100,7 @@ func createIfMissing(path string, timeout time.Duration) error {
 			return fmt.Errorf("create %s: %w", path, err)
 		}
 	}
-	return syncDir(dir)
+	return syncPath(dir)
 }
 
 // openChecked opens path for writing and makes sure it is the file checkFile
@@ -143,6 +143,9 @@ func compactIfMostlyFree(db *bolt.DB, path string, timeout time.Duration) (*bolt
 	if size < compactMinBytes || used*2 >= size {
 		return db, nil
 	}
+	if info, err := os.Lstat(path); err != nil || info.Mode()&fs.ModeSymlink != 0 {
+		return db, nil // the rename would replace the link, not its target
+	}
 	tmp := path + ".compact"
 	fail := func(err error) (*bolt.DB, error) {
 		db.Close()
@@ -163,7 +166,7 @@ func compactIfMostlyFree(db *bolt.DB, path string, timeout time.Duration) (*bolt
 		err = cerr
 	}
 	if err == nil {
-		err = syncFile(tmp)
+		err = syncPath(tmp)
 	}
 	if err != nil {
 		return fail(err)
@@ -175,7 +178,7 @@ func compactIfMostlyFree(db *bolt.DB, path string, timeout time.Duration) (*bolt
 	if err := os.Rename(tmp, path); err != nil {
 		return fail(err)
 	}
-	err = syncDir(filepath.Dir(path))
+	err = syncPath(filepath.Dir(path))
 	db.Close()
 	if err != nil {
 		return nil, fmt.Errorf("compact %s: %w", path, err)
@@ -197,26 +200,15 @@ func usage(db *bolt.DB, path string) (size, used int64, err error) {
 	return info.Size(), used, err
 }
 
-func syncFile(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+// syncPath flushes a file, or a directory to make a rename or link in it
+// durable (a read-only descriptor suffices for fsync).
+func syncPath(path string) error {
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	err = f.Sync()
 	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// syncDir makes a rename or link in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
 	return err
