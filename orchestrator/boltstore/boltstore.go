@@ -4,7 +4,12 @@
 // serve` survives SIGKILL and resumes.
 //
 // It must not interpret what it stores beyond keys: the orchestrator and the
-// API own the meaning. Every write is one bbolt transaction (fsynced).
+// API own the meaning (it decodes the records it hands out, to check them).
+// Every write is one bbolt transaction (fsynced).
+//
+// Open checks the whole file before using it (open.go, check.go, pages.go):
+// a damaged file is refused with ErrCorrupt and the way out, never read into
+// a panic or taken for an empty state; a file mostly free is compacted.
 package boltstore
 
 import (
