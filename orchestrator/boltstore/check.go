@@ -43,8 +43,12 @@ func (e *corruptError) Error() string {
 	if e.empty {
 		return msg
 	}
-	return msg + fmt.Sprintf("\nosupgrade has no command that exports the journal from a file; bbolt's own tool shows what can still be read from it (check, buckets, keys, get):\n"+
-		"    go run go.etcd.io/bbolt/cmd/bbolt@%s check %s", bboltVersion(), shellQuote(aside))
+	tool, f := "go run go.etcd.io/bbolt/cmd/bbolt@"+bboltVersion(), shellQuote(aside)
+	return msg + fmt.Sprintf("\nosupgrade has no command that exports the journal from a file. bbolt's own tool reads what is left once it is moved: "+
+		"check lists the damage; the journal's entries (JSON under 8-byte sequence numbers) are listed and read with keys and get:\n"+
+		"    %[1]s check %[2]s\n"+
+		"    %[1]s keys --format hex %[2]s journal\n"+
+		"    %[1]s get --parse-format hex %[2]s journal 0000000000000001", tool, f)
 }
 
 // asideName is the first of PATH.corrupt, PATH.corrupt.2, ... that does not

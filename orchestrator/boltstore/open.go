@@ -150,7 +150,7 @@ func compactIfMostlyFree(db *bolt.DB, path string, timeout time.Duration) (*bolt
 	fail := func(err error) (*bolt.DB, error) {
 		db.Close()
 		os.Remove(tmp)
-		return nil, fmt.Errorf("compact %s (%d of its %d bytes free): %w", path, size-used, size, err)
+		return nil, fmt.Errorf("compact %s (%d of its %d bytes free; the file is unchanged, the copy was to be %s): %w", path, size-used, size, tmp, err)
 	}
 	// We hold the lock on path: no other process is compacting, and a copy
 	// left here is a crashed compaction's.
