@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,5 +146,43 @@ func TestOpenLeavesUsedFileAlone(t *testing.T) {
 	after, _ := os.Stat(path)
 	if !os.SameFile(before, after) || after.Size() != before.Size() {
 		t.Fatalf("a file mostly in use was rewritten: %d bytes, now %d", before.Size(), after.Size())
+	}
+}
+
+// TestFailedCompactionLeavesFileWhole: when the copy cannot be written, Open
+// says so and the file is as it was, and opens once the obstacle is gone.
+func TestFailedCompactionLeavesFileWhole(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	st := open(t, path)
+	fillSets(t, st, 3000)
+	err := st.db.Update(func(tx *bolt.Tx) error {
+		for i := 10; i < 3000; i++ {
+			if err := tx.Bucket(bucketSets).Delete([]byte(fmt.Sprintf("set-%04d", i))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	before, _ := os.ReadFile(path)
+	// A directory in the copy's place, not empty: it cannot be removed.
+	if err := os.MkdirAll(filepath.Join(path+".compact", "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path, 200*time.Millisecond); err == nil || !strings.Contains(err.Error(), "the file is unchanged") {
+		t.Fatalf("Open with the copy's place taken: %v, want a compaction error", err)
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Fatal("a failed compaction changed the file")
+	}
+	os.RemoveAll(path + ".compact")
+	st = open(t, path)
+	defer st.Close()
+	if sets, err := st.LoadSets(ctx); err != nil || len(sets) != 10 {
+		t.Fatalf("after the failed compaction: %d sets (%v), want 10", len(sets), err)
 	}
 }
