@@ -4,7 +4,12 @@
 // serve` survives SIGKILL and resumes.
 //
 // It must not interpret what it stores beyond keys: the orchestrator and the
-// API own the meaning. Every write is one bbolt transaction (fsynced).
+// API own the meaning (it decodes the records it hands out, to check them).
+// Every write is one bbolt transaction (fsynced).
+//
+// Open checks the whole file before using it (open.go, check.go, pages.go):
+// a damaged file is refused with ErrCorrupt and the way out, never read into
+// a panic or taken for an empty state; a file mostly free is compacted.
 package boltstore
 
 import (
@@ -34,7 +39,8 @@ var ErrLocked = errors.New("state database is in use by another process")
 // Store is a bbolt database holding the orchestrator's state. Safe for
 // concurrent use.
 type Store struct {
-	db *bolt.DB
+	db   *bolt.DB
+	path string
 }
 
 var (
@@ -74,42 +80,14 @@ func (s *Store) SaveCatalog(_ context.Context, vs []orchestrator.ImageVersion) e
 func (s *Store) LoadCatalog(ctx context.Context) ([]orchestrator.ImageVersion, error) {
 	var out []orchestrator.ImageVersion
 	err := s.Resources(ctx, kindCatalog, "", func(k string, doc []byte) error {
-		var v orchestrator.ImageVersion
-		if err := json.Unmarshal(doc, &v); err != nil {
-			return fmt.Errorf("catalog entry %s: %w", k, err)
+		v, err := decodeCatalog([]byte(k), doc)
+		if err != nil {
+			return corrupt(s.path, "%v", err)
 		}
 		out = append(out, v)
 		return nil
 	})
 	return out, err
-}
-
-// Open opens (creating if needed) the database at path. A second process
-// opening the same file gets ErrLocked after timeout.
-func Open(path string, timeout time.Duration) (*Store, error) {
-	if timeout <= 0 {
-		timeout = time.Second
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
-	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
-		}
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketSets, bucketJournal, bucketResources, bucketMeta} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	return &Store{db: db}, nil
 }
 
 // Close releases the database file.
@@ -138,9 +116,9 @@ func (s *Store) LoadSets(context.Context) ([]*orchestrator.SetRecord, error) {
 	var out []*orchestrator.SetRecord
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSets).ForEach(func(k, v []byte) error {
-			rec := &orchestrator.SetRecord{}
-			if err := json.Unmarshal(v, rec); err != nil {
-				return fmt.Errorf("scale set %s: %w", k, err)
+			rec, err := decodeSet(k, v)
+			if err != nil {
+				return corrupt(s.path, "%v", err)
 			}
 			out = append(out, rec)
 			return nil
@@ -178,14 +156,14 @@ func (s *Store) Journal(_ context.Context, set string, after uint64, limit int) 
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketJournal).Cursor()
 		for k, v := c.Seek(seqKey(after + 1)); k != nil; k, v = c.Next() {
-			var e orchestrator.JournalEntry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("journal entry %d: %w", binary.BigEndian.Uint64(k), err)
+			r, err := decodeJournal(k, v)
+			if err != nil {
+				return corrupt(s.path, "%v", err)
 			}
-			if set != "" && e.Set != set {
+			if set != "" && r.Set != set {
 				continue
 			}
-			out = append(out, JournalRecord{Seq: binary.BigEndian.Uint64(k), JournalEntry: e})
+			out = append(out, r)
 			if limit > 0 && len(out) >= limit {
 				return nil
 			}
@@ -200,15 +178,15 @@ func (s *Store) Journal(_ context.Context, set string, after uint64, limit int) 
 func (s *Store) LastJournalTime() (time.Time, error) {
 	var t time.Time
 	err := s.db.View(func(tx *bolt.Tx) error {
-		_, v := tx.Bucket(bucketJournal).Cursor().Last()
-		if v == nil {
+		k, v := tx.Bucket(bucketJournal).Cursor().Last()
+		if k == nil {
 			return nil
 		}
-		var e orchestrator.JournalEntry
-		if err := json.Unmarshal(v, &e); err != nil {
-			return err
+		r, err := decodeJournal(k, v)
+		if err != nil {
+			return corrupt(s.path, "%v", err)
 		}
-		t = e.Time
+		t = r.Time
 		return nil
 	})
 	return t, err
