@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -103,7 +104,11 @@ var apiVersionRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-preview)?$`)
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	w = sw
-	w.Header().Set("x-ms-request-id", newID())
+	requestID := clientID(r.Header.Get("x-ms-request-id"))
+	w.Header().Set("x-ms-request-id", requestID)
+	if c := r.Header.Get("x-ms-correlation-request-id"); c != "" {
+		w.Header().Set("x-ms-correlation-request-id", clientID(c))
+	}
 	defer func() {
 		route := r.Pattern
 		if route == "" || route == "/" {
@@ -115,6 +120,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.s.metrics.ObserveRequest(route, r.Method, code)
 	}()
+	// Deferred after the metric so that it runs first: a recovered panic is
+	// counted as the 500 it answers.
+	defer h.recoverPanic(sw, r, requestID)
 	if !h.authorized(r) {
 		code := "AuthenticationFailed"
 		msg := "Authentication failed. The 'Authorization' header is missing."
@@ -137,6 +145,41 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// recoverPanic turns a handler's panic into ARM's 500 and one log line with
+// the stack, instead of a reset stream: a bug in one request must not look
+// like a network failure to the client.
+func (h *handler) recoverPanic(w *statusWriter, r *http.Request, requestID string) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler { //nolint:errorlint // net/http's sentinel, compared as net/http does
+		panic(v)
+	}
+	fmt.Fprintf(h.s.opts.Log, "panic: %s %q (request %s): %v; stack: %q\n", r.Method, r.URL.Path, requestID, v, debug.Stack())
+	if w.code != 0 {
+		// The status line is out: nothing to answer with but a cut response.
+		return
+	}
+	writeError(w, &apiError{Status: http.StatusInternalServerError, Code: "InternalServerError", Message: fmt.Sprintf("The server encountered an internal error; request id %s.", requestID)})
+}
+
+// clientID is a request or correlation id the client sent, echoed when it
+// is a plausible id (at most 128 printable ASCII characters) and replaced
+// by a fresh one otherwise, so that a header value never carries control
+// characters or unbounded text back.
+func clientID(s string) string {
+	if s == "" || len(s) > 128 {
+		return newID()
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return newID()
+		}
+	}
+	return s
 }
 
 func (h *handler) authorized(r *http.Request) bool {

@@ -322,7 +322,11 @@ func (h *handler) history(w http.ResponseWriter, r *http.Request) {
 		h  orchestrator.UpgradeHistory
 	}
 	var all []entry
+	newest := 0
 	err := h.s.o.View(m.Name, func(rec *orchestrator.SetRecord) {
+		if n := len(rec.Attempts); n > 0 {
+			newest = rec.Attempts[n-1].ID
+		}
 		now := h.s.clock.Now()
 		for i := len(rec.Attempts) - 1; i >= 0 && len(all) < orchestrator.HistoryEntries; i-- {
 			a := rec.Attempts[i]
@@ -334,6 +338,11 @@ func (h *handler) history(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		writeError(w, err)
+		return
+	}
+	if below > newest {
+		// Tokens are attempt ids this set has had.
+		writeError(w, badRequest("InvalidParameter", "$skiptoken", "%q is not a skip token this server issued (an attempt from 1 to %d)", q.Get("$skiptoken"), newest))
 		return
 	}
 	page := []orchestrator.UpgradeHistory{}
