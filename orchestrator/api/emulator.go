@@ -219,20 +219,21 @@ func queryUint(r *http.Request, name string) (uint64, *apiError) {
 	return n, nil
 }
 
-// Journal pages: a client that gives no limit gets journalPageSize entries
-// and a nextLink, not the whole journal (megabytes after a few dozen
-// rollouts); a larger limit is cut to journalMaxPage.
+// Journal pages: a client that gives no limit gets Options.JournalPageSize
+// entries (default defaultJournalPageSize) and a nextLink, not the whole
+// journal (megabytes after a few dozen rollouts); a larger limit is cut to
+// journalMaxPage.
 const (
-	journalPageSize = 1000
-	journalMaxPage  = 10000
+	defaultJournalPageSize = 1000
+	journalMaxPage         = 10000
 )
 
 // journalPage answers one page of a journal, ?set=NAME&after=SEQ&limit=N,
 // with a nextLink (after = the page's last sequence number) when more
 // entries follow. read returns up to limit entries after a sequence number.
-func journalPage[T any](w http.ResponseWriter, r *http.Request, read func(set string, after uint64, limit int) ([]T, error), seq func(T) uint64) {
+func journalPage[T any](w http.ResponseWriter, r *http.Request, pageSize int, read func(set string, after uint64, limit int) ([]T, error), seq func(T) uint64) {
 	after, aerr := queryUint(r, "after")
-	limit := uint64(journalPageSize)
+	limit := uint64(pageSize)
 	if aerr == nil && r.URL.Query().Get("limit") != "" {
 		limit, aerr = queryUint(r, "limit")
 	}
@@ -241,7 +242,7 @@ func journalPage[T any](w http.ResponseWriter, r *http.Request, read func(set st
 		return
 	}
 	if limit == 0 {
-		limit = journalPageSize
+		limit = uint64(pageSize)
 	}
 	limit = min(limit, journalMaxPage)
 	q := r.URL.Query()
@@ -268,7 +269,7 @@ func journalPage[T any](w http.ResponseWriter, r *http.Request, read func(set st
 // journal returns the runner's decisions, each written before it was
 // carried out, a page at a time.
 func (h *handler) journal(w http.ResponseWriter, r *http.Request) {
-	journalPage(w, r, func(set string, after uint64, limit int) ([]boltstore.JournalRecord, error) {
+	journalPage(w, r, h.s.opts.JournalPageSize, func(set string, after uint64, limit int) ([]boltstore.JournalRecord, error) {
 		return h.s.store.Journal(r.Context(), set, after, limit)
 	}, func(e boltstore.JournalRecord) uint64 { return e.Seq })
 }
@@ -276,7 +277,7 @@ func (h *handler) journal(w http.ResponseWriter, r *http.Request) {
 // fleetJournal returns what the fleet did: every creation, reimage and
 // deletion, in order, a page at a time.
 func (h *handler) fleetJournal(w http.ResponseWriter, r *http.Request) {
-	journalPage(w, r, func(set string, after uint64, limit int) ([]FleetLogEntry, error) {
+	journalPage(w, r, h.s.opts.JournalPageSize, func(set string, after uint64, limit int) ([]FleetLogEntry, error) {
 		return h.s.fleet.journal(r.Context(), set, after, limit)
 	}, func(e FleetLogEntry) uint64 { return e.Seq })
 }

@@ -7,9 +7,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // lockedBuffer is a log the server and the test share.
@@ -37,6 +39,16 @@ func armError(t *testing.T, body []byte) errorDetail {
 		t.Fatalf("not an ARM error body: %q", body)
 	}
 	return eb.Error
+}
+
+// doQuery is do for a path that may carry a query of its own.
+func doQuery(h http.Handler, method, pathQuery string) *httptest.ResponseRecorder {
+	path, query, _ := strings.Cut(pathQuery, "?")
+	req := httptest.NewRequest(method, path+"?api-version=2024-11-01&"+query, nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
 }
 
 // createSet PUTs a valid scale set named name through the handler.
@@ -146,17 +158,14 @@ func TestPagingArithmeticCannotOverflow(t *testing.T) {
 		{"/osupgrade/journal?after=18446744073709551616", 400, -1},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
-			path, query, _ := strings.Cut(tc.path, "?")
-			req, _ := http.NewRequest("GET", path+"?api-version=2024-11-01&"+query, nil)
-			req.Header.Set("Authorization", "Bearer "+testToken)
-			rec := httptest.NewRecorder()
+			var rec *httptest.ResponseRecorder
 			func() {
 				defer func() {
 					if v := recover(); v != nil {
 						t.Fatalf("panic: %v", v)
 					}
 				}()
-				h.ServeHTTP(rec, req)
+				rec = doQuery(h, "GET", tc.path)
 			}()
 			if rec.Code != tc.status {
 				t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body.String())
@@ -221,5 +230,151 @@ func TestConcurrentChangesAndReadsDoNotRace(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// opStatus reads the operation an Azure-AsyncOperation URL names.
+func opStatus(t *testing.T, h http.Handler, asyncURL string) operationStatus {
+	t.Helper()
+	u, err := url.Parse(asyncURL)
+	if err != nil || u.Path == "" {
+		t.Fatalf("Azure-AsyncOperation %q: %v", asyncURL, err)
+	}
+	rec := do(h, "GET", u.Path, nil)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", u.Path, rec.Code, rec.Body.String())
+	}
+	var st operationStatus
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestOperationOutlivesItsSet: an operation's status belongs to the
+// operation: a finished OS upgrade reads Succeeded after its set is
+// deleted and after a set of the same name is created, whose own operation
+// has another id.
+func TestOperationOutlivesItsSet(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	h := e.srv.Handler()
+	createSet(t, h, "web", 3)
+	e.publish("18.04.202601010")
+	start := func() string {
+		rec := do(h, "POST", fuzzBase+"web/osRollingUpgrade", nil)
+		if rec.Code != http.StatusAccepted || rec.Header().Get("Azure-AsyncOperation") == "" {
+			t.Fatalf("start the OS upgrade: %d %s", rec.Code, rec.Body.String())
+		}
+		return rec.Header().Get("Azure-AsyncOperation")
+	}
+	op := start()
+	for i := 0; opStatus(t, h, op).Status == statusInProgress; i++ {
+		if i > 200 {
+			t.Fatal("the OS upgrade did not finish in 200 clock steps")
+		}
+		e.advance(time.Minute)
+	}
+	want := opStatus(t, h, op)
+	if want.Status != statusSucceeded || want.EndTime == nil {
+		t.Fatalf("finished OS upgrade reads %+v, want Succeeded", want)
+	}
+	check := func(when string) {
+		t.Helper()
+		got := opStatus(t, h, op)
+		if got.Status != want.Status || got.Error != nil || got.EndTime == nil || !got.EndTime.Equal(*want.EndTime) {
+			t.Fatalf("%s: the operation reads %+v, want %+v", when, got, want)
+		}
+	}
+	if rec := do(h, "DELETE", fuzzBase+"web", nil); rec.Code != http.StatusAccepted {
+		t.Fatalf("delete: %d %s", rec.Code, rec.Body.String())
+	}
+	check("after the set's deletion")
+	createSet(t, h, "web", 3)
+	check("after a set of the same name was created")
+	e.publish("18.04.202602010")
+	if again := start(); again == op {
+		t.Fatalf("the new set's OS upgrade has the old operation's URL %s", op)
+	}
+	check("after the new set's OS upgrade started")
+	// And across a restart.
+	if err := e.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e2 := newEnv(t, e.srv.opts.DataDir)
+	h = e2.srv.Handler()
+	check("after a restart")
+}
+
+// TestJournalPagedByDefault: without a limit a journal answers a page of
+// the default size and a nextLink; following the links gives every entry
+// once, in order; a limit is honoured, one above the maximum is cut to it.
+func TestJournalPagedByDefault(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	e.srv.opts.JournalPageSize = 2
+	h := e.srv.Handler()
+	const sets = 5 // one "create" each in the fleet journal
+	for i := range sets {
+		createSet(t, h, fmt.Sprintf("s%d", i), 1)
+	}
+	type page struct {
+		Entries  []FleetLogEntry
+		NextLink string
+	}
+	get := func(path string) page {
+		t.Helper()
+		rec := doQuery(h, "GET", path)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body.String())
+		}
+		var p page
+		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	follow := func(path string) (pages, entries int) {
+		t.Helper()
+		var last uint64
+		for path != "" {
+			p := get(path)
+			pages++
+			for _, e := range p.Entries {
+				if e.Seq <= last {
+					t.Fatalf("entry %d after %d: pages overlap or go back", e.Seq, last)
+				}
+				last = e.Seq
+			}
+			entries += len(p.Entries)
+			path = ""
+			if p.NextLink != "" {
+				u, err := url.Parse(p.NextLink)
+				if err != nil {
+					t.Fatal(err)
+				}
+				path = u.Path + "?" + u.RawQuery
+			}
+		}
+		return pages, entries
+	}
+	for _, tc := range []struct {
+		query          string
+		pages, entries int
+	}{
+		{"", 3, sets},
+		{"?limit=0", 3, sets},
+		{"?limit=4", 2, sets},
+		{"?limit=5", 1, sets},
+		{"?limit=999999999", 1, sets},
+		{"?after=3", 1, 2},
+	} {
+		for _, path := range []string{"/osupgrade/fleet/journal", "/osupgrade/journal"} {
+			want := tc
+			if path == "/osupgrade/journal" {
+				want.pages, want.entries = 1, 0 // no rollout: no decision
+			}
+			if pages, entries := follow(path + tc.query); pages != want.pages || entries != want.entries {
+				t.Errorf("%s%s: %d pages, %d entries; want %d, %d", path, tc.query, pages, entries, want.pages, want.entries)
+			}
+		}
 	}
 }

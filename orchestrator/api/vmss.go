@@ -203,7 +203,7 @@ func (h *handler) apply(w http.ResponseWriter, r *http.Request, doc *armVMSS) {
 	if status == http.StatusCreated {
 		kind = "create"
 	}
-	op, err := h.newOperation(ctx, operation{Kind: kind, Set: name, Location: model.Region, Status: statusSucceeded})
+	op, err := h.newOperation(ctx, operation{Kind: kind, Set: name, SetUID: m.UniqueID, Location: model.Region, Status: statusSucceeded})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -294,16 +294,29 @@ func (h *handler) deleteScaleSet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	model, _ := h.s.o.ScaleSet(name)
+	open, err := h.fixOperations(ctx, m)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	if err := h.s.o.DeleteScaleSet(ctx, name); err != nil {
 		writeError(w, err)
 		return
 	}
 	delete(h.metas, name)
+	for _, op := range open {
+		end := nowUTC(h.s)
+		st := operationStatus{Status: statusCanceled, EndTime: &end, Error: &errorDetail{Code: "OperationCanceled", Message: fmt.Sprintf("scale set %s was deleted before the operation finished", name)}}
+		if err := h.fixOperation(ctx, op, st); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
 	if err := h.s.store.DeleteResource(ctx, kindARM, name); err != nil {
 		writeError(w, err)
 		return
 	}
-	op, err := h.newOperation(ctx, operation{Kind: "delete", Set: name, Location: model.Region, Status: statusSucceeded})
+	op, err := h.newOperation(ctx, operation{Kind: "delete", Set: name, SetUID: m.UniqueID, Location: model.Region, Status: statusSucceeded})
 	if err != nil {
 		writeError(w, err)
 		return
