@@ -12,6 +12,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v6"
 )
 
 // lockedBuffer is a log the server and the test share.
@@ -375,6 +378,160 @@ func TestJournalPagedByDefault(t *testing.T) {
 			if pages, entries := follow(path + tc.query); pages != want.pages || entries != want.entries {
 				t.Errorf("%s%s: %d pages, %d entries; want %d, %d", path, tc.query, pages, entries, want.pages, want.entries)
 			}
+		}
+	}
+}
+
+// TestNamesFollowARMRules: scale set and resource group names in a path are
+// checked against ARM's rules: a bad one is ARM's 400 naming it and the
+// rule (never a 500, never a resource), a good one works.
+func TestNamesFollowARMRules(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	h := e.srv.Handler()
+	body := validBody(t)
+	rgBase := func(rg string) string {
+		return "/subscriptions/" + testSub + "/resourceGroups/" + url.PathEscape(rg) + "/providers/Microsoft.Compute/virtualMachineScaleSets/"
+	}
+	for _, tc := range []struct {
+		rg, name string
+		code     string // "": created
+	}{
+		{testRG, "web", ""},
+		{testRG, "a", ""},
+		{testRG, "A.b-c_d", ""},
+		{testRG, "ends_", ""},
+		{testRG, strings.Repeat("n", 64), ""},
+		{testRG, "../../etc", "InvalidResourceName"},
+		{testRG, "a/b", "InvalidResourceName"},
+		{testRG, "a\x00b", "InvalidResourceName"},
+		{testRG, "a\nb", "InvalidResourceName"},
+		{testRG, "a b", "InvalidResourceName"},
+		{testRG, "ü", "InvalidResourceName"},
+		{testRG, "a\xffb", "InvalidResourceName"},
+		{testRG, strings.Repeat("n", 65), "InvalidResourceName"},
+		{testRG, strings.Repeat("n", 10_000), "InvalidResourceName"},
+		{testRG, strings.Repeat("n", 40_000), "InvalidResourceName"},
+		{testRG, "web.", "InvalidResourceName"},
+		{testRG, "web-", "InvalidResourceName"},
+		{testRG, "-web", "InvalidResourceName"},
+		{testRG, "_web", "InvalidResourceName"},
+		{testRG, ".web", "InvalidResourceName"},
+		{"rg(1).x_y-z", "set-in-rg1", ""},
+		{"grüne-gruppe", "set-in-rg2", ""},
+		{strings.Repeat("g", 90), "set-in-rg3", ""},
+		{"rg.", "web2", "InvalidResourceGroup"},
+		{"a/b", "web2", "InvalidResourceGroup"},
+		{"../../etc", "web2", "InvalidResourceGroup"},
+		{"rg\x00", "web2", "InvalidResourceGroup"},
+		{"rg\n", "web2", "InvalidResourceGroup"},
+		{strings.Repeat("g", 91), "web2", "InvalidResourceGroup"},
+		{strings.Repeat("g", 40_000), "web2", "InvalidResourceGroup"},
+	} {
+		label := tc.rg + "/" + tc.name
+		if len(label) > 60 {
+			label = fmt.Sprintf("%.30s...(%d)", label, len(label))
+		}
+		t.Run(label, func(t *testing.T) {
+			path := rgBase(tc.rg) + url.PathEscape(tc.name)
+			for _, req := range []struct {
+				method, path string
+				body         []byte
+			}{{"PUT", path, body}, {"GET", path, nil}, {"GET", path + "/virtualMachines", nil}, {"POST", path + "/osRollingUpgrade", nil}, {"DELETE", path, nil}} {
+				if tc.code == "" && req.method == "POST" {
+					continue // a rollout in progress would hold the deletion back
+				}
+				rec := do(h, req.method, req.path, req.body)
+				if tc.code == "" {
+					if want := map[string]int{"PUT": 201, "GET": 200, "DELETE": 202}[req.method]; rec.Code != want {
+						t.Fatalf("%s: %d, want %d: %.300s", req.method, rec.Code, want, rec.Body.String())
+					}
+					continue
+				}
+				if rec.Code != http.StatusBadRequest {
+					t.Fatalf("%s: %d, want 400 %s: %.300s", req.method, rec.Code, tc.code, rec.Body.String())
+				}
+				ed := armError(t, rec.Body.Bytes())
+				rule := "64 characters"
+				bad := tc.name
+				if tc.code == "InvalidResourceGroup" {
+					rule, bad = "90 characters", tc.rg
+				}
+				if ed.Code != tc.code || !strings.Contains(ed.Message, rule) || !strings.Contains(ed.Message, strings.Trim(quoteName(bad[:min(len(bad), 20)]), `"`)) || len(ed.Message) > 500 {
+					t.Fatalf("%s: %+v, want %s naming the name (cut) and the rule", req.method, ed, tc.code)
+				}
+			}
+		})
+	}
+	// Gallery and image definition names: a 40,000-character one was a
+	// state database key too large, a 500.
+	galleryBody := []byte(`{"location":"eastus"}`)
+	for _, tc := range []struct {
+		gallery, image string
+		status         int
+	}{
+		{"gal", "app", 201},
+		{strings.Repeat("g", 40_000), "app", 400},
+		{"gal", strings.Repeat("i", 40_000), 400},
+		{"../etc", "app", 400},
+		{"gal", "app\n", 400},
+		{"gal-1", "app", 400},
+		{"gal", "app-1", 201},
+	} {
+		path := "/subscriptions/" + testSub + "/resourceGroups/" + testRG + "/providers/Microsoft.Compute/galleries/" + url.PathEscape(tc.gallery) + "/images/" + url.PathEscape(tc.image) + "/versions/1.0.0"
+		if rec := do(h, "PUT", path, galleryBody); rec.Code != tc.status {
+			t.Errorf("gallery %.20q image %.20q: %d, want %d: %.300s", tc.gallery, tc.image, rec.Code, tc.status, rec.Body.String())
+		} else if rec.Code == 400 && armError(t, rec.Body.Bytes()).Code != "InvalidResourceName" {
+			t.Errorf("gallery %.20q image %.20q: %s, want InvalidResourceName", tc.gallery, tc.image, rec.Body.String())
+		}
+	}
+	if rec := do(h, "GET", fuzzBase[:len(fuzzBase)-1], nil); !strings.Contains(rec.Body.String(), `"value":[]`) {
+		t.Fatalf("sets left after the table: %.300s", rec.Body.String())
+	}
+}
+
+// TestPauseTimeBounded: pauseTimeBetweenBatches is at most a day; a longer
+// one is a 400 naming the property and the bound (P999999D overflowed
+// into a negative duration).
+func TestPauseTimeBounded(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	h := e.srv.Handler()
+	for i, tc := range []struct {
+		pause string
+		ok    bool
+	}{
+		{"PT0S", true},
+		{"PT1M30S", true},
+		{"P1D", true},
+		{"PT24H", true},
+		{"PT86400S", true},
+		{"PT23H59M60S", true},
+		{"P999999D", false},
+		{"P106752D", false},
+		{"P1DT1S", false},
+		{"PT24H0.5S", false},
+		{"PT86400.000000001S", false},
+		{"PT999999H", false},
+		{"PT999999999S", false},
+		{"P1DT999999H999999M999999999.999999999S", false},
+	} {
+		doc := scaleSetBody(2)
+		doc.Properties.UpgradePolicy.RollingUpgradePolicy = &armcompute.RollingUpgradePolicy{PauseTimeBetweenBatches: to.Ptr(tc.pause)}
+		b, _ := json.Marshal(doc)
+		name := fmt.Sprintf("p%d", i)
+		rec := do(h, "PUT", fuzzBase+name, b)
+		if tc.ok {
+			if rec.Code != http.StatusCreated {
+				t.Errorf("%s: %d %.300s, want 201", tc.pause, rec.Code, rec.Body.String())
+			}
+			continue
+		}
+		if rec.Code != http.StatusBadRequest {
+			t.Errorf("%s: %d %.300s, want 400", tc.pause, rec.Code, rec.Body.String())
+			continue
+		}
+		ed := armError(t, rec.Body.Bytes())
+		if !strings.Contains(ed.Message, "pauseTimeBetweenBatches") || !strings.Contains(ed.Message, "PT24H") || strings.Contains(ed.Message, "-") {
+			t.Errorf("%s: %q, want the property and the bound PT24H named, no negative duration", tc.pause, ed.Message)
 		}
 	}
 }
