@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -130,11 +131,11 @@ func parseServeFlags(ctx context.Context, args []string, stderr io.Writer, resol
 	case err != nil:
 		return refuse("--token-file: %v", err)
 	default:
-		for _, weak := range tokenWeaknesses(c.tokenFile, tok) {
+		if weak := tokenWeaknesses(c.tokenFile, tok); len(weak) > 0 {
 			if !*allowWeak {
-				return refuse("token file %s: %s (--allow-weak-token accepts it)", c.tokenFile, weak)
+				return refuse("token file %s: %s (--allow-weak-token accepts it)", c.tokenFile, strings.Join(weak, "; "))
 			}
-			c.warnings = append(c.warnings, fmt.Sprintf("token file %s: %s", c.tokenFile, weak))
+			c.warnings = append(c.warnings, fmt.Sprintf("token file %s: %s", c.tokenFile, strings.Join(weak, "; ")))
 		}
 	}
 	return c, 0, true
