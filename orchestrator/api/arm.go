@@ -375,9 +375,9 @@ func upgradePolicyToModel(up *armUpgradePolicy, m *orchestrator.ScaleSet) *apiEr
 			m.Rolling.PrioritizeUnhealthyInstances = *r.PrioritizeUnhealthyInstances
 		}
 		if r.PauseTimeBetweenBatches != nil {
-			d, err := parseISODuration(*r.PauseTimeBetweenBatches)
+			d, err := parseISODuration(*r.PauseTimeBetweenBatches, maxPauseTimeBetweenBatches)
 			if err != nil {
-				return badRequest("InvalidParameter", pRolling+".pauseTimeBetweenBatches", "%v", err)
+				return badRequest("InvalidParameter", pRolling+".pauseTimeBetweenBatches", "%s: %v", pRolling+".pauseTimeBetweenBatches", err)
 			}
 			m.Rolling.PauseTimeBetweenBatches = d
 		}
@@ -586,23 +586,41 @@ func sasExpiry(settings ...map[string]any) (time.Time, bool, error) {
 
 var isoDurationRE = regexp.MustCompile(`^P(?:(\d{1,6})D)?(?:T(?:(\d{1,6})H)?(?:(\d{1,6})M)?(?:(\d{1,9}(?:\.\d{1,9})?)S)?)?$`)
 
-// parseISODuration reads the ISO 8601 durations ARM uses ("PT0S", "PT1M30S").
-func parseISODuration(s string) (time.Duration, error) {
+// maxPauseTimeBetweenBatches bounds rollingUpgradePolicy.
+// pauseTimeBetweenBatches. ARM documents no maximum; a day between batches
+// is far beyond any real policy, and the bound keeps the sum of the
+// duration's parts from overflowing.
+const maxPauseTimeBetweenBatches = 24 * time.Hour
+
+// parseISODuration reads the ISO 8601 durations ARM uses ("PT0S",
+// "PT1M30S"), refusing one longer than max: each part is compared with
+// what is left of max before it is added, so nothing overflows.
+func parseISODuration(s string, max time.Duration) (time.Duration, error) {
 	g := isoDurationRE.FindStringSubmatch(s)
 	if g == nil || s == "P" || strings.HasSuffix(s, "T") {
 		return 0, fmt.Errorf("%q is not an ISO 8601 duration such as PT0S or PT1M30S", s)
 	}
+	tooLong := fmt.Errorf("%q is longer than the maximum %s (%s)", s, formatISODuration(max), max)
 	var d time.Duration
 	units := []time.Duration{24 * time.Hour, time.Hour, time.Minute}
 	for i, u := range units {
 		if g[i+1] != "" {
-			n, _ := strconv.Atoi(g[i+1])
+			n, _ := strconv.ParseInt(g[i+1], 10, 64) // at most 6 digits
+			if time.Duration(n) > (max-d)/u {
+				return 0, tooLong
+			}
 			d += time.Duration(n) * u
 		}
 	}
 	if g[4] != "" {
 		f, _ := strconv.ParseFloat(g[4], 64)
+		if f > (max - d).Seconds() {
+			return 0, tooLong
+		}
 		d += time.Duration(f * float64(time.Second))
+	}
+	if d > max {
+		return 0, tooLong
 	}
 	return d, nil
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -218,51 +219,65 @@ func queryUint(r *http.Request, name string) (uint64, *apiError) {
 	return n, nil
 }
 
-// paging reads ?after=SEQ&limit=N; on a bad value it answers 400 itself.
-func paging(w http.ResponseWriter, r *http.Request) (after, limit uint64, ok bool) {
+// Journal pages: a client that gives no limit gets Options.JournalPageSize
+// entries (default defaultJournalPageSize) and a nextLink, not the whole
+// journal (megabytes after a few dozen rollouts); a larger limit is cut to
+// journalMaxPage.
+const (
+	defaultJournalPageSize = 1000
+	journalMaxPage         = 10000
+)
+
+// journalPage answers one page of a journal, ?set=NAME&after=SEQ&limit=N,
+// with a nextLink (after = the page's last sequence number) when more
+// entries follow. read returns up to limit entries after a sequence number.
+func journalPage[T any](w http.ResponseWriter, r *http.Request, pageSize int, read func(set string, after uint64, limit int) ([]T, error), seq func(T) uint64) {
 	after, aerr := queryUint(r, "after")
-	if aerr == nil {
+	limit := uint64(pageSize)
+	if aerr == nil && r.URL.Query().Get("limit") != "" {
 		limit, aerr = queryUint(r, "limit")
 	}
 	if aerr != nil {
 		writeError(w, aerr)
-		return 0, 0, false
+		return
 	}
-	return after, limit, true
+	if limit == 0 {
+		limit = uint64(pageSize)
+	}
+	limit = min(limit, journalMaxPage)
+	q := r.URL.Query()
+	es := []T{}
+	if after < math.MaxUint64 { // nothing follows the last sequence number
+		got, err := read(q.Get("set"), after, int(limit)+1)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		es = append(es, got...)
+	}
+	body := map[string]any{}
+	if len(es) > int(limit) {
+		es = es[:limit]
+		q.Set("after", strconv.FormatUint(seq(es[len(es)-1]), 10))
+		q.Set("limit", strconv.FormatUint(limit, 10))
+		body["nextLink"] = baseURL(r) + r.URL.Path + "?" + q.Encode()
+	}
+	body["entries"] = es
+	writeJSON(w, http.StatusOK, body)
 }
 
 // journal returns the runner's decisions, each written before it was
-// carried out: ?set=NAME&after=SEQ&limit=N.
+// carried out, a page at a time.
 func (h *handler) journal(w http.ResponseWriter, r *http.Request) {
-	after, limit, ok := paging(w, r)
-	if !ok {
-		return
-	}
-	es, err := h.s.store.Journal(r.Context(), r.URL.Query().Get("set"), after, int(min(limit, 1<<20)))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if es == nil {
-		es = []boltstore.JournalRecord{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": es})
+	journalPage(w, r, h.s.opts.JournalPageSize, func(set string, after uint64, limit int) ([]boltstore.JournalRecord, error) {
+		return h.s.store.Journal(r.Context(), set, after, limit)
+	}, func(e boltstore.JournalRecord) uint64 { return e.Seq })
 }
 
 // fleetJournal returns what the fleet did: every creation, reimage and
-// deletion, in order: ?set=NAME&after=SEQ&limit=N.
+// deletion, in order, a page at a time.
 func (h *handler) fleetJournal(w http.ResponseWriter, r *http.Request) {
-	after, limit, ok := paging(w, r)
-	if !ok {
-		return
-	}
-	es, err := h.s.fleet.journal(r.Context(), r.URL.Query().Get("set"), after, int(min(limit, 1<<20)))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if es == nil {
-		es = []FleetLogEntry{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": es})
+	journalPage(w, r, h.s.opts.JournalPageSize, func(set string, after uint64, limit int) ([]FleetLogEntry, error) {
+		return h.s.fleet.journal(r.Context(), set, after, limit)
+	}, func(e FleetLogEntry) uint64 { return e.Seq })
 }

@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -72,7 +74,7 @@ func newHandler(s *Server) *handler {
 		"/":                                                                                    h.notFound,
 	}
 	for p, f := range routes {
-		h.mux.HandleFunc(p, f)
+		h.mux.HandleFunc(p, checkPathNames(p, f))
 	}
 	h.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry(), promhttp.HandlerOpts{}))
 	return h
@@ -103,7 +105,11 @@ var apiVersionRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-preview)?$`)
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	w = sw
-	w.Header().Set("x-ms-request-id", newID())
+	requestID := clientID(r.Header.Get("x-ms-request-id"))
+	w.Header().Set("x-ms-request-id", requestID)
+	if c := r.Header.Get("x-ms-correlation-request-id"); c != "" {
+		w.Header().Set("x-ms-correlation-request-id", clientID(c))
+	}
 	defer func() {
 		route := r.Pattern
 		if route == "" || route == "/" {
@@ -115,6 +121,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.s.metrics.ObserveRequest(route, r.Method, code)
 	}()
+	// Deferred after the metric so that it runs first: a recovered panic is
+	// counted as the 500 it answers.
+	defer h.recoverPanic(sw, r, requestID)
 	if !h.authorized(r) {
 		code := "AuthenticationFailed"
 		msg := "Authentication failed. The 'Authorization' header is missing."
@@ -137,6 +146,99 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// pathNameRules are ARM's naming rules for the names a path carries:
+// anything else would reach resource ids, the state database's keys and
+// metric labels. A scale set is 1-64 letters, digits, '_', '.', '-',
+// starting with a letter or digit and ending with a letter, digit or '_'; a
+// resource group 1-90 letters, digits, '_', '-', '.', '(', ')', not ending
+// in '.'; a gallery 1-80 letters, digits, '_', '.', and an image definition
+// 1-80 letters, digits, '_', '.', '-', both starting and ending with a
+// letter or digit.
+var pathNameRules = []struct {
+	wildcard, after string // the path value, in patterns containing after+"{"+wildcard+"}"
+	re              *regexp.Regexp
+	code, target    string
+	rule            string
+}{
+	{"rg", "/resourceGroups/", regexp.MustCompile(`^[\p{L}\p{N}_.()-]{0,89}[\p{L}\p{N}_()-]$`), "InvalidResourceGroup", "resourceGroupName",
+		"The resource group name %s is invalid: it must be 1 to 90 characters of letters, digits, '_', '-', '.', '(' and ')', and not end in '.'."},
+	{"name", "/virtualMachineScaleSets/", regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9_])?$`), "InvalidResourceName", "name",
+		"The resource name %s is invalid for Microsoft.Compute/virtualMachineScaleSets: it must be 1 to 64 characters of letters, digits, '_', '.' and '-', start with a letter or digit, and end with a letter, digit or '_'."},
+	{"gallery", "/galleries/", regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9_.]{0,78}[A-Za-z0-9])?$`), "InvalidResourceName", "galleryName",
+		"The resource name %s is invalid for Microsoft.Compute/galleries: it must be 1 to 80 characters of letters, digits, '_' and '.', starting and ending with a letter or digit."},
+	{"image", "/images/", regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9])?$`), "InvalidResourceName", "galleryImageName",
+		"The resource name %s is invalid for Microsoft.Compute/galleries/images: it must be 1 to 80 characters of letters, digits, '_', '.' and '-', starting and ending with a letter or digit."},
+}
+
+// checkPathNames wraps the handler of route pattern with the naming rules
+// of the path values it has: a bad name is ARM's 400, before anything reads
+// or stores it.
+func checkPathNames(pattern string, next http.HandlerFunc) http.HandlerFunc {
+	var rules []int
+	for i, rule := range pathNameRules {
+		if strings.Contains(pattern, rule.after+"{"+rule.wildcard+"}") {
+			rules = append(rules, i)
+		}
+	}
+	if len(rules) == 0 {
+		return next
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		for _, i := range rules {
+			rule := pathNameRules[i]
+			if v := r.PathValue(rule.wildcard); !rule.re.MatchString(v) {
+				writeError(w, badRequest(rule.code, rule.target, rule.rule, quoteName(v)))
+				return
+			}
+		}
+		next(w, r)
+	}
+}
+
+// quoteName quotes a name for an error message, cut to 80 bytes: the
+// message names what was refused without echoing kilobytes of it.
+func quoteName(s string) string {
+	if len(s) <= 80 {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(strings.ToValidUTF8(s[:80], "")), len(s))
+}
+
+// recoverPanic turns a handler's panic into ARM's 500 and one log line with
+// the stack, instead of a reset stream: a bug in one request must not look
+// like a network failure to the client.
+func (h *handler) recoverPanic(w *statusWriter, r *http.Request, requestID string) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler { //nolint:errorlint // net/http's sentinel, compared as net/http does
+		panic(v)
+	}
+	fmt.Fprintf(h.s.opts.Log, "panic: %s %q (request %s): %v; stack: %q\n", r.Method, r.URL.Path, requestID, v, debug.Stack())
+	if w.code != 0 {
+		// The status line is out: nothing to answer with but a cut response.
+		return
+	}
+	writeError(w, &apiError{Status: http.StatusInternalServerError, Code: "InternalServerError", Message: fmt.Sprintf("The server encountered an internal error; request id %s.", requestID)})
+}
+
+// clientID is a request or correlation id the client sent, echoed when it
+// is a plausible id (at most 128 printable ASCII characters) and replaced
+// by a fresh one otherwise, so that a header value never carries control
+// characters or unbounded text back.
+func clientID(s string) string {
+	if s == "" || len(s) > 128 {
+		return newID()
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return newID()
+		}
+	}
+	return s
 }
 
 func (h *handler) authorized(r *http.Request) bool {

@@ -23,20 +23,29 @@ const (
 	statusCanceled   = "Canceled"
 )
 
-// operation is a long-running operation the SDK's pollers follow. Its
-// status is computed from the orchestrator's state each time it is read, so
-// it survives a restart.
+// operation is a long-running operation the SDK's pollers follow, under an
+// id of its own (random, never derived from the set). While its set lives,
+// its status is computed from the orchestrator's state each time it is
+// read, so it survives a restart; when the set is deleted the status is
+// fixed (Status, End, Error), so that neither the deletion nor a new set
+// of the same name changes it.
 type operation struct {
 	ID       string    `json:"id"`
 	Kind     string    `json:"kind"` // create | update | delete | osUpgrade | cancel | manualUpgrade | galleryVersion
 	Set      string    `json:"set,omitempty"`
 	Location string    `json:"location"`
 	Start    time.Time `json:"start"`
+	// SetUID is the uniqueId of the set the operation is on: a set of the
+	// same name created later is another set.
+	SetUID string `json:"setUid,omitempty"`
 	// Attempt: osUpgrade, the number of attempts before it (its attempt is
 	// the next one); cancel, the attempt it cancels (0: a pending trigger).
 	Attempt int `json:"attempt"`
-	// Status is fixed for operations that complete at once.
-	Status string `json:"status,omitempty"`
+	// Status is fixed for operations that complete at once, and for every
+	// operation of a deleted set; End and Error go with it.
+	Status string       `json:"status,omitempty"`
+	End    *time.Time   `json:"end,omitempty"`
+	Error  *errorDetail `json:"error,omitempty"`
 }
 
 func (h *handler) newOperation(ctx context.Context, op operation) (operation, error) {
@@ -72,6 +81,10 @@ type operationStatus struct {
 }
 
 func (h *handler) operation(w http.ResponseWriter, r *http.Request) {
+	// Under the handler's lock: a set's deletion fixes its operations'
+	// statuses and removes the set in one step as readers see it.
+	h.mu.RLock()
+	defer h.mu.RUnlock()
 	doc, ok, err := h.s.store.Resource(r.Context(), kindOperations, r.PathValue("op"))
 	if err != nil {
 		writeError(w, err)
@@ -93,10 +106,14 @@ func (h *handler) operation(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
+// operationStatus is what an operation reads now; the caller holds h.mu.
 func (h *handler) operationStatus(op *operation) operationStatus {
-	st := operationStatus{Name: op.ID, Status: op.Status, StartTime: op.Start}
+	st := operationStatus{Name: op.ID, Status: op.Status, StartTime: op.Start, Error: op.Error}
 	if st.Status != "" {
 		end := op.Start
+		if op.End != nil {
+			end = *op.End
+		}
 		st.EndTime = &end
 		return st
 	}
@@ -104,6 +121,12 @@ func (h *handler) operationStatus(op *operation) operationStatus {
 	finish := func(status string, at time.Time, e *errorDetail) {
 		st.Status, st.Error = status, e
 		st.EndTime = &at
+	}
+	if m := h.metas[op.Set]; op.SetUID != "" && (m == nil || m.UniqueID != op.SetUID) {
+		// The set went away without fixing this status (a crash in its
+		// deletion); a set of the same name is not this one.
+		finish(statusFailed, op.Start, &errorDetail{Code: "ResourceNotFound", Message: fmt.Sprintf("scale set %s no longer exists", op.Set)})
+		return st
 	}
 	err := h.s.o.View(op.Set, func(rec *orchestrator.SetRecord) {
 		switch op.Kind {
@@ -144,6 +167,49 @@ func (h *handler) operationStatus(op *operation) operationStatus {
 	return st
 }
 
+// fixOperations fixes the status of the open operations of set m, which is
+// being deleted (the caller holds h.mu): those already finished before the
+// deletion (so that a crash in it loses nothing), the others after it, as
+// canceled. It returns the ones to fix after the deletion.
+func (h *handler) fixOperations(ctx context.Context, m *setMeta) ([]*operation, error) {
+	var open []*operation
+	err := h.s.store.Resources(ctx, kindOperations, "", func(_ string, doc []byte) error {
+		op, err := unmarshalDoc[operation](doc)
+		if err != nil {
+			return err
+		}
+		if op.Set == m.Name && op.Status == "" && (op.SetUID == "" || op.SetUID == m.UniqueID) {
+			open = append(open, op)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var later []*operation
+	for _, op := range open {
+		st := h.operationStatus(op)
+		if st.Status == statusInProgress {
+			later = append(later, op)
+			continue
+		}
+		if err := h.fixOperation(ctx, op, st); err != nil {
+			return nil, err
+		}
+	}
+	return later, nil
+}
+
+// fixOperation stores an operation with its final status.
+func (h *handler) fixOperation(ctx context.Context, op *operation, st operationStatus) error {
+	op.Status, op.End, op.Error = st.Status, st.EndTime, st.Error
+	b, err := json.Marshal(op)
+	if err != nil {
+		return err
+	}
+	return h.s.store.PutResource(ctx, kindOperations, op.ID, b)
+}
+
 // startOSUpgrade is the manual trigger (R-TRIG-3): 202 and an operation
 // that completes when the rollout does.
 func (h *handler) startOSUpgrade(w http.ResponseWriter, r *http.Request) {
@@ -158,7 +224,7 @@ func (h *handler) startOSUpgrade(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	op, err := h.newOperation(ctx, operation{Kind: "osUpgrade", Set: m.Name, Location: model.Region, Attempt: before})
+	op, err := h.newOperation(ctx, operation{Kind: "osUpgrade", Set: m.Name, SetUID: m.UniqueID, Location: model.Region, Attempt: before})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -186,7 +252,7 @@ func (h *handler) cancelRollout(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	op, err := h.newOperation(ctx, operation{Kind: "cancel", Set: m.Name, Location: model.Region, Attempt: attempt})
+	op, err := h.newOperation(ctx, operation{Kind: "cancel", Set: m.Name, SetUID: m.UniqueID, Location: model.Region, Attempt: attempt})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -226,7 +292,7 @@ func (h *handler) manualUpgrade(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	op, err := h.newOperation(ctx, operation{Kind: "manualUpgrade", Set: m.Name, Location: model.Region})
+	op, err := h.newOperation(ctx, operation{Kind: "manualUpgrade", Set: m.Name, SetUID: m.UniqueID, Location: model.Region})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -322,7 +388,11 @@ func (h *handler) history(w http.ResponseWriter, r *http.Request) {
 		h  orchestrator.UpgradeHistory
 	}
 	var all []entry
+	newest := 0
 	err := h.s.o.View(m.Name, func(rec *orchestrator.SetRecord) {
+		if n := len(rec.Attempts); n > 0 {
+			newest = rec.Attempts[n-1].ID
+		}
 		now := h.s.clock.Now()
 		for i := len(rec.Attempts) - 1; i >= 0 && len(all) < orchestrator.HistoryEntries; i-- {
 			a := rec.Attempts[i]
@@ -334,6 +404,11 @@ func (h *handler) history(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		writeError(w, err)
+		return
+	}
+	if below > newest {
+		// Tokens are attempt ids this set has had.
+		writeError(w, badRequest("InvalidParameter", "$skiptoken", "%q is not a skip token this server issued (an attempt from 1 to %d)", q.Get("$skiptoken"), newest))
 		return
 	}
 	page := []orchestrator.UpgradeHistory{}

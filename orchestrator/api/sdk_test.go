@@ -21,7 +21,7 @@ import (
 )
 
 const (
-	testToken = "test-token"
+	testToken = "test-token-0123456789abcdef0123456789"
 	testSub   = "00000000-0000-0000-0000-000000000001"
 	testRG    = "rg-test"
 	ubuntuSKU = "18.04-LTS"

@@ -6,60 +6,214 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 )
 
-// Serve is `osupgrade serve`: it parses args, opens the state in --data,
-// serves HTTPS until ctx ends (SIGTERM), then shuts down gracefully. It
-// returns the process exit code. newDockerFleet builds the Docker fleet for
-// --fleet docker; nil in builds without it.
-func Serve(ctx context.Context, args []string, stdout, stderr io.Writer, newDockerFleet DockerFleetFactory) int {
+// Timeouts of the HTTP server: a client that sends its headers or body a
+// byte at a time, or holds an idle keep-alive connection, is cut off
+// instead of holding a goroutine and a descriptor for ever. No endpoint
+// streams; the longest request is a virtual-clock move that steps every
+// event on its way, which WriteTimeout leaves minutes for.
+type httpTimeouts struct {
+	ReadHeader, Read, Write, Idle time.Duration
+}
+
+var serveTimeouts = httpTimeouts{
+	ReadHeader: 10 * time.Second, // the request line and headers
+	Read:       time.Minute,      // headers and body (at most 4 MiB)
+	Write:      5 * time.Minute,  // from the end of the headers to the end of the response
+	Idle:       2 * time.Minute,  // a keep-alive connection between requests
+}
+
+// maxHeaderBytes bounds a request's line and headers (ARM's are short).
+const maxHeaderBytes = 64 << 10
+
+func newHTTPServer(h http.Handler, t httpTimeouts) *http.Server {
+	return &http.Server{
+		Handler: h, MaxHeaderBytes: maxHeaderBytes,
+		ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, WriteTimeout: t.Write, IdleTimeout: t.Idle,
+	}
+}
+
+// minTokenBytes is the shortest bearer token serve accepts without
+// --allow-weak-token (the generated ones have 48 characters).
+const minTokenBytes = 32
+
+// serveConfig is what `osupgrade serve` was told, checked.
+type serveConfig struct {
+	fleet, listen, data, clock   string
+	scale                        float64
+	tokenFile, certFile, keyFile string
+	seed                         uint64
+	generateToken                bool // the token file is DATA/token and does not exist yet
+	warnings                     []string
+}
+
+// parseServeFlags reads and checks every flag, touching nothing on disk:
+// a bad flag must leave the data directory as it was (or absent). It
+// returns the exit code when serve must stop (0 for -h).
+func parseServeFlags(ctx context.Context, args []string, stderr io.Writer, resolve func(context.Context, string) ([]net.IP, error)) (serveConfig, int, bool) {
+	var c serveConfig
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fleet := fs.String("fleet", "sim", "fleet backend: sim or docker")
-	listen := fs.String("listen", "127.0.0.1:8443", "address to serve HTTPS on")
-	data := fs.String("data", "osupgrade-data", "state directory (state.db, generated certificate and token)")
-	clk := fs.String("clock", "real", "clock: real (scaled by --time-scale) or virtual (moves only through POST /osupgrade/clock)")
-	scale := fs.Float64("time-scale", 1, "real clock: scenario seconds per wall second")
-	tokenFile := fs.String("token-file", "", "file holding the bearer token (default: DATA/token, generated on first start)")
-	certFile := fs.String("tls-cert", "", "TLS certificate file (default: a self-signed one generated into DATA)")
-	keyFile := fs.String("tls-key", "", "TLS key file, with --tls-cert")
-	seed := fs.Uint64("seed", 1, "seed of the platform schedule's draws and the simulated fleet")
+	fs.StringVar(&c.fleet, "fleet", "sim", "fleet backend: sim or docker")
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8443", "address to serve HTTPS on (HOST:PORT; a loopback host unless --allow-remote)")
+	fs.StringVar(&c.data, "data", "osupgrade-data", "state directory (state.db, generated certificate and token)")
+	fs.StringVar(&c.clock, "clock", "real", "clock: real (scaled by --time-scale) or virtual (moves only through POST /osupgrade/clock)")
+	fs.Float64Var(&c.scale, "time-scale", 1, "real clock: scenario seconds per wall second")
+	tokenFile := fs.String("token-file", "", "file holding the bearer token, at least 32 bytes, readable by its owner only (default: DATA/token, generated on first start)")
+	fs.StringVar(&c.certFile, "tls-cert", "", "TLS certificate file (default: a self-signed one generated into DATA)")
+	fs.StringVar(&c.keyFile, "tls-key", "", "TLS key file, with --tls-cert")
+	fs.Uint64Var(&c.seed, "seed", 1, "seed of the platform schedule's draws and the simulated fleet")
+	allowRemote := fs.Bool("allow-remote", false, "allow a --listen address other machines can reach (0.0.0.0, ::, a non-loopback address or host name)")
+	allowWeak := fs.Bool("allow-weak-token", false, "accept a token shorter than 32 bytes or a token file readable by group or others (with a warning)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: osupgrade serve [flags]\n\nServes the emulated Microsoft.Compute API over HTTPS with bearer-token auth.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return c, 0, false
 		}
+		return c, 2, false
+	}
+	refuse := func(format string, a ...any) (serveConfig, int, bool) {
+		fmt.Fprintf(stderr, "serve: "+format+"\n", a...)
+		return c, 2, false
+	}
+	switch {
+	case fs.NArg() > 0:
+		return refuse("unexpected arguments %v", fs.Args())
+	case (c.certFile == "") != (c.keyFile == ""):
+		return refuse("--tls-cert and --tls-key go together")
+	case !(c.scale > 0) || math.IsInf(c.scale, 0):
+		return refuse("--time-scale %v: want a number more than 0", c.scale)
+	case c.fleet != "sim" && c.fleet != "docker":
+		return refuse("--fleet %q: want sim or docker", c.fleet)
+	case c.clock != "real" && c.clock != "virtual":
+		return refuse("--clock %q: want real or virtual", c.clock)
+	case c.data == "":
+		return refuse("--data: a directory is required")
+	}
+	for _, f := range []string{c.certFile, c.keyFile} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			return refuse("TLS file: %v", err)
+		}
+	}
+	c.tokenFile = *tokenFile
+	if c.tokenFile == "" {
+		c.tokenFile = filepath.Join(c.data, "token")
+	}
+	remote, err := checkListen(ctx, c.listen, resolve)
+	if err != nil {
+		return refuse("--listen %q: %v", c.listen, err)
+	}
+	if remote != "" {
+		if !*allowRemote {
+			return refuse("--listen %q: %s, reachable from other machines; serve only listens on loopback unless --allow-remote is given", c.listen, remote)
+		}
+		c.warnings = append(c.warnings, fmt.Sprintf("--listen %s: %s, reachable from other machines: anyone who can read the token file %s controls the emulator", c.listen, remote, c.tokenFile))
+	}
+	tok, _, err := TokenFromFile(c.tokenFile, false)
+	switch {
+	case errors.Is(err, os.ErrNotExist) && *tokenFile == "":
+		c.generateToken = true
+	case err != nil:
+		return refuse("--token-file: %v", err)
+	default:
+		if weak := tokenWeaknesses(c.tokenFile, tok); len(weak) > 0 {
+			if !*allowWeak {
+				return refuse("token file %s: %s (--allow-weak-token accepts it)", c.tokenFile, strings.Join(weak, "; "))
+			}
+			c.warnings = append(c.warnings, fmt.Sprintf("token file %s: %s", c.tokenFile, strings.Join(weak, "; ")))
+		}
+	}
+	return c, 0, true
+}
+
+// checkListen checks a HOST:PORT to listen on; remote describes why other
+// machines could reach it ("" for loopback only). A host name counts as
+// loopback only if every address it resolves to is.
+func checkListen(ctx context.Context, addr string, resolve func(context.Context, string) ([]net.IP, error)) (remote string, err error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return "", fmt.Errorf("port %q: want a number from 0 to 65535", port)
+	}
+	switch ip := net.ParseIP(host); {
+	case host == "":
+		return "every interface", nil
+	case ip != nil && ip.IsUnspecified():
+		return fmt.Sprintf("%s is every interface", host), nil
+	case ip != nil && !ip.IsLoopback():
+		return fmt.Sprintf("%s is not a loopback address", host), nil
+	case ip != nil:
+		return "", nil
+	}
+	ips, err := resolve(ctx, host)
+	if err != nil {
+		return "", fmt.Errorf("host %s: %w", host, err)
+	}
+	if len(ips) == 0 {
+		return "", fmt.Errorf("host %s resolves to no address", host)
+	}
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return fmt.Sprintf("host %s resolves to %s, not a loopback address", host, ip), nil
+		}
+	}
+	return "", nil
+}
+
+// tokenWeaknesses says what makes a token guessable or readable by others.
+func tokenWeaknesses(path, tok string) []string {
+	var out []string
+	if len(tok) < minTokenBytes {
+		out = append(out, fmt.Sprintf("the token is %d bytes, shorter than %d", len(tok), minTokenBytes))
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		out = append(out, fmt.Sprintf("mode %v lets group or others read it (chmod 600 it)", fi.Mode().Perm()))
+	}
+	return out
+}
+
+// Serve is `osupgrade serve`: it parses args, opens the state in --data,
+// serves HTTPS until ctx ends (SIGTERM), then shuts down gracefully. It
+// returns the process exit code. newDockerFleet builds the Docker fleet for
+// --fleet docker; nil in builds without it. Every flag is checked before
+// anything is written to the data directory.
+func Serve(ctx context.Context, args []string, stdout, stderr io.Writer, newDockerFleet DockerFleetFactory) int {
+	c, code, ok := parseServeFlags(ctx, args, stderr, func(ctx context.Context, host string) ([]net.IP, error) {
+		return net.DefaultResolver.LookupIP(ctx, "ip", host)
+	})
+	if !ok {
+		return code
+	}
+	if c.fleet == "docker" && newDockerFleet == nil {
+		fmt.Fprintln(stderr, "serve: --fleet docker: the Docker fleet is not available in this build")
 		return 2
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "serve: unexpected arguments %v\n", fs.Args())
-		return 2
+	for _, w := range c.warnings {
+		fmt.Fprintf(stderr, "serve: warning: %s\n", w)
 	}
-	if (*certFile == "") != (*keyFile == "") {
-		fmt.Fprintln(stderr, "serve: --tls-cert and --tls-key go together")
-		return 2
-	}
-	if *scale <= 0 {
-		fmt.Fprintln(stderr, "serve: --time-scale must be more than 0")
-		return 2
-	}
-	if err := os.MkdirAll(*data, 0o700); err != nil {
+	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		fmt.Fprintf(stderr, "serve: %v\n", err)
 		return 1
 	}
-	tf := *tokenFile
-	if tf == "" {
-		tf = filepath.Join(*data, "token")
-	}
-	token, created, err := TokenFromFile(tf, *tokenFile == "")
+	tf := c.tokenFile
+	token, created, err := TokenFromFile(tf, c.generateToken)
 	if err != nil {
 		fmt.Fprintf(stderr, "serve: token: %v\n", err)
 		return 1
@@ -67,46 +221,42 @@ func Serve(ctx context.Context, args []string, stdout, stderr io.Writer, newDock
 	if created {
 		fmt.Fprintf(stdout, "generated bearer token in %s\n", tf)
 	}
-	host, _, err := net.SplitHostPort(*listen)
-	if err != nil {
-		fmt.Fprintf(stderr, "serve: --listen %q: %v\n", *listen, err)
-		return 2
-	}
-	if *certFile == "" {
-		c, k, made, err := SelfSignedCert(*data, host, time.Now())
+	host, _, _ := net.SplitHostPort(c.listen)
+	if c.certFile == "" {
+		cert, key, made, err := SelfSignedCert(c.data, host, time.Now())
 		if err != nil {
 			fmt.Fprintf(stderr, "serve: certificate: %v\n", err)
 			return 1
 		}
-		*certFile, *keyFile = c, k
+		c.certFile, c.keyFile = cert, key
 		if made {
-			fmt.Fprintf(stdout, "generated self-signed certificate %s\n", c)
+			fmt.Fprintf(stdout, "generated self-signed certificate %s\n", cert)
 		}
 	}
 	srv, err := Open(ctx, Options{
-		DataDir: *data, Fleet: *fleet, NewDockerFleet: newDockerFleet, Clock: *clk, TimeScale: *scale,
-		WallNow: time.Now, Token: token, Seed: *seed, Log: stderr,
+		DataDir: c.data, Fleet: c.fleet, NewDockerFleet: newDockerFleet, Clock: c.clock, TimeScale: c.scale,
+		WallNow: time.Now, Token: token, Seed: c.seed, Log: stderr,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "serve: %v\n", err)
 		return 1
 	}
 	defer srv.Close()
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "serve: %v\n", err)
 		return 1
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
-	fmt.Fprintf(stdout, "osupgrade serve: listening on https://%s (fleet %s, clock %s, certificate %s, state %s)\n", ln.Addr(), *fleet, *clk, *certFile, filepath.Join(*data, "state.db"))
+	hs := newHTTPServer(srv.Handler(), serveTimeouts)
+	fmt.Fprintf(stdout, "osupgrade serve: listening on https://%s (fleet %s, clock %s, certificate %s, state %s)\n", ln.Addr(), c.fleet, c.clock, c.certFile, filepath.Join(c.data, "state.db"))
 
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
 	runDone := make(chan error, 1)
 	go func() { runDone <- srv.Run(runCtx) }()
 	serveDone := make(chan error, 1)
-	go func() { serveDone <- hs.ServeTLS(ln, *certFile, *keyFile) }()
+	go func() { serveDone <- hs.ServeTLS(ln, c.certFile, c.keyFile) }()
 
-	code := 0
+	code = 0
 	runStopped := false
 	select {
 	case <-ctx.Done():

@@ -47,6 +47,9 @@ type Options struct {
 	// (default 1000).
 	HistoryPageSize int
 	VMPageSize      int
+	// JournalPageSize is the journal endpoints' page when the client gives
+	// no limit (default 1000).
+	JournalPageSize int
 	// Log receives runner errors (default: discarded).
 	Log io.Writer
 }
@@ -88,6 +91,9 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	}
 	if opts.VMPageSize <= 0 {
 		opts.VMPageSize = 1000
+	}
+	if opts.JournalPageSize <= 0 {
+		opts.JournalPageSize = defaultJournalPageSize
 	}
 	if opts.TimeScale == 0 {
 		opts.TimeScale = 1

@@ -16,7 +16,9 @@ import (
 const kindARM = "arm"
 
 // setMeta is the ARM side of a scale set: where it lives and the document
-// as accepted (write-only fields removed). Pending is a change written
+// as accepted (write-only fields removed). Once in handler.metas a setMeta
+// and its Doc are immutable (a change replaces them), so that a reader may
+// keep one after releasing the handler's lock. Pending is a change written
 // before the orchestrator takes it: a restart keeps it only if the
 // orchestrator's model shows it was applied.
 type setMeta struct {
@@ -171,23 +173,26 @@ func (h *handler) apply(w http.ResponseWriter, r *http.Request, doc *armVMSS) {
 		m = nm
 		status = http.StatusCreated
 	} else {
-		prev := *m
-		m.Pending = &pendingChange{Doc: stored, Model: model, Old: *old, At: now}
-		if err := h.saveMeta(ctx, m); err != nil {
-			*m = prev
+		// A published setMeta is never written: readers hold it after the
+		// lock is released (lookup, renderVM). The change goes into a copy
+		// that replaces it.
+		nm := *m
+		nm.Pending = &pendingChange{Doc: stored, Model: model, Old: *old, At: now}
+		if err := h.saveMeta(ctx, &nm); err != nil {
 			writeError(w, err)
 			return
 		}
 		if err := h.s.o.UpdateScaleSet(ctx, model); err != nil {
-			*m = prev
 			_ = h.saveMeta(ctx, m)
 			writeError(w, err)
 			return
 		}
-		m.Doc, m.Pending = stored, nil
+		nm.Doc, nm.Pending = stored, nil
 		if vmProfileChanged(*old, model) {
-			m.ModelUpdatedAt = now
+			nm.ModelUpdatedAt = now
 		}
+		h.metas[name] = &nm
+		m = &nm
 		if err := h.saveMeta(ctx, m); err != nil {
 			writeError(w, err)
 			return
@@ -198,7 +203,7 @@ func (h *handler) apply(w http.ResponseWriter, r *http.Request, doc *armVMSS) {
 	if status == http.StatusCreated {
 		kind = "create"
 	}
-	op, err := h.newOperation(ctx, operation{Kind: kind, Set: name, Location: model.Region, Status: statusSucceeded})
+	op, err := h.newOperation(ctx, operation{Kind: kind, Set: name, SetUID: m.UniqueID, Location: model.Region, Status: statusSucceeded})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -289,16 +294,29 @@ func (h *handler) deleteScaleSet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	model, _ := h.s.o.ScaleSet(name)
+	open, err := h.fixOperations(ctx, m)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	if err := h.s.o.DeleteScaleSet(ctx, name); err != nil {
 		writeError(w, err)
 		return
 	}
 	delete(h.metas, name)
+	for _, op := range open {
+		end := nowUTC(h.s)
+		st := operationStatus{Status: statusCanceled, EndTime: &end, Error: &errorDetail{Code: "OperationCanceled", Message: fmt.Sprintf("scale set %s was deleted before the operation finished", name)}}
+		if err := h.fixOperation(ctx, op, st); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
 	if err := h.s.store.DeleteResource(ctx, kindARM, name); err != nil {
 		writeError(w, err)
 		return
 	}
-	op, err := h.newOperation(ctx, operation{Kind: "delete", Set: name, Location: model.Region, Status: statusSucceeded})
+	op, err := h.newOperation(ctx, operation{Kind: "delete", Set: name, SetUID: m.UniqueID, Location: model.Region, Status: statusSucceeded})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -501,14 +519,15 @@ func (h *handler) listVMs(w http.ResponseWriter, r *http.Request) {
 	start := 0
 	if tok := q.Get("$skiptoken"); tok != "" {
 		n, err := strconv.Atoi(tok)
-		if err != nil || n < 0 {
-			writeError(w, badRequest("InvalidParameter", "$skiptoken", "%q is not a skip token this server issued", tok))
+		if err != nil || n < 0 || n > model.Capacity {
+			writeError(w, badRequest("InvalidParameter", "$skiptoken", "%q is not a skip token this server issued (an instance index from 0 to %d)", tok, model.Capacity))
 			return
 		}
 		start = n
 	}
 	expand := strings.EqualFold(q.Get("$expand"), "instanceView")
-	end := start + h.s.opts.VMPageSize
+	// start <= Capacity: the page's end cannot overflow.
+	end := start + min(h.s.opts.VMPageSize, model.Capacity-start)
 	v, err := h.observe(r.Context(), m.Name, start, end)
 	if err != nil {
 		writeError(w, err)
