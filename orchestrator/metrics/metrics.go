@@ -1,7 +1,8 @@
 // Package metrics exports the orchestrator's Prometheus metrics on a private
 // registry: rollouts by final status, instances upgraded / rolled back /
 // failed, batch sizes and durations, health waits, the unhealthy ratio of
-// each scale set, and API requests.
+// each scale set (and its two counts, for alerts in integers), and API
+// requests.
 //
 // It is fed from Orchestrator.Subscribe events and read-only views of its
 // state; it must never change the orchestrator or the fleet.
@@ -47,6 +48,8 @@ type Metrics struct {
 	batchDuration     prometheus.Histogram
 	healthWait        prometheus.Histogram
 	unhealthyRatio    *prometheus.GaugeVec
+	instances         *prometheus.GaugeVec
+	unhealthy         *prometheus.GaugeVec
 	requests          *prometheus.CounterVec
 	rolloutsActive    prometheus.Gauge
 	unhealthyRatioErr prometheus.Counter
@@ -103,6 +106,12 @@ func New(src Source, obs Observer) *Metrics {
 		}),
 		unhealthyRatio: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "osupgrade_scale_set_unhealthy_ratio", Help: "Share of a scale set's instances that count as unhealthy now (0 to 1).",
+		}, []string{"scale_set"}),
+		instances: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "osupgrade_scale_set_instances", Help: "Instances of a scale set now.",
+		}, []string{"scale_set"}),
+		unhealthy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "osupgrade_scale_set_unhealthy_instances", Help: "Instances of a scale set that count as unhealthy now, as the 20% gates count them (R-PRE-1, R-STOP-2).",
 		}, []string{"scale_set"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "osupgrade_api_requests_total", Help: "API requests by route pattern, method and HTTP status code.",
@@ -226,6 +235,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	active := 0
 	names := m.src.ScaleSets()
 	m.unhealthyRatio.Reset()
+	m.instances.Reset()
+	m.unhealthy.Reset()
 	for _, n := range names {
 		_ = m.src.View(n, func(rec *orchestrator.SetRecord) {
 			if rec.Active() != nil {
@@ -241,15 +252,18 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 				m.unhealthyRatioErr.Inc()
 				return
 			}
+			bad := plan.CountUnhealthy(insts, rec.Model.Health)
 			ratio := 0.0
 			if len(insts) > 0 {
-				ratio = float64(plan.CountUnhealthy(insts, rec.Model.Health)) / float64(len(insts))
+				ratio = float64(bad) / float64(len(insts))
 			}
 			m.unhealthyRatio.WithLabelValues(n).Set(ratio)
+			m.instances.WithLabelValues(n).Set(float64(len(insts)))
+			m.unhealthy.WithLabelValues(n).Set(float64(bad))
 		})
 	}
 	m.rolloutsActive.Set(float64(active))
-	for _, c := range []prometheus.Collector{m.rollouts, m.upgraded, m.rolledBack, m.failed, m.batchSize, m.batchDuration, m.healthWait, m.unhealthyRatio, m.requests, m.rolloutsActive, m.unhealthyRatioErr} {
+	for _, c := range []prometheus.Collector{m.rollouts, m.upgraded, m.rolledBack, m.failed, m.batchSize, m.batchDuration, m.healthWait, m.unhealthyRatio, m.instances, m.unhealthy, m.requests, m.rolloutsActive, m.unhealthyRatioErr} {
 		c.Collect(ch)
 	}
 }

@@ -214,3 +214,37 @@ func TestCountersFollowTheBatchInProgress(t *testing.T) {
 		t.Fatalf("metrics started mid-rollout count %v upgraded, want the 9 settled after they started", got)
 	}
 }
+
+// The unhealthy and instance gauges count as the 20% gates do (stopped,
+// or reporting unhealthy through the health extension), per scale set, so
+// that an alert can compare them in integers (100*x > 20*n).
+func TestUnhealthyAndInstanceGauges(t *testing.T) {
+	w := newWorld(t)
+	w.create(t, "web", false)
+	w.create(t, "db", false)
+	for _, f := range []struct {
+		ids  []int
+		kind fault.Kind
+	}{{[]int{0, 1}, fault.AppUnhealthy}, {[]int{2}, fault.Down}} {
+		if err := w.fleet.Inject(w.ctx, "web", f.ids, fault.Switch{Kind: f.kind, On: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := `
+# HELP osupgrade_scale_set_instances Instances of a scale set now.
+# TYPE osupgrade_scale_set_instances gauge
+osupgrade_scale_set_instances{scale_set="db"} 10
+osupgrade_scale_set_instances{scale_set="web"} 10
+# HELP osupgrade_scale_set_unhealthy_instances Instances of a scale set that count as unhealthy now, as the 20% gates count them (R-PRE-1, R-STOP-2).
+# TYPE osupgrade_scale_set_unhealthy_instances gauge
+osupgrade_scale_set_unhealthy_instances{scale_set="db"} 0
+osupgrade_scale_set_unhealthy_instances{scale_set="web"} 3
+`
+	if err := testutil.GatherAndCompare(w.m.Registry(), strings.NewReader(want), "osupgrade_scale_set_instances", "osupgrade_scale_set_unhealthy_instances"); err != nil {
+		t.Fatal(err)
+	}
+	problems, err := testutil.GatherAndLint(w.m.Registry(), "osupgrade_scale_set_instances", "osupgrade_scale_set_unhealthy_instances")
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %+v", err, problems)
+	}
+}
