@@ -274,7 +274,7 @@ func names(list string) []string {
 	return out
 }
 
-// duration reads 30s, 4m59s, 4h or 30d.
+// duration reads 30s, 4m59s, 4h, 30d or 1d12h, as scenario files do.
 func duration(s string) (time.Duration, error) { return scenario.ParseDuration(s) }
 
 func formatIDs(v []string) string { return strings.Join(v, ", ") }

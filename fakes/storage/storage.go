@@ -21,7 +21,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	// blob and sas, not the root azblob package: the root pulls in
+	// azblob/container and with it apache/arrow-go, flatbuffers, lz4 and xxh3.
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 )
 
@@ -34,7 +36,7 @@ type PassiveClock interface{ Now() time.Time }
 type Server struct {
 	account string
 	key     []byte
-	cred    *azblob.SharedKeyCredential
+	cred    *sas.SharedKeyCredential
 	clock   PassiveClock
 
 	mu    sync.Mutex
@@ -57,7 +59,7 @@ func NewWithKey(account, key string, clock PassiveClock) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: account key is not base64: %w", err)
 	}
-	cred, err := azblob.NewSharedKeyCredential(account, key)
+	cred, err := blob.NewSharedKeyCredential(account, key)
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}

@@ -27,3 +27,23 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseDuration: any string gives a non-negative duration that
+// FormatDuration writes back to the same value, or an error — never a panic.
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"0", "90s", "1d12h", "70d1s", "1d0.5h", "106751d23h47m16s", "1.5d", "1d-2h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDuration(s)
+		if err != nil {
+			return
+		}
+		if d < 0 {
+			t.Fatalf("ParseDuration(%q) = %v, negative", s, d)
+		}
+		if back, err := ParseDuration(FormatDuration(d)); err != nil || back != d {
+			t.Fatalf("ParseDuration(%q) = %v, written %q, read back %v, %v", s, d, FormatDuration(d), back, err)
+		}
+	})
+}

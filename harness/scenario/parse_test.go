@@ -91,15 +91,79 @@ func TestParse_BadInput(t *testing.T) {
 	}
 }
 
+// ParseDuration reads scenario files' and feature steps' durations: optional
+// whole days first, then an optional Go duration.
 func TestParseDuration(t *testing.T) {
-	for in, want := range map[string]time.Duration{"0": 0, "30s": 30 * time.Second, "1h30m": 90 * time.Minute, "30d": 720 * time.Hour} {
-		if got, err := ParseDuration(in); err != nil || got != want {
-			t.Errorf("ParseDuration(%q) = %v, %v", in, got, err)
+	const day = 24 * time.Hour
+	good := []struct {
+		in   string
+		want time.Duration
+	}{
+		{"0", 0},
+		{"30s", 30 * time.Second},
+		{"1h30m", 90 * time.Minute},
+		{"0.5h", 30 * time.Minute},
+		{"30d", 30 * day},
+		{"0d", 0},
+		{"2d", 2 * day},
+		{"1d12h", 36 * time.Hour},
+		{"70d1s", 70*day + time.Second},
+		{"1d0.5h", day + 30*time.Minute},
+		{"1d1h30m15s", day + time.Hour + 30*time.Minute + 15*time.Second},
+		{"1d0", day},
+		{"7d500ms", 7*day + 500*time.Millisecond},
+		{"106751d", 106751 * day},
+	}
+	for _, c := range good {
+		got, err := ParseDuration(c.in)
+		if err != nil || got != c.want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", c.in, got, err, c.want)
+			continue
+		}
+		if back, err := ParseDuration(FormatDuration(got)); err != nil || back != got {
+			t.Errorf("ParseDuration(FormatDuration(%v) = %q) = %v, %v", got, FormatDuration(got), back, err)
 		}
 	}
-	for _, in := range []string{"", "-5m", "1.5d", "soon"} {
-		if _, err := ParseDuration(in); err == nil {
-			t.Errorf("ParseDuration(%q) accepted", in)
+	bad := []struct{ in, msg string }{
+		{"", "want a duration like"},
+		{"soon", "want a duration like"},
+		{"-5m", "is negative"},
+		{"1.5d", "days come first, once and whole"},
+		{"12h1d", "days come first, once and whole"},
+		{"1d1d", "days come first, once and whole"},
+		{"d", "days come first, once and whole"},
+		{"d12h", "days come first, once and whole"},
+		{"-1d", "days come first, once and whole"},
+		{"1d-2h", "no sign after the days"},
+		{"1d+2h", "no sign after the days"},
+		{"1d 12h", "want a duration like"},
+		{"1d12", "want a duration like"},
+		{"1dh", "want a duration like"},
+		{"106752d", "more than 106751 days"},
+		{"99999999999999999999d", "more than 106751 days"},
+		{"106751d24h", "more than 106751 days"},
+	}
+	for _, c := range bad {
+		_, err := ParseDuration(c.in)
+		if err == nil || !strings.Contains(err.Error(), c.msg) || !strings.Contains(err.Error(), `"`+c.in+`"`) {
+			t.Errorf("ParseDuration(%q) = %v; want an error quoting it and saying %q", c.in, err, c.msg)
 		}
+	}
+}
+
+// A compound duration in a scenario file is read; a bad one is an error
+// naming the file, line and field.
+func TestParse_CompoundDuration(t *testing.T) {
+	f, err := Parse("ok.yaml", []byte(strings.Replace(good, "duration: 20m", "duration: 1d12h", 1)), vocab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Timeline[1].Duration.Duration; got != 36*time.Hour {
+		t.Errorf("duration: 1d12h read as %v", got)
+	}
+	_, err = Parse("bad.yaml", []byte(strings.Replace(good, "duration: 20m", "duration: 12h1d", 1)), vocab)
+	var se *Error
+	if !errors.As(err, &se) || se.File != "bad.yaml" || se.Line != 14 || se.Field != "timeline[1].duration" || !strings.Contains(se.Msg, "days come first") {
+		t.Errorf("duration: 12h1d gave %v, want bad.yaml:14 timeline[1].duration: days come first", err)
 	}
 }

@@ -7,11 +7,12 @@ package scenario
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // File is one scenario.
@@ -182,7 +183,7 @@ type Expect struct {
 	DataIntact *bool `yaml:"dataIntact"`
 }
 
-// Duration is a Go duration ("90s", "5m", "2h") or days ("30d").
+// Duration is a duration as ParseDuration reads it: "90s", "2h", "30d", "1d12h".
 type Duration struct{ time.Duration }
 
 // UnmarshalYAML reads a duration.
@@ -198,32 +199,61 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes the duration back.
 func (d Duration) MarshalYAML() (any, error) { return FormatDuration(d.Duration), nil }
 
-// ParseDuration reads "90s", "1h30m", "0" or "30d".
+// day is the unit of "Nd".
+const day = 24 * time.Hour
+
+// maxDays is the most whole days a time.Duration holds (about 292 years).
+const maxDays = int64(math.MaxInt64 / int64(day))
+
+// ParseDuration reads the durations of scenario files and feature steps: an
+// optional whole number of days ("Nd") followed by an optional Go duration
+// ("90s", "1h30m", "0.5h", "0"). So "2d", "1d12h", "70d1s" and "1d0.5h"
+// (24h30m) are durations; "1.5d" (days are whole), "12h1d" (days come
+// first), "1d-2h" (no sign after the days) and negative durations are not.
+// Scenario timelines reach months ("70d1s"), which Go's durations spell only
+// in hours.
 func ParseDuration(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("duration %q: want a whole number of days like 30d", s)
+	days, rest, hasDays := strings.Cut(s, "d")
+	if !hasDays {
+		days, rest = "", s
+	}
+	var total time.Duration
+	if hasDays {
+		if days == "" || strings.Trim(days, "0123456789") != "" || strings.Contains(rest, "d") {
+			return 0, fmt.Errorf("duration %q: days come first, once and whole, like 2d or 1d12h", s)
 		}
-		return time.Duration(n) * 24 * time.Hour, nil
+		n, err := strconv.ParseInt(days, 10, 64)
+		if err != nil || n > maxDays {
+			return 0, fmt.Errorf("duration %q: more than %d days, the longest duration", s, maxDays)
+		}
+		total = time.Duration(n) * day
+		if rest == "" {
+			return total, nil
+		}
+		if rest[0] == '+' || rest[0] == '-' {
+			return 0, fmt.Errorf("duration %q: no sign after the days, like 1d12h", s)
+		}
 	}
-	if s == "0" {
-		return 0, nil
+	if rest == "0" {
+		return total, nil
 	}
-	v, err := time.ParseDuration(s)
+	v, err := time.ParseDuration(rest)
 	if err != nil {
-		return 0, fmt.Errorf("duration %q: want a duration like 30s, 5m, 2h or 30d", s)
+		return 0, fmt.Errorf("duration %q: want a duration like 30s, 5m, 2h, 30d or 1d12h", s)
 	}
 	if v < 0 {
 		return 0, fmt.Errorf("duration %q is negative", s)
 	}
-	return v, nil
+	if v > math.MaxInt64-total {
+		return 0, fmt.Errorf("duration %q: more than %d days, the longest duration", s, maxDays)
+	}
+	return total + v, nil
 }
 
 // FormatDuration writes d the way ParseDuration reads it.
 func FormatDuration(d time.Duration) string {
-	if d != 0 && d%(24*time.Hour) == 0 {
-		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	if d != 0 && d%day == 0 {
+		return fmt.Sprintf("%dd", d/day)
 	}
 	return d.String()
 }
