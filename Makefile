@@ -53,6 +53,7 @@ fuzz:
 	$(GO) test -race -run '^$$' -fuzz '^FuzzPatchScaleSet$$' -fuzztime $$((400 * $(FUZZSCALE)))x ./orchestrator/api/
 	$(GO) test -race -run '^$$' -fuzz '^FuzzDecodeModel$$' -fuzztime $$((8000 * $(FUZZSCALE)))x ./orchestrator/api/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $$((25000 * $(FUZZSCALE)))x ./harness/scenario/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseDuration$$' -fuzztime $$((10000 * $(FUZZSCALE)))x ./harness/scenario/
 
 # Removes build output, reports, and every Docker resource labelled as
 # osupgrade's (nothing else).
