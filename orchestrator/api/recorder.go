@@ -3,13 +3,16 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/osupgrade/osupgrade/fakes/fault"
+	"github.com/osupgrade/osupgrade/fakes/sim"
 	"github.com/osupgrade/osupgrade/orchestrator"
 	"github.com/osupgrade/osupgrade/orchestrator/boltstore"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
@@ -24,6 +27,15 @@ type recordingFleet struct {
 	inner orchestrator.Fleet
 	store *boltstore.Store
 	clock orchestrator.Clock
+	// sim is the simulated fleet when inner is one: every change to it is
+	// saved as a snapshot in the transaction that records the change, so
+	// that a restarted server restores exactly what it had acted on.
+	sim *sim.Fleet
+	log io.Writer
+	// beforeCall, when set (by the crash tests), runs before each call
+	// into the fleet; an error it returns is the call's, and nothing is
+	// done.
+	beforeCall func(method string) error
 
 	mu   sync.Mutex
 	sets map[string]*fleetState
@@ -40,7 +52,11 @@ const (
 	kindFleet    = "fleet"    // set name -> fleetSetDoc
 	kindFleetVM  = "fleetvm"  // "set/000000012" -> instanceDoc
 	kindFleetLog = "fleetlog" // sequence -> FleetLogEntry
+	kindSimFleet = "simfleet" // simFleetKey -> sim.Snapshot without its sets
+	kindSimSet   = "simset"   // set name -> sim.SetSnapshot
 )
+
+const simFleetKey = "fleet"
 
 type fleetSetDoc struct {
 	Base    string    `json:"base"`
@@ -72,7 +88,10 @@ type FleetLogEntry struct {
 func vmKey(set string, id int) string { return fmt.Sprintf("%s/%09d", set, id) }
 
 func newRecordingFleet(ctx context.Context, inner orchestrator.Fleet, st *boltstore.Store, clk orchestrator.Clock) (*recordingFleet, error) {
-	f := &recordingFleet{inner: inner, store: st, clock: clk, sets: map[string]*fleetState{}}
+	f := &recordingFleet{inner: inner, store: st, clock: clk, sets: map[string]*fleetState{}, log: io.Discard}
+	if s, ok := inner.(*savedSim); ok {
+		f.sim, s.rec = s.Fleet, f
+	}
 	err := st.Resources(ctx, kindFleet, "", func(k string, doc []byte) error {
 		var d fleetSetDoc
 		if err := json.Unmarshal(doc, &d); err != nil {
@@ -152,11 +171,24 @@ func (f *recordingFleet) logEntry(e FleetLogEntry) (string, []byte) {
 	return fmt.Sprintf("%020d", e.Seq), b
 }
 
+func (f *recordingFleet) hook(method string) error {
+	if f.beforeCall == nil {
+		return nil
+	}
+	return f.beforeCall(method)
+}
+
 func (f *recordingFleet) Observe(ctx context.Context, set string) ([]plan.Instance, error) {
+	if err := f.hook("observe"); err != nil {
+		return nil, err
+	}
 	return f.inner.Observe(ctx, set)
 }
 
 func (f *recordingFleet) Reimage(ctx context.Context, set string, id int, image plan.Image) error {
+	if err := f.hook("reimage"); err != nil {
+		return err
+	}
 	if err := f.inner.Reimage(ctx, set, id, image); err != nil {
 		return err
 	}
@@ -172,7 +204,12 @@ func (f *recordingFleet) Reimage(ctx context.Context, set string, id int, image 
 	d = instanceDoc{Version: image.Version, Reimaged: now, Reimages: d.Reimages + 1}
 	b, _ := json.Marshal(d)
 	k, lb := f.logEntry(FleetLogEntry{Time: now, Set: set, Kind: "reimage", ID: id, Version: image.Version})
-	if err := f.store.PutDocs(ctx, boltstore.Doc{Kind: kindFleetVM, Key: vmKey(set, id), Value: b}, boltstore.Doc{Kind: kindFleetLog, Key: k, Value: lb}); err != nil {
+	docs, err := f.simDocs(false, set)
+	if err != nil {
+		return fmt.Errorf("record reimage of %s/%d: %w", set, id, err)
+	}
+	docs = append(docs, boltstore.Doc{Kind: kindFleetVM, Key: vmKey(set, id), Value: b}, boltstore.Doc{Kind: kindFleetLog, Key: k, Value: lb})
+	if err := f.store.PutDocs(ctx, docs...); err != nil {
 		return fmt.Errorf("record reimage of %s/%d: %w", set, id, err)
 	}
 	s.vms[id] = d
@@ -180,6 +217,9 @@ func (f *recordingFleet) Reimage(ctx context.Context, set string, id int, image 
 }
 
 func (f *recordingFleet) CreateScaleSet(ctx context.Context, model orchestrator.ScaleSet, version string) error {
+	if err := f.hook("create"); err != nil {
+		return err
+	}
 	if p, ok := f.inner.(orchestrator.Provisioner); ok {
 		if err := p.CreateScaleSet(ctx, model, version); err != nil {
 			return err
@@ -194,7 +234,12 @@ func (f *recordingFleet) CreateScaleSet(ctx context.Context, model orchestrator.
 		return err
 	}
 	k, lb := f.logEntry(FleetLogEntry{Time: now, Set: model.Name, Kind: "create", ID: -1, Version: version})
-	if err := f.store.PutDocs(ctx, boltstore.Doc{Kind: kindFleet, Key: model.Name, Value: b}, boltstore.Doc{Kind: kindFleetLog, Key: k, Value: lb}); err != nil {
+	docs, err := f.simDocs(true, model.Name)
+	if err != nil {
+		return err
+	}
+	docs = append(docs, boltstore.Doc{Kind: kindFleet, Key: model.Name, Value: b}, boltstore.Doc{Kind: kindFleetLog, Key: k, Value: lb})
+	if err := f.store.PutDocs(ctx, docs...); err != nil {
 		return err
 	}
 	f.sets[model.Name] = &fleetState{fleetSetDoc: d, vms: map[int]instanceDoc{}}
@@ -202,13 +247,23 @@ func (f *recordingFleet) CreateScaleSet(ctx context.Context, model orchestrator.
 }
 
 func (f *recordingFleet) UpdateModel(ctx context.Context, model orchestrator.ScaleSet) error {
-	if p, ok := f.inner.(orchestrator.Provisioner); ok {
-		return p.UpdateModel(ctx, model)
+	if err := f.hook("update"); err != nil {
+		return err
 	}
-	return nil
+	p, ok := f.inner.(orchestrator.Provisioner)
+	if !ok {
+		return nil
+	}
+	if err := p.UpdateModel(ctx, model); err != nil {
+		return err
+	}
+	return f.saveSim(ctx, false, model.Name)
 }
 
 func (f *recordingFleet) DeleteScaleSet(ctx context.Context, name string) error {
+	if err := f.hook("delete"); err != nil {
+		return err
+	}
 	if p, ok := f.inner.(orchestrator.Provisioner); ok {
 		if err := p.DeleteScaleSet(ctx, name); err != nil {
 			return err
@@ -224,15 +279,116 @@ func (f *recordingFleet) DeleteScaleSet(ctx context.Context, name string) error 
 		return err
 	}
 	delete(f.sets, name)
+	if f.sim != nil {
+		if err := f.store.DeleteResource(ctx, kindSimSet, name); err != nil {
+			return err
+		}
+		if err := f.saveSim(ctx, true); err != nil {
+			return err
+		}
+	}
 	return f.store.PutResource(ctx, kindFleetLog, k, lb)
 }
 
 func (f *recordingFleet) Inject(ctx context.Context, set string, ids []int, s fault.Switch) error {
+	if err := f.hook("inject"); err != nil {
+		return err
+	}
 	inj, ok := f.inner.(fault.Injector)
 	if !ok {
 		return fmt.Errorf("%w: this fleet takes no fault switches", fault.ErrUnsupported)
 	}
-	return inj.Inject(ctx, set, ids, s)
+	err := inj.Inject(ctx, set, ids, s)
+	// A switch refused part way may have been applied to the first
+	// instances: save what the fleet holds either way.
+	if serr := f.saveSim(ctx, false, set); serr != nil && !errors.Is(serr, orchestrator.ErrNotFound) {
+		return errors.Join(err, serr)
+	}
+	return err
+}
+
+// SetBadVersion marks an image version bad in the simulated fleet and saves
+// it with every set's snapshot: a boot that ended before the change was
+// judged without it, one that ends after with it.
+func (f *recordingFleet) SetBadVersion(version string, kind fault.BadKind) {
+	if f.sim == nil {
+		return
+	}
+	f.sim.SetBadVersion(version, kind)
+	if err := f.saveSim(context.Background(), true, f.sim.Sets()...); err != nil {
+		fmt.Fprintf(f.log, "save bad version %s: %v\n", version, err)
+	}
+}
+
+// simDocs are the snapshots of sets (and of the fleet's own state, when
+// fleet) of the simulated fleet, to be saved with the change that made them;
+// none for another fleet.
+func (f *recordingFleet) simDocs(fleet bool, sets ...string) ([]boltstore.Doc, error) {
+	if f.sim == nil {
+		return nil, nil
+	}
+	var docs []boltstore.Doc
+	if fleet {
+		b, err := json.Marshal(f.sim.FleetSnapshot())
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, boltstore.Doc{Kind: kindSimFleet, Key: simFleetKey, Value: b})
+	}
+	for _, name := range sets {
+		ss, err := f.sim.SetSnapshot(name)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot of simulated set %s: %w", name, err)
+		}
+		b, err := json.Marshal(ss)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, boltstore.Doc{Kind: kindSimSet, Key: name, Value: b})
+	}
+	return docs, nil
+}
+
+func (f *recordingFleet) saveSim(ctx context.Context, fleet bool, sets ...string) error {
+	docs, err := f.simDocs(fleet, sets...)
+	if err != nil || len(docs) == 0 {
+		return err
+	}
+	return f.store.PutDocs(ctx, docs...)
+}
+
+// savedSim is the simulated fleet as a server holds it. The faults endpoint
+// marks versions bad on the fleet itself: this routes that through the
+// recorder, which saves it.
+type savedSim struct {
+	*sim.Fleet
+	rec *recordingFleet
+}
+
+func (s *savedSim) SetBadVersion(version string, kind fault.BadKind) {
+	s.rec.SetBadVersion(version, kind)
+}
+
+// loadSimSnapshot reads the simulated fleet's saved snapshot; ok is false
+// when there is none (a state.db written before snapshots were saved, or a
+// Docker fleet's).
+func loadSimSnapshot(ctx context.Context, st *boltstore.Store) (snap sim.Snapshot, ok bool, err error) {
+	doc, ok, err := st.Resource(ctx, kindSimFleet, simFleetKey)
+	if err != nil || !ok {
+		return snap, false, err
+	}
+	if err := json.Unmarshal(doc, &snap); err != nil {
+		return snap, false, fmt.Errorf("simulated fleet snapshot: %w", err)
+	}
+	err = st.Resources(ctx, kindSimSet, "", func(k string, doc []byte) error {
+		var ss sim.SetSnapshot
+		if err := json.Unmarshal(doc, &ss); err != nil {
+			return fmt.Errorf("snapshot of simulated set %s: %w", k, err)
+		}
+		snap.Sets = append(snap.Sets, ss)
+		return nil
+	})
+	return snap, true, err
 }
 
 // badVersioner is implemented by fleets that can mark an image version bad.
