@@ -24,7 +24,10 @@ import (
 // latestModelApplied; a restarted server rebuilds a simulated fleet from it
 // (the sim lives in the process, the VMs it stands for do not die with it).
 type recordingFleet struct {
+	// inner is the fleet as the handlers see it (a version marked bad on it
+	// is saved: savedSim, savedBadVersions); base is the fleet itself.
 	inner orchestrator.Fleet
+	base  orchestrator.Fleet
 	store *boltstore.Store
 	clock orchestrator.Clock
 	// sim is the simulated fleet when inner is one: every change to it is
@@ -49,11 +52,12 @@ var (
 )
 
 const (
-	kindFleet    = "fleet"    // set name -> fleetSetDoc
-	kindFleetVM  = "fleetvm"  // "set/000000012" -> instanceDoc
-	kindFleetLog = "fleetlog" // sequence -> FleetLogEntry
-	kindSimFleet = "simfleet" // simFleetKey -> sim.Snapshot without its sets
-	kindSimSet   = "simset"   // set name -> sim.SetSnapshot
+	kindFleet    = "fleet"      // set name -> fleetSetDoc
+	kindFleetVM  = "fleetvm"    // "set/000000012" -> instanceDoc
+	kindFleetLog = "fleetlog"   // sequence -> FleetLogEntry
+	kindSimFleet = "simfleet"   // simFleetKey -> sim.Snapshot without its sets
+	kindSimSet   = "simset"     // set name -> sim.SetSnapshot
+	kindBad      = "badversion" // version -> fault.BadKind ("" once cleared)
 )
 
 const simFleetKey = "fleet"
@@ -88,9 +92,12 @@ type FleetLogEntry struct {
 func vmKey(set string, id int) string { return fmt.Sprintf("%s/%09d", set, id) }
 
 func newRecordingFleet(ctx context.Context, inner orchestrator.Fleet, st *boltstore.Store, clk orchestrator.Clock) (*recordingFleet, error) {
-	f := &recordingFleet{inner: inner, store: st, clock: clk, sets: map[string]*fleetState{}, log: io.Discard}
-	if s, ok := inner.(*savedSim); ok {
-		f.sim, s.rec = s.Fleet, f
+	f := &recordingFleet{inner: inner, base: inner, store: st, clock: clk, sets: map[string]*fleetState{}, log: io.Discard}
+	switch w := inner.(type) {
+	case *savedSim:
+		f.sim, f.base, w.rec = w.Fleet, w.Fleet, f
+	case *savedBadVersions:
+		f.base, w.rec = w.Fleet, f
 	}
 	err := st.Resources(ctx, kindFleet, "", func(k string, doc []byte) error {
 		var d fleetSetDoc
@@ -220,7 +227,7 @@ func (f *recordingFleet) CreateScaleSet(ctx context.Context, model orchestrator.
 	if err := f.hook("create"); err != nil {
 		return err
 	}
-	if p, ok := f.inner.(orchestrator.Provisioner); ok {
+	if p, ok := f.base.(orchestrator.Provisioner); ok {
 		if err := p.CreateScaleSet(ctx, model, version); err != nil {
 			return err
 		}
@@ -250,7 +257,7 @@ func (f *recordingFleet) UpdateModel(ctx context.Context, model orchestrator.Sca
 	if err := f.hook("update"); err != nil {
 		return err
 	}
-	p, ok := f.inner.(orchestrator.Provisioner)
+	p, ok := f.base.(orchestrator.Provisioner)
 	if !ok {
 		return nil
 	}
@@ -264,7 +271,7 @@ func (f *recordingFleet) DeleteScaleSet(ctx context.Context, name string) error 
 	if err := f.hook("delete"); err != nil {
 		return err
 	}
-	if p, ok := f.inner.(orchestrator.Provisioner); ok {
+	if p, ok := f.base.(orchestrator.Provisioner); ok {
 		if err := p.DeleteScaleSet(ctx, name); err != nil {
 			return err
 		}
@@ -294,7 +301,7 @@ func (f *recordingFleet) Inject(ctx context.Context, set string, ids []int, s fa
 	if err := f.hook("inject"); err != nil {
 		return err
 	}
-	inj, ok := f.inner.(fault.Injector)
+	inj, ok := f.base.(fault.Injector)
 	if !ok {
 		return fmt.Errorf("%w: this fleet takes no fault switches", fault.ErrUnsupported)
 	}
@@ -307,17 +314,47 @@ func (f *recordingFleet) Inject(ctx context.Context, set string, ids []int, s fa
 	return err
 }
 
-// SetBadVersion marks an image version bad in the simulated fleet and saves
-// it with every set's snapshot: a boot that ended before the change was
-// judged without it, one that ends after with it.
+// SetBadVersion marks an image version bad in the fleet and saves it, to
+// be marked again when the server restarts; on the simulated fleet with
+// every set's snapshot: a boot that ended before the change was judged
+// without it, one that ends after with it.
 func (f *recordingFleet) SetBadVersion(version string, kind fault.BadKind) {
-	if f.sim == nil {
+	bv, ok := f.base.(badVersioner)
+	if !ok {
 		return
 	}
-	f.sim.SetBadVersion(version, kind)
-	if err := f.saveSim(context.Background(), true, f.sim.Sets()...); err != nil {
+	bv.SetBadVersion(version, kind)
+	docs, err := f.simDocs(true, f.simSets()...)
+	if err == nil {
+		docs = append(docs, boltstore.Doc{Kind: kindBad, Key: version, Value: []byte(kind)})
+		err = f.store.PutDocs(context.Background(), docs...)
+	}
+	if err != nil {
 		fmt.Fprintf(f.log, "save bad version %s: %v\n", version, err)
 	}
+}
+
+func (f *recordingFleet) simSets() []string {
+	if f.sim == nil {
+		return nil
+	}
+	return f.sim.Sets()
+}
+
+// restoreBadVersions marks the saved bad versions on the fleet again.
+func (f *recordingFleet) restoreBadVersions(ctx context.Context) error {
+	bv, ok := f.base.(badVersioner)
+	if !ok {
+		return nil
+	}
+	return f.store.Resources(ctx, kindBad, "", func(version string, doc []byte) error {
+		kind, err := fault.ParseBadKind(string(doc))
+		if err != nil {
+			return fmt.Errorf("saved bad version %s: %w", version, err)
+		}
+		bv.SetBadVersion(version, kind)
+		return nil
+	})
 }
 
 // simDocs are the snapshots of sets (and of the fleet's own state, when
@@ -369,6 +406,18 @@ func (s *savedSim) SetBadVersion(version string, kind fault.BadKind) {
 	s.rec.SetBadVersion(version, kind)
 }
 
+// savedBadVersions is another fleet that can mark versions bad (Docker's),
+// as a server holds it: the fleet keeps them in memory only, the recorder
+// saves them.
+type savedBadVersions struct {
+	orchestrator.Fleet
+	rec *recordingFleet
+}
+
+func (s *savedBadVersions) SetBadVersion(version string, kind fault.BadKind) {
+	s.rec.SetBadVersion(version, kind)
+}
+
 // loadSimSnapshot reads the simulated fleet's saved snapshot; ok is false
 // when there is none (a state.db written before snapshots were saved, or a
 // Docker fleet's).
@@ -403,7 +452,7 @@ type nextEventer interface {
 }
 
 func (f *recordingFleet) nextEvent() (time.Time, bool) {
-	if n, ok := f.inner.(nextEventer); ok {
+	if n, ok := f.base.(nextEventer); ok {
 		return n.NextEvent()
 	}
 	return time.Time{}, false

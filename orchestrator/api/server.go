@@ -188,6 +188,9 @@ func (s *Server) open(ctx context.Context) error {
 		if inner, err = opts.NewDockerFleet(ctx, DockerRunID(opts.DataDir), s.clock, opts.TimeScale); err != nil {
 			return fmt.Errorf("docker fleet: %w", err)
 		}
+		if _, ok := inner.(badVersioner); ok {
+			inner = &savedBadVersions{Fleet: inner}
+		}
 	default:
 		return fmt.Errorf("fleet %q: want sim or docker", opts.Fleet)
 	}
@@ -203,6 +206,9 @@ func (s *Server) open(ctx context.Context) error {
 		if err := s.restoreSim(simFleet, recs, snap, haveSnap); err != nil {
 			return err
 		}
+	}
+	if err := s.fleet.restoreBadVersions(ctx); err != nil {
+		return err
 	}
 	if s.o, err = orchestrator.New(ctx, orchestrator.Options{Clock: s.clock, Fleet: s.fleet, Store: s.store, Seed: opts.Seed}); err != nil {
 		return err
