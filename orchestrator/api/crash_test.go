@@ -140,17 +140,6 @@ func injectAPI(kind string, on bool, ids []int, extra map[string]any) crashActio
 	}
 }
 
-// injectFleet turns on a switch serve's API does not take (the network
-// faults, restart) through the server's fleet: the same recorder, the same
-// saving as an API fault.
-func injectFleet(sw fault.Switch, ids []int) crashAction {
-	return func(t *testing.T, s *Server) {
-		if err := s.fleet.Inject(context.Background(), crashSet, ids, sw); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func badImage(kind fault.BadKind) crashAction {
 	return func(t *testing.T, s *Server) {
 		call(t, s, "POST", "/osupgrade/faults", map[string]any{"fault": "bad-image", "version": killTarget, "kind": string(kind)}, http.StatusOK)
@@ -296,10 +285,8 @@ func merge(ms ...map[int][]crashAction) map[int][]crashAction {
 }
 
 // crashScripts are the fault kinds of `osupgrade chaos`'s draw
-// (harness/chaos), each on a set of 15 (batches of 3): those serve's
-// /osupgrade/faults takes through it, the network faults and restart
-// through the server's fleet recorder (the API has no vocabulary for them).
-// crash, kill and stop are one switch in the simulator (down), maintenance
+// (harness/chaos), each on a set of 15 (batches of 3), injected through
+// serve's /osupgrade/faults. crash, kill and stop are one switch in the simulator (down), maintenance
 // is unhealthy or down for a while, zone-down is down on a zone's
 // instances; engine-error (errors of the Docker engine's API, held by the
 // harness's interceptor) and orchestrator-restart (the kill itself) are not
@@ -310,15 +297,15 @@ func crashScripts() []crashScript {
 		{"unhealthy", n, merge(on(0, injectAPI("app-unhealthy", true, []int{2, 7, 11}, nil)), on(4, injectAPI("app-unhealthy", false, []int{2, 7, 11}, nil)))},
 		{"crash/kill/stop", n, merge(on(0, injectAPI("down", true, []int{3, 8}, nil)), on(3, injectAPI("down", false, []int{3, 8}, nil)))},
 		{"maintenance", n, merge(on(1, injectAPI("down", true, []int{10, 12, 14}, nil)), on(2, injectAPI("down", false, []int{10, 12, 14}, nil)))},
-		{"restart", n, on(1, injectFleet(fault.Switch{Kind: fault.Restart, On: true}, []int{1, 6, 9}))},
+		{"restart", n, on(1, injectAPI("restart", true, []int{1, 6, 9}, nil))},
 		{"pause", n, merge(on(0, injectAPI("pause", true, []int{4}, nil)), on(2, injectAPI("pause", false, []int{4}, nil)))},
 		{"flap", n, merge(on(0, injectAPI("flap", true, []int{5, 9}, map[string]any{"period": "90s"})), on(6, injectAPI("flap", false, []int{5, 9}, nil)))},
 		{"slow-boot", n, on(0, injectAPI("slow-boot", true, []int{0, 1, 2, 3, 4, 5}, map[string]any{"delay": "300s", "version": killTarget}))},
 		{"lie", n, on(0, injectAPI("lie", true, []int{3, 4}, nil), injectAPI("app-unhealthy", true, []int{3}, nil))},
-		{"partition", n, merge(on(0, injectFleet(fault.Switch{Kind: fault.Partition, On: true}, []int{2, 13})), on(3, injectFleet(fault.Switch{Kind: fault.Partition}, []int{2, 13})))},
-		{"loss", n, merge(on(0, injectFleet(fault.Switch{Kind: fault.Loss, On: true, Percent: 50}, []int{4, 9, 14})), on(8, injectFleet(fault.Switch{Kind: fault.Loss}, []int{4, 9, 14})))},
-		{"latency", n, on(0, injectFleet(fault.Switch{Kind: fault.Latency, On: true, Delay: 8 * time.Second}, []int{1, 11}))},
-		{"slow-link", n, on(0, injectFleet(fault.Switch{Kind: fault.SlowLink, On: true, Rate: 1024}, []int{6, 7}))},
+		{"partition", n, merge(on(0, injectAPI("partition", true, []int{2, 13}, nil)), on(3, injectAPI("partition", false, []int{2, 13}, nil)))},
+		{"loss", n, merge(on(0, injectAPI("loss", true, []int{4, 9, 14}, map[string]any{"percent": 50})), on(8, injectAPI("loss", false, []int{4, 9, 14}, nil)))},
+		{"latency", n, on(0, injectAPI("latency", true, []int{1, 11}, map[string]any{"delay": "8s"}))},
+		{"slow-link", n, on(0, injectAPI("slow-link", true, []int{6, 7}, map[string]any{"rate": 1024}))},
 		{"bad never-healthy", n, on(0, badImage(fault.NeverHealthy))},
 		{"bad crash", n, on(0, badImage(fault.CrashOnBoot))},
 		{"bad extension-failure", n, on(0, badImage(fault.FailsExtensions))},
