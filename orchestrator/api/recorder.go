@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +37,10 @@ type recordingFleet struct {
 	// that a restarted server restores exactly what it had acted on.
 	sim *sim.Fleet
 	log io.Writer
+	// pending are the sim's reimage records not yet committed, dirty the
+	// sets whose snapshots go with them (flush).
+	pending []boltstore.Doc
+	dirty   map[string]bool
 	// beforeCall, when set (by the crash tests), runs before each call
 	// into the fleet; an error it returns is the call's, and nothing is
 	// done.
@@ -92,7 +98,7 @@ type FleetLogEntry struct {
 func vmKey(set string, id int) string { return fmt.Sprintf("%s/%09d", set, id) }
 
 func newRecordingFleet(ctx context.Context, inner orchestrator.Fleet, st *boltstore.Store, clk orchestrator.Clock) (*recordingFleet, error) {
-	f := &recordingFleet{inner: inner, base: inner, store: st, clock: clk, sets: map[string]*fleetState{}, log: io.Discard}
+	f := &recordingFleet{inner: inner, base: inner, store: st, clock: clk, sets: map[string]*fleetState{}, log: io.Discard, dirty: map[string]bool{}}
 	switch w := inner.(type) {
 	case *savedSim:
 		f.sim, f.base, w.rec = w.Fleet, w.Fleet, f
@@ -211,11 +217,16 @@ func (f *recordingFleet) Reimage(ctx context.Context, set string, id int, image 
 	d = instanceDoc{Version: image.Version, Reimaged: now, Reimages: d.Reimages + 1}
 	b, _ := json.Marshal(d)
 	k, lb := f.logEntry(FleetLogEntry{Time: now, Set: set, Kind: "reimage", ID: id, Version: image.Version})
-	docs, err := f.simDocs(false, set)
-	if err != nil {
-		return fmt.Errorf("record reimage of %s/%d: %w", set, id, err)
+	docs := []boltstore.Doc{{Kind: kindFleetVM, Key: vmKey(set, id), Value: b}, {Kind: kindFleetLog, Key: k, Value: lb}}
+	if f.sim != nil {
+		// The simulated VMs live in this process: their reimages are
+		// committed with the set's snapshot before the orchestrator's next
+		// write (fleetFirstStore), once per batch rather than per instance.
+		f.pending = append(f.pending, docs...)
+		f.dirty[set] = true
+		s.vms[id] = d
+		return nil
 	}
-	docs = append(docs, boltstore.Doc{Kind: kindFleetVM, Key: vmKey(set, id), Value: b}, boltstore.Doc{Kind: kindFleetLog, Key: k, Value: lb})
 	if err := f.store.PutDocs(ctx, docs...); err != nil {
 		return fmt.Errorf("record reimage of %s/%d: %w", set, id, err)
 	}
@@ -223,8 +234,66 @@ func (f *recordingFleet) Reimage(ctx context.Context, set string, id int, image 
 	return nil
 }
 
+// flush commits the simulated fleet's pending records: the reimages since
+// the last flush and the snapshots of the sets they changed.
+func (f *recordingFleet) flush(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.pending) == 0 && len(f.dirty) == 0 {
+		return nil
+	}
+	docs, err := f.simDocs(false, slices.Sorted(maps.Keys(f.dirty))...)
+	if err != nil {
+		return err
+	}
+	if err := f.store.PutDocs(ctx, append(docs, f.pending...)...); err != nil {
+		return fmt.Errorf("record the fleet's reimages: %w", err)
+	}
+	f.pending, f.dirty = nil, map[string]bool{}
+	return nil
+}
+
+// fleetFirstStore is the orchestrator's store: the fleet's pending records
+// are committed before each of its writes, so that the state database never
+// holds an orchestrator ahead of the fleet it acted on.
+type fleetFirstStore struct {
+	*boltstore.Store
+	fleet *recordingFleet
+}
+
+func (s fleetFirstStore) SaveSet(ctx context.Context, rec *orchestrator.SetRecord) error {
+	if err := s.fleet.flush(ctx); err != nil {
+		return err
+	}
+	return s.Store.SaveSet(ctx, rec)
+}
+
+func (s fleetFirstStore) DeleteSet(ctx context.Context, name string) error {
+	if err := s.fleet.flush(ctx); err != nil {
+		return err
+	}
+	return s.Store.DeleteSet(ctx, name)
+}
+
+func (s fleetFirstStore) AppendJournal(ctx context.Context, e orchestrator.JournalEntry) error {
+	if err := s.fleet.flush(ctx); err != nil {
+		return err
+	}
+	return s.Store.AppendJournal(ctx, e)
+}
+
+func (s fleetFirstStore) SaveCatalog(ctx context.Context, vs []orchestrator.ImageVersion) error {
+	if err := s.fleet.flush(ctx); err != nil {
+		return err
+	}
+	return s.Store.SaveCatalog(ctx, vs)
+}
+
 func (f *recordingFleet) CreateScaleSet(ctx context.Context, model orchestrator.ScaleSet, version string) error {
 	if err := f.hook("create"); err != nil {
+		return err
+	}
+	if err := f.flush(ctx); err != nil {
 		return err
 	}
 	if p, ok := f.base.(orchestrator.Provisioner); ok {
@@ -237,8 +306,10 @@ func (f *recordingFleet) CreateScaleSet(ctx context.Context, model orchestrator.
 	now := f.clock.Now()
 	d := fleetSetDoc{Base: version, Created: now}
 	b, _ := json.Marshal(d)
-	if err := f.store.DeletePrefix(ctx, kindFleetVM, model.Name+"/"); err != nil {
-		return err
+	for _, kind := range []string{kindFleetVM, kindSwitch} {
+		if err := f.store.DeletePrefix(ctx, kind, model.Name+"/"); err != nil {
+			return err
+		}
 	}
 	k, lb := f.logEntry(FleetLogEntry{Time: now, Set: model.Name, Kind: "create", ID: -1, Version: version})
 	docs, err := f.simDocs(true, model.Name)
@@ -257,6 +328,9 @@ func (f *recordingFleet) UpdateModel(ctx context.Context, model orchestrator.Sca
 	if err := f.hook("update"); err != nil {
 		return err
 	}
+	if err := f.flush(ctx); err != nil {
+		return err
+	}
 	p, ok := f.base.(orchestrator.Provisioner)
 	if !ok {
 		return nil
@@ -271,6 +345,9 @@ func (f *recordingFleet) DeleteScaleSet(ctx context.Context, name string) error 
 	if err := f.hook("delete"); err != nil {
 		return err
 	}
+	if err := f.flush(ctx); err != nil {
+		return err
+	}
 	if p, ok := f.base.(orchestrator.Provisioner); ok {
 		if err := p.DeleteScaleSet(ctx, name); err != nil {
 			return err
@@ -282,8 +359,10 @@ func (f *recordingFleet) DeleteScaleSet(ctx context.Context, name string) error 
 	if err := f.store.DeleteResource(ctx, kindFleet, name); err != nil {
 		return err
 	}
-	if err := f.store.DeletePrefix(ctx, kindFleetVM, name+"/"); err != nil {
-		return err
+	for _, kind := range []string{kindFleetVM, kindSwitch} {
+		if err := f.store.DeletePrefix(ctx, kind, name+"/"); err != nil {
+			return err
+		}
 	}
 	delete(f.sets, name)
 	if f.sim != nil {
@@ -301,15 +380,30 @@ func (f *recordingFleet) Inject(ctx context.Context, set string, ids []int, s fa
 	if err := f.hook("inject"); err != nil {
 		return err
 	}
+	if err := f.flush(ctx); err != nil {
+		return err
+	}
 	inj, ok := f.base.(fault.Injector)
 	if !ok {
 		return fmt.Errorf("%w: this fleet takes no fault switches", fault.ErrUnsupported)
 	}
 	err := inj.Inject(ctx, set, ids, s)
-	// A switch refused part way may have been applied to the first
-	// instances: save what the fleet holds either way.
-	if serr := f.saveSim(ctx, false, set); serr != nil && !errors.Is(serr, orchestrator.ErrNotFound) {
-		return errors.Join(err, serr)
+	if err != nil && f.sim == nil {
+		return err
+	}
+	// A switch the simulator refused part way may have been applied to
+	// the first instances: save what it holds either way.
+	docs, serr := f.simDocs(false, set)
+	if serr == nil && err == nil {
+		var sd []boltstore.Doc
+		sd, serr = f.switchDocs(ctx, set, ids, s)
+		docs = append(docs, sd...)
+	}
+	if serr == nil && len(docs) > 0 {
+		serr = f.store.PutDocs(ctx, docs...)
+	}
+	if serr != nil && !errors.Is(serr, orchestrator.ErrNotFound) {
+		return errors.Join(err, fmt.Errorf("save fault switch: %w", serr))
 	}
 	return err
 }
@@ -324,7 +418,11 @@ func (f *recordingFleet) SetBadVersion(version string, kind fault.BadKind) {
 		return
 	}
 	bv.SetBadVersion(version, kind)
-	docs, err := f.simDocs(true, f.simSets()...)
+	err := f.flush(context.Background())
+	var docs []boltstore.Doc
+	if err == nil {
+		docs, err = f.simDocs(true, f.simSets()...)
+	}
 	if err == nil {
 		docs = append(docs, boltstore.Doc{Kind: kindBad, Key: version, Value: []byte(kind)})
 		err = f.store.PutDocs(context.Background(), docs...)
@@ -460,6 +558,9 @@ func (f *recordingFleet) nextEvent() (time.Time, bool) {
 
 // FleetJournal reads the fleet log after sequence number after.
 func (f *recordingFleet) journal(ctx context.Context, set string, after uint64, limit int) ([]FleetLogEntry, error) {
+	if err := f.flush(ctx); err != nil {
+		return nil, err
+	}
 	var out []FleetLogEntry
 	err := f.store.Resources(ctx, kindFleetLog, "", func(k string, doc []byte) error {
 		if limit > 0 && len(out) >= limit {

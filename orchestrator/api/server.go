@@ -210,7 +210,10 @@ func (s *Server) open(ctx context.Context) error {
 	if err := s.fleet.restoreBadVersions(ctx); err != nil {
 		return err
 	}
-	if s.o, err = orchestrator.New(ctx, orchestrator.Options{Clock: s.clock, Fleet: s.fleet, Store: s.store, Seed: opts.Seed}); err != nil {
+	if err := s.fleet.restoreSwitches(ctx); err != nil {
+		return err
+	}
+	if s.o, err = orchestrator.New(ctx, orchestrator.Options{Clock: s.clock, Fleet: s.fleet, Store: fleetFirstStore{Store: s.store, fleet: s.fleet}, Seed: opts.Seed}); err != nil {
 		return err
 	}
 	s.metrics = metrics.New(s.o, s.fleet)
@@ -299,8 +302,11 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-// Close releases the state database.
-func (s *Server) Close() error { return s.store.Close() }
+// Close commits the fleet's pending records and releases the state
+// database.
+func (s *Server) Close() error {
+	return errors.Join(s.fleet.flush(context.Background()), s.store.Close())
+}
 
 // ErrClockNotVirtual is returned when a real clock is asked to move.
 var ErrClockNotVirtual = errors.New("the clock is real; start the server with --clock virtual to move it")
@@ -315,6 +321,9 @@ func (s *Server) stepNow(ctx context.Context) {
 	s.stepMu.Lock()
 	defer s.stepMu.Unlock()
 	if _, err := s.o.Step(ctx); err != nil {
+		fmt.Fprintf(s.opts.Log, "step: %v\n", err)
+	}
+	if err := s.fleet.flush(ctx); err != nil {
 		fmt.Fprintf(s.opts.Log, "step: %v\n", err)
 	}
 }
@@ -353,6 +362,9 @@ func (s *Server) AdvanceClock(ctx context.Context, t time.Time) (time.Time, erro
 		}
 	}
 	now := s.virtual.Now()
+	if err := s.fleet.flush(ctx); err != nil {
+		return now, err
+	}
 	b, _ := now.MarshalText()
 	return now, s.store.SetMeta(metaClock, b)
 }
