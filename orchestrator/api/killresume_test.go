@@ -135,11 +135,9 @@ func waitLatest(t *testing.T, ctx context.Context, c *armcompute.VirtualMachineS
 // killTarget is the version the kill-and-resume tests roll out.
 const killTarget = "18.04.202612010"
 
-// startThenKill creates scale set "kill" from body on p, publishes
-// killTarget, starts an OS upgrade and, in the middle of a batch (one in
-// progress after at least one finished), kills p with SIGKILL. It returns
-// the status seen just before the kill.
-func startThenKill(t *testing.T, ctx context.Context, p *serveProcess, body armcompute.VirtualMachineScaleSet) armcompute.RollingUpgradeStatusInfo {
+// createAndPublish creates scale set "kill" from body on p and publishes
+// killTarget.
+func createAndPublish(t *testing.T, ctx context.Context, p *serveProcess, body armcompute.VirtualMachineScaleSet) *armcompute.ClientFactory {
 	t.Helper()
 	f := p.factory(t)
 	create, err := f.NewVirtualMachineScaleSetsClient().BeginCreateOrUpdate(ctx, testRG, "kill", body, nil)
@@ -150,6 +148,16 @@ func startThenKill(t *testing.T, ctx context.Context, p *serveProcess, body armc
 		t.Fatal(err)
 	}
 	p.emulator(t, "POST", "/osupgrade/images", map[string]string{"image": "Canonical:UbuntuServer:" + ubuntuSKU, "version": killTarget}, nil)
+	return f
+}
+
+// startThenKill creates scale set "kill" from body on p, publishes
+// killTarget, starts an OS upgrade and, in the middle of a batch (one in
+// progress after at least one finished), kills p with SIGKILL. It returns
+// the status seen just before the kill.
+func startThenKill(t *testing.T, ctx context.Context, p *serveProcess, body armcompute.VirtualMachineScaleSet) armcompute.RollingUpgradeStatusInfo {
+	t.Helper()
+	f := createAndPublish(t, ctx, p, body)
 	if _, err := f.NewVirtualMachineScaleSetRollingUpgradesClient().BeginStartOSUpgrade(ctx, testRG, "kill", nil); err != nil {
 		t.Fatal(err)
 	}
