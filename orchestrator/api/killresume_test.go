@@ -269,3 +269,53 @@ func TestKillAndResume(t *testing.T) {
 		t.Fatalf("serve after SIGTERM: %v", err)
 	}
 }
+
+// TestKillAndResumeKeepsBadImage is the reported restart bug, through the
+// binary: a version marked bad (never-healthy) through /osupgrade/faults,
+// an OS upgrade of 200 instances, `serve` killed with SIGKILL while batch 1
+// is in progress and started again on the same data directory. The rollout
+// ends as it does uninterrupted: Faulted, with batch 1's 40 instances on
+// the bad image (before the fix: Completed with all 200 on it).
+func TestKillAndResumeKeepsBadImage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the osupgrade binary")
+	}
+	bin := filepath.Join(t.TempDir(), "osupgrade")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/osupgrade/osupgrade/orchestrator/api/internal/testserver").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	data := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	body := scaleSetBody(200)
+	body.Tags[tagBootTime] = to.Ptr("60s")
+	p := startServe(t, bin, data)
+	f := createAndPublish(t, ctx, p, body)
+	p.emulator(t, "POST", "/osupgrade/faults", map[string]any{"fault": "bad-image", "version": killTarget, "kind": "never-healthy"}, nil)
+	if _, err := f.NewVirtualMachineScaleSetRollingUpgradesClient().BeginStartOSUpgrade(ctx, testRG, "kill", nil); err != nil {
+		t.Fatal(err)
+	}
+	before := waitLatest(t, ctx, f.NewVirtualMachineScaleSetRollingUpgradesClient(), "kill", func(s armcompute.RollingUpgradeStatusInfo) bool {
+		return *s.Properties.Progress.InProgressInstanceCount > 0
+	})
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	t.Logf("killed with %d in progress", *before.Properties.Progress.InProgressInstanceCount)
+
+	p2 := startServe(t, bin, data)
+	f = p2.factory(t)
+	final := waitLatest(t, ctx, f.NewVirtualMachineScaleSetRollingUpgradesClient(), "kill", func(s armcompute.RollingUpgradeStatusInfo) bool {
+		return *s.Properties.RunningStatus.Code != armcompute.RollingUpgradeStatusCodeRollingForward
+	})
+	onBad := 0
+	for _, vm := range listVMs(t, f.NewVirtualMachineScaleSetVMsClient(), "kill") {
+		if *vm.Properties.StorageProfile.ImageReference.ExactVersion == killTarget {
+			onBad++
+		}
+	}
+	if c := *final.Properties.RunningStatus.Code; c != armcompute.RollingUpgradeStatusCodeFaulted || onBad != 40 {
+		t.Fatalf("after the restart the rollout ended %s with %d instances on the bad image, want Faulted with 40", c, onBad)
+	}
+}
