@@ -173,11 +173,9 @@ func startThenKill(t *testing.T, ctx context.Context, p *serveProcess, body armc
 	return before
 }
 
-// TestKillAndResume starts `osupgrade serve`, starts an upgrade, kills the
-// process with SIGKILL in the middle of a batch, restarts it on the same
-// data directory and checks the rollout completes with no instance lost,
-// none upgraded twice, and one continuous history.
-func TestKillAndResume(t *testing.T) {
+// buildTestServer builds the sim-only osupgrade binary; skipped with -short.
+func buildTestServer(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the osupgrade binary")
 	}
@@ -185,6 +183,15 @@ func TestKillAndResume(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/osupgrade/osupgrade/orchestrator/api/internal/testserver").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// TestKillAndResume starts `osupgrade serve`, starts an upgrade, kills the
+// process with SIGKILL in the middle of a batch, restarts it on the same
+// data directory and checks the rollout completes with no instance lost,
+// none upgraded twice, and one continuous history.
+func TestKillAndResume(t *testing.T) {
+	bin := buildTestServer(t)
 	data := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
@@ -277,13 +284,7 @@ func TestKillAndResume(t *testing.T) {
 // ends as it does uninterrupted: Faulted, with batch 1's 40 instances on
 // the bad image (before the fix: Completed with all 200 on it).
 func TestKillAndResumeKeepsBadImage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the osupgrade binary")
-	}
-	bin := filepath.Join(t.TempDir(), "osupgrade")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/osupgrade/osupgrade/orchestrator/api/internal/testserver").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildTestServer(t)
 	data := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
