@@ -7,12 +7,12 @@ import (
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
-// Restore recreates a scale set whose instance i runs versions[i], booted,
-// with its extensions provisioned and healthy: what the VMs look like to a
-// control plane that comes back after a crash while they kept running
-// (`osupgrade serve` restarted on the same --data). Data disks get their
-// initial contents.
-func (f *Fleet) Restore(model orchestrator.ScaleSet, versions []string) error {
+// RestoreBooted recreates a scale set whose instance i runs versions[i],
+// booted, with its extensions provisioned and healthy: all a control plane
+// that kept no snapshot of the fleet (a state.db written before snapshots
+// existed) can say about VMs that kept running while it was down. Data
+// disks get their initial contents. Restore brings back a Snapshot exactly.
+func (f *Fleet) RestoreBooted(model orchestrator.ScaleSet, versions []string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.sets[model.Name]; ok {

@@ -139,7 +139,8 @@ type faultRequest struct {
 }
 
 // faultNames is the vocabulary of POST /osupgrade/faults.
-var faultNames = []fault.Kind{fault.AppUnhealthy, fault.Down, fault.SlowBoot, fault.ExtensionFailure, fault.Lie, fault.Flap, fault.Pause}
+var faultNames = []fault.Kind{fault.AppUnhealthy, fault.Down, fault.SlowBoot, fault.ExtensionFailure, fault.Lie, fault.Flap, fault.Pause,
+	fault.Restart, fault.Partition, fault.Loss, fault.Latency, fault.SlowLink}
 
 func (h *handler) injectFault(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()

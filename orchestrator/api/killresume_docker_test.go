@@ -20,6 +20,22 @@ import (
 	"github.com/osupgrade/osupgrade/fakes/docker"
 )
 
+// cleanRunAtEnd removes, when the test ends, the containers, networks and
+// volumes of run runID only.
+func cleanRunAtEnd(t *testing.T, runID string) {
+	t.Cleanup(func() {
+		fl, err := docker.New(context.Background(), docker.Options{RunID: runID})
+		if err != nil {
+			t.Errorf("clean: %v", err)
+			return
+		}
+		defer fl.Close()
+		if err := fl.Clean(context.Background()); err != nil {
+			t.Errorf("clean: %v", err)
+		}
+	})
+}
+
 // TestKillAndResumeOnDocker is the orchestrator-restart fault against the
 // real thing: `osupgrade serve --fleet docker` (the binary users run) is
 // killed with SIGKILL in the middle of a rollout of 10 containers and
@@ -45,18 +61,7 @@ func TestKillAndResumeOnDocker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	t.Cleanup(func() {
-		// Only this run's containers, networks and volumes.
-		fl, err := docker.New(context.Background(), docker.Options{RunID: runID})
-		if err != nil {
-			t.Errorf("clean: %v", err)
-			return
-		}
-		defer fl.Close()
-		if err := fl.Clean(context.Background()); err != nil {
-			t.Errorf("clean: %v", err)
-		}
-	})
+	cleanRunAtEnd(t, runID)
 	// Container creations of this run, from the engine's live event
 	// stream: its history keeps only the last 256 events, which other
 	// tests' containers on the same engine can push these out of.

@@ -135,11 +135,9 @@ func waitLatest(t *testing.T, ctx context.Context, c *armcompute.VirtualMachineS
 // killTarget is the version the kill-and-resume tests roll out.
 const killTarget = "18.04.202612010"
 
-// startThenKill creates scale set "kill" from body on p, publishes
-// killTarget, starts an OS upgrade and, in the middle of a batch (one in
-// progress after at least one finished), kills p with SIGKILL. It returns
-// the status seen just before the kill.
-func startThenKill(t *testing.T, ctx context.Context, p *serveProcess, body armcompute.VirtualMachineScaleSet) armcompute.RollingUpgradeStatusInfo {
+// createAndPublish creates scale set "kill" from body on p and publishes
+// killTarget.
+func createAndPublish(t *testing.T, ctx context.Context, p *serveProcess, body armcompute.VirtualMachineScaleSet) *armcompute.ClientFactory {
 	t.Helper()
 	f := p.factory(t)
 	create, err := f.NewVirtualMachineScaleSetsClient().BeginCreateOrUpdate(ctx, testRG, "kill", body, nil)
@@ -150,6 +148,16 @@ func startThenKill(t *testing.T, ctx context.Context, p *serveProcess, body armc
 		t.Fatal(err)
 	}
 	p.emulator(t, "POST", "/osupgrade/images", map[string]string{"image": "Canonical:UbuntuServer:" + ubuntuSKU, "version": killTarget}, nil)
+	return f
+}
+
+// startThenKill creates scale set "kill" from body on p, publishes
+// killTarget, starts an OS upgrade and, in the middle of a batch (one in
+// progress after at least one finished), kills p with SIGKILL. It returns
+// the status seen just before the kill.
+func startThenKill(t *testing.T, ctx context.Context, p *serveProcess, body armcompute.VirtualMachineScaleSet) armcompute.RollingUpgradeStatusInfo {
+	t.Helper()
+	f := createAndPublish(t, ctx, p, body)
 	if _, err := f.NewVirtualMachineScaleSetRollingUpgradesClient().BeginStartOSUpgrade(ctx, testRG, "kill", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -165,11 +173,9 @@ func startThenKill(t *testing.T, ctx context.Context, p *serveProcess, body armc
 	return before
 }
 
-// TestKillAndResume starts `osupgrade serve`, starts an upgrade, kills the
-// process with SIGKILL in the middle of a batch, restarts it on the same
-// data directory and checks the rollout completes with no instance lost,
-// none upgraded twice, and one continuous history.
-func TestKillAndResume(t *testing.T) {
+// buildTestServer builds the sim-only osupgrade binary; skipped with -short.
+func buildTestServer(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the osupgrade binary")
 	}
@@ -177,6 +183,15 @@ func TestKillAndResume(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/osupgrade/osupgrade/orchestrator/api/internal/testserver").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// TestKillAndResume starts `osupgrade serve`, starts an upgrade, kills the
+// process with SIGKILL in the middle of a batch, restarts it on the same
+// data directory and checks the rollout completes with no instance lost,
+// none upgraded twice, and one continuous history.
+func TestKillAndResume(t *testing.T) {
+	bin := buildTestServer(t)
 	data := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
@@ -259,5 +274,49 @@ func TestKillAndResume(t *testing.T) {
 	}
 	if err := <-p2.done; err != nil {
 		t.Fatalf("serve after SIGTERM: %v", err)
+	}
+}
+
+// TestKillAndResumeKeepsBadImage is the reported restart bug, through the
+// binary: a version marked bad (never-healthy) through /osupgrade/faults,
+// an OS upgrade of 200 instances, `serve` killed with SIGKILL while batch 1
+// is in progress and started again on the same data directory. The rollout
+// ends as it does uninterrupted: Faulted, with batch 1's 40 instances on
+// the bad image (before the fix: Completed with all 200 on it).
+func TestKillAndResumeKeepsBadImage(t *testing.T) {
+	bin := buildTestServer(t)
+	data := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	body := scaleSetBody(200)
+	body.Tags[tagBootTime] = to.Ptr("60s")
+	p := startServe(t, bin, data)
+	f := createAndPublish(t, ctx, p, body)
+	p.emulator(t, "POST", "/osupgrade/faults", map[string]any{"fault": "bad-image", "version": killTarget, "kind": "never-healthy"}, nil)
+	if _, err := f.NewVirtualMachineScaleSetRollingUpgradesClient().BeginStartOSUpgrade(ctx, testRG, "kill", nil); err != nil {
+		t.Fatal(err)
+	}
+	before := waitLatest(t, ctx, f.NewVirtualMachineScaleSetRollingUpgradesClient(), "kill", func(s armcompute.RollingUpgradeStatusInfo) bool {
+		return *s.Properties.Progress.InProgressInstanceCount > 0
+	})
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	t.Logf("killed with %d in progress", *before.Properties.Progress.InProgressInstanceCount)
+
+	p2 := startServe(t, bin, data)
+	f = p2.factory(t)
+	final := waitLatest(t, ctx, f.NewVirtualMachineScaleSetRollingUpgradesClient(), "kill", func(s armcompute.RollingUpgradeStatusInfo) bool {
+		return *s.Properties.RunningStatus.Code != armcompute.RollingUpgradeStatusCodeRollingForward
+	})
+	onBad := 0
+	for _, vm := range listVMs(t, f.NewVirtualMachineScaleSetVMsClient(), "kill") {
+		if *vm.Properties.StorageProfile.ImageReference.ExactVersion == killTarget {
+			onBad++
+		}
+	}
+	if c := *final.Properties.RunningStatus.Code; c != armcompute.RollingUpgradeStatusCodeFaulted || onBad != 40 {
+		t.Fatalf("after the restart the rollout ended %s with %d instances on the bad image, want Faulted with 40", c, onBad)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -139,10 +140,25 @@ func absPath(p string) string {
 
 func (s *Server) open(ctx context.Context) error {
 	opts := s.opts
-	// The clock never runs behind what was journaled or last set.
+	var snap sim.Snapshot
+	var haveSnap bool
+	if opts.Fleet == "sim" || opts.Fleet == "" {
+		var err error
+		if snap, haveSnap, err = loadSimSnapshot(ctx, s.store); err != nil {
+			return err
+		}
+	}
+	// The clock never runs behind what was journaled or last set, nor
+	// behind the simulated fleet's snapshots.
 	start, err := s.resumeTime()
 	if err != nil {
 		return err
+	}
+	if haveSnap {
+		start = latest(start, snap.Time)
+		for _, ss := range snap.Sets {
+			start = latest(start, ss.Time)
+		}
 	}
 	switch opts.Clock {
 	case "virtual":
@@ -168,7 +184,7 @@ func (s *Server) open(ctx context.Context) error {
 	switch opts.Fleet {
 	case "sim", "":
 		simFleet = sim.New(s.clock, opts.Seed)
-		inner = simFleet
+		inner = &savedSim{Fleet: simFleet}
 	case "docker":
 		if opts.NewDockerFleet == nil {
 			return errors.New("docker fleet not available in this build")
@@ -178,29 +194,76 @@ func (s *Server) open(ctx context.Context) error {
 		if inner, err = opts.NewDockerFleet(ctx, DockerRunID(opts.DataDir), s.clock, opts.TimeScale); err != nil {
 			return fmt.Errorf("docker fleet: %w", err)
 		}
+		if _, ok := inner.(badVersioner); ok {
+			inner = &savedBadVersions{Fleet: inner}
+		}
 	default:
 		return fmt.Errorf("fleet %q: want sim or docker", opts.Fleet)
 	}
 	if s.fleet, err = newRecordingFleet(ctx, inner, s.store, s.clock); err != nil {
 		return err
 	}
+	s.fleet.log = opts.Log
 	recs, err := s.store.LoadSets(ctx)
 	if err != nil {
 		return err
 	}
 	if simFleet != nil {
-		for _, r := range recs {
-			if err := simFleet.Restore(r.Model, s.fleet.versions(r.Model.Name, r.Model.Capacity, r.Version)); err != nil {
-				return fmt.Errorf("restore simulated scale set %s: %w", r.Model.Name, err)
-			}
+		if err := s.restoreSim(simFleet, recs, snap, haveSnap); err != nil {
+			return err
 		}
 	}
-	if s.o, err = orchestrator.New(ctx, orchestrator.Options{Clock: s.clock, Fleet: s.fleet, Store: s.store, Seed: opts.Seed}); err != nil {
+	if err := s.fleet.restoreBadVersions(ctx); err != nil {
+		return err
+	}
+	if err := s.fleet.restoreSwitches(ctx); err != nil {
+		return err
+	}
+	if s.o, err = orchestrator.New(ctx, orchestrator.Options{Clock: s.clock, Fleet: s.fleet, Store: fleetFirstStore{Store: s.store, fleet: s.fleet}, Seed: opts.Seed}); err != nil {
 		return err
 	}
 	s.metrics = metrics.New(s.o, s.fleet)
 	s.handler = newHandler(s)
 	return s.handler.load(ctx)
+}
+
+// restoreSim brings back the simulated fleet: from its snapshot, exactly,
+// the sets the orchestrator holds; a set without one (a state.db written
+// before snapshots were saved) booted and healthy on the versions the fleet
+// log recorded.
+func (s *Server) restoreSim(f *sim.Fleet, recs []*orchestrator.SetRecord, snap sim.Snapshot, haveSnap bool) error {
+	held := map[string]bool{}
+	if haveSnap {
+		known := map[string]bool{}
+		for _, r := range recs {
+			known[r.Model.Name] = true
+		}
+		// A set the fleet created but the orchestrator never recorded
+		// (killed in between) is not brought back; its index stays taken.
+		snap.Sets = slices.DeleteFunc(snap.Sets, func(ss sim.SetSnapshot) bool { return !known[ss.Model.Name] })
+		if err := f.Restore(snap); err != nil {
+			return fmt.Errorf("restore the simulated fleet: %w", err)
+		}
+		for _, ss := range snap.Sets {
+			held[ss.Model.Name] = true
+		}
+	}
+	for _, r := range recs {
+		if held[r.Model.Name] {
+			continue
+		}
+		if err := f.RestoreBooted(r.Model, s.fleet.versions(r.Model.Name, r.Model.Capacity, r.Version)); err != nil {
+			return fmt.Errorf("restore simulated scale set %s: %w", r.Model.Name, err)
+		}
+	}
+	return nil
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func (s *Server) resumeTime() (time.Time, error) {
@@ -245,8 +308,11 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-// Close releases the state database.
-func (s *Server) Close() error { return s.store.Close() }
+// Close commits the fleet's pending records and releases the state
+// database.
+func (s *Server) Close() error {
+	return errors.Join(s.fleet.flush(context.Background()), s.store.Close())
+}
 
 // ErrClockNotVirtual is returned when a real clock is asked to move.
 var ErrClockNotVirtual = errors.New("the clock is real; start the server with --clock virtual to move it")
@@ -261,6 +327,9 @@ func (s *Server) stepNow(ctx context.Context) {
 	s.stepMu.Lock()
 	defer s.stepMu.Unlock()
 	if _, err := s.o.Step(ctx); err != nil {
+		fmt.Fprintf(s.opts.Log, "step: %v\n", err)
+	}
+	if err := s.fleet.flush(ctx); err != nil {
 		fmt.Fprintf(s.opts.Log, "step: %v\n", err)
 	}
 }
@@ -299,6 +368,9 @@ func (s *Server) AdvanceClock(ctx context.Context, t time.Time) (time.Time, erro
 		}
 	}
 	now := s.virtual.Now()
+	if err := s.fleet.flush(ctx); err != nil {
+		return now, err
+	}
 	b, _ := now.MarshalText()
 	return now, s.store.SetMeta(metaClock, b)
 }
