@@ -7,10 +7,18 @@ FLEET   ?= auto
 TIME_SCALE ?= 20
 BIN     := bin/osupgrade
 
-.PHONY: run test vet build clean fuzz race
+.PHONY: run test vet build clean fuzz race image
 
+# Static (CGO_ENABLED=0): the binary goes into the Docker fleet's FROM
+# scratch OS images as their agent, and into the osupgrade image.
 build:
-	$(GO) build -o $(BIN) ./cmd/osupgrade
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/osupgrade
+
+# The osupgrade image (Dockerfile): FROM scratch with $(BIN), labelled as
+# the project's. `docker run` options for the Docker fleet: README.md.
+IMAGE ?= osupgrade:latest
+image: build
+	docker build --label osupgrade.owner=osupgrade -t $(IMAGE) .
 
 # The main job: every scenario on the default fleet (docker when the engine
 # answers, sim otherwise), a summary table, JSON results in $(OUT)/.

@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/osupgrade/osupgrade/fakes/docker"
 )
 
 // command is one subcommand; it returns the process exit code.
@@ -19,6 +21,10 @@ type command struct {
 }
 
 var commands = map[string]command{}
+
+// internalCommands are run by osupgrade itself (the Docker fleet's agent),
+// not by hand: listed apart in the usage.
+var internalCommands = map[string]bool{}
 
 const usage = `osupgrade — chaos-testing rolling OS image upgrades
 
@@ -30,6 +36,9 @@ Commands:
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// This executable can be the agent of the Docker fleet's OS images (a
+	// test binary cannot: it has no main of ours).
+	docker.ExecutableIsOsupgrade()
 	os.Exit(dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -52,13 +61,24 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, usage)
-	names := make([]string, 0, len(commands))
+	var names, internal []string
 	for n := range commands {
-		names = append(names, n)
+		if internalCommands[n] {
+			internal = append(internal, n)
+		} else {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
+	sort.Strings(internal)
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+	}
+	if len(internal) > 0 {
+		fmt.Fprint(w, "\nInternal commands:\n")
+		for _, n := range internal {
+			fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+		}
 	}
 	fmt.Fprint(w, "\nRun 'osupgrade COMMAND -h' for a command's flags.\n")
 }

@@ -27,10 +27,13 @@
 // CleanAll(ctx, progress) removes every resource of every run labelled
 // osupgrade.owner=osupgrade, OS images included: that is `osupgrade clean`.
 //
-// New builds the agent with `go build` (CGO_ENABLED=0) once per process, so
-// it must run inside this module unless Options.AgentBinary or
-// OSUPGRADE_AGENT_BINARY names a prebuilt static agent. OS images are tagged
-// osupgrade-os:<content hash> and reused whenever present.
+// The OS images are FROM scratch with osupgrade as the agent (`osupgrade
+// agent`): Options.AgentBinary or OSUPGRADE_AGENT_BINARY when set, else the
+// running executable when it is a statically linked osupgrade (its main
+// calls ExecutableIsOsupgrade), else osupgrade built once per process with
+// `go build` (CGO_ENABLED=0) inside this module; with none of them New
+// fails with ErrNoAgentBinary. OS images are tagged osupgrade-os:<binary
+// hash>-<content hash> and reused whenever present.
 //
 // # Labels
 //

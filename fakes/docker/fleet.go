@@ -81,8 +81,10 @@ type Options struct {
 	Concurrency int
 	// Progress receives a line per step of long operations; nil: silent.
 	Progress io.Writer
-	// AgentBinary is a prebuilt static agent; "": built from this module
-	// with `go build` (CGO_ENABLED=0), once per process.
+	// AgentBinary is a prebuilt static osupgrade binary for the OS images
+	// (run as `osupgrade agent`); "": the running executable when it is a
+	// static osupgrade (ExecutableIsOsupgrade), else osupgrade built from
+	// this module with `go build` (CGO_ENABLED=0), once per process.
 	AgentBinary string
 	// Seed fixes the initial data-disk contents.
 	Seed uint64
@@ -143,7 +145,9 @@ var runIDUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_.-]`)
 
 // New connects to the engine (API version negotiated: the engine may be
 // older than the client), builds the agent binary and reattaches to the
-// scale sets of opts.RunID that already exist.
+// scale sets of opts.RunID that already exist. Without a static osupgrade
+// binary for the OS images (see Options.AgentBinary) it fails with
+// ErrNoAgentBinary.
 func New(ctx context.Context, opts Options) (*Fleet, error) {
 	if opts.RunID == "" {
 		b := make([]byte, 4)

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -25,27 +28,53 @@ import (
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
-// AgentPackage is the agent's main package, built into every OS image.
-const AgentPackage = "github.com/osupgrade/osupgrade/cmd/osupgrade-agent"
+// AgentPackage is the main package put into every OS image when the running
+// executable cannot be: osupgrade itself, whose `agent` subcommand is the
+// in-VM agent.
+const AgentPackage = "github.com/osupgrade/osupgrade/cmd/osupgrade"
 
-// agentBinary is the static agent and its content hash.
+// AgentCommand is the osupgrade subcommand that runs the agent: the OS
+// images' entry point is `/osupgrade agent`.
+const AgentCommand = "agent"
+
+// ErrNoAgentBinary: the OS images need a static Linux osupgrade binary, the
+// running executable is not one, and Go is not there to build one.
+var ErrNoAgentBinary = errors.New("docker: no static osupgrade binary for the OS images")
+
+// staticBuildHint says how to get a binary the images can hold.
+const staticBuildHint = "build a static one with `CGO_ENABLED=0 go install " + AgentPackage + "@latest` " +
+	"(or `go build -tags netgo,osusergo`) and run that, or name one with OSUPGRADE_AGENT_BINARY"
+
+// agentBinary is the static binary of the OS images and its content hash.
 type agentBinary struct {
 	bin  []byte
 	hash string
 }
 
 var (
-	agentMu    sync.Mutex
-	agentBuilt *agentBinary
+	selfIsOsupgrade atomic.Bool
+	agentMu         sync.Mutex
+	agentBuilt      *agentBinary
 )
 
-// loadAgent reads a prebuilt agent, or builds it once per process with
-// CGO_ENABLED=0 (the image is FROM scratch: no libc).
+// ExecutableIsOsupgrade tells the fleet that the running executable is
+// osupgrade, so its OS images can hold the executable itself when it is
+// statically linked: no Go needed. cmd/osupgrade's main calls it; its tests
+// do not (their binary is a test binary, which has no agent subcommand).
+func ExecutableIsOsupgrade() { selfIsOsupgrade.Store(true) }
+
+// loadAgent returns the binary of the OS images, once per process: a
+// prebuilt one when named, else the running executable when it is a static
+// osupgrade, else osupgrade built with `go build` (CGO_ENABLED=0: the image
+// is FROM scratch, with no libc).
 func loadAgent(ctx context.Context, path string, progress io.Writer) (agentBinary, error) {
 	if path == "" {
 		path = os.Getenv("OSUPGRADE_AGENT_BINARY")
 	}
 	if path != "" {
+		if err := staticELF(path); err != nil {
+			return agentBinary{}, fmt.Errorf("docker: agent binary: %w", err)
+		}
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return agentBinary{}, fmt.Errorf("docker: agent binary: %w", err)
@@ -57,27 +86,85 @@ func loadAgent(ctx context.Context, path string, progress io.Writer) (agentBinar
 	if agentBuilt != nil {
 		return *agentBuilt, nil
 	}
+	exe, err := os.Executable()
+	if err != nil {
+		exe = ""
+	}
+	h, err := findAgent(ctx, exe, selfIsOsupgrade.Load(), progress)
+	if err != nil {
+		return agentBinary{}, err
+	}
+	agentBuilt = &h
+	return h, nil
+}
+
+// findAgent reads exe when it is a static osupgrade (self), else builds
+// osupgrade with Go; without Go, ErrNoAgentBinary says why exe would not do.
+func findAgent(ctx context.Context, exe string, self bool, progress io.Writer) (agentBinary, error) {
+	why := fmt.Errorf("%s is not osupgrade (a test binary?)", exe)
+	if self {
+		why = staticELF(exe)
+		if why == nil {
+			b, err := os.ReadFile(exe)
+			if err != nil {
+				return agentBinary{}, fmt.Errorf("docker: read this executable for the OS images: %w", err)
+			}
+			return hashed(b), nil
+		}
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		return agentBinary{}, fmt.Errorf("%w: %v, and there is no Go to build one (%v): %s", ErrNoAgentBinary, why, err, staticBuildHint)
+	}
 	if progress != nil {
-		fmt.Fprintln(progress, "docker: building the agent binary (go build, CGO_ENABLED=0)")
+		fmt.Fprintf(progress, "docker: building osupgrade for the OS images (go build, CGO_ENABLED=0): %v\n", why)
 	}
 	dir, err := os.MkdirTemp("", "osupgrade-agent-")
 	if err != nil {
 		return agentBinary{}, err
 	}
 	defer os.RemoveAll(dir)
-	out := filepath.Join(dir, "osupgrade-agent")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, AgentPackage)
+	out := filepath.Join(dir, "osupgrade")
+	cmd := exec.CommandContext(ctx, goTool, "build", "-trimpath", "-ldflags=-s -w", "-o", out, AgentPackage)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return agentBinary{}, fmt.Errorf("docker: build the agent (run inside the osupgrade module, or set Options.AgentBinary / OSUPGRADE_AGENT_BINARY): %v\n%s", err, msg)
+		return agentBinary{}, fmt.Errorf("%w: %v, and `go build %s` failed (run inside the osupgrade module, or %s): %v\n%s", ErrNoAgentBinary, why, AgentPackage, staticBuildHint, err, msg)
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {
 		return agentBinary{}, err
 	}
-	h := hashed(b)
-	agentBuilt = &h
-	return h, nil
+	return hashed(b), nil
+}
+
+// staticELF checks that path is a statically linked Linux executable of
+// this architecture: FROM scratch has no dynamic loader and no libc.
+func staticELF(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("%s is not a Linux executable: %w", path, err)
+	}
+	defer f.Close()
+	if want, ok := elfMachines[runtime.GOARCH]; !ok || f.Machine != want {
+		return fmt.Errorf("%s is for %v, not %s", path, f.Machine, runtime.GOARCH)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			interp, _ := io.ReadAll(io.LimitReader(p.Open(), 256))
+			return fmt.Errorf("%s is dynamically linked (interpreter %s; built with cgo)", path, strings.TrimRight(string(interp), "\x00"))
+		}
+	}
+	if libs, err := f.ImportedLibraries(); err == nil && len(libs) > 0 {
+		return fmt.Errorf("%s is dynamically linked (needs %s)", path, strings.Join(libs, ", "))
+	}
+	return nil
+}
+
+// elfMachines are the ELF machines of the architectures Go builds for
+// Linux containers.
+var elfMachines = map[string]elf.Machine{
+	"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64, "386": elf.EM_386, "arm": elf.EM_ARM,
+	"ppc64le": elf.EM_PPC64, "s390x": elf.EM_S390, "riscv64": elf.EM_RISCV, "loong64": elf.EM_LOONGARCH,
 }
 
 func hashed(b []byte) agentBinary {
@@ -85,12 +172,13 @@ func hashed(b []byte) agentBinary {
 	return agentBinary{bin: b, hash: hex.EncodeToString(sum[:])}
 }
 
-// imageTag names the OS image of a version: the content hash of everything
-// in it, so an image is reused exactly when it would be rebuilt identical.
+// imageTag names the OS image of a version: the binary's content hash, then
+// that of everything in it, so an image is reused exactly when it would be
+// rebuilt identical and different builds of osupgrade never share a tag.
 func (f *Fleet) imageTag(img plan.Image, bad fault.BadKind) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s", f.agent.hash, img.Ref, img.Version, bad)
-	return "osupgrade-os:" + hex.EncodeToString(h.Sum(nil))[:16]
+	return "osupgrade-os:" + f.agent.hash[:12] + "-" + hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // ensureImage returns the tag of the version's OS image, building it FROM
@@ -183,11 +271,13 @@ func (f *Fleet) imageContext(img plan.Image, bad fault.BadKind) (io.Reader, erro
 		img.Version, img.Version, "osupgrade "+img.String(), img.Ref)
 	dockerfile := strings.Join([]string{
 		"FROM scratch",
-		"COPY osupgrade-agent /osupgrade-agent",
+		// The binary first: its layer is the same in every OS image of
+		// this build, so the engine stores it once.
+		"COPY osupgrade /osupgrade",
 		"COPY os-release /etc/os-release",
 		"COPY image.json /" + agent.ImagePath,
 		"STOPSIGNAL SIGTERM",
-		`ENTRYPOINT ["/osupgrade-agent"]`,
+		`ENTRYPOINT ["/osupgrade", "` + AgentCommand + `"]`,
 		"",
 	}, "\n")
 	var buf bytes.Buffer
@@ -198,7 +288,7 @@ func (f *Fleet) imageContext(img plan.Image, bad fault.BadKind) (io.Reader, erro
 		body []byte
 	}{
 		{"Dockerfile", 0o644, []byte(dockerfile)},
-		{"osupgrade-agent", 0o755, f.agent.bin},
+		{"osupgrade", 0o755, f.agent.bin},
 		{"os-release", 0o644, []byte(osRelease)},
 		{"image.json", 0o644, desc},
 	}

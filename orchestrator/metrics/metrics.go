@@ -2,7 +2,7 @@
 // registry: rollouts by final status, instances upgraded / rolled back /
 // failed, batch sizes and durations, health waits, the unhealthy ratio of
 // each scale set (and its two counts, for alerts in integers), and API
-// requests.
+// requests; and osupgrade_build_info, the build that is running.
 //
 // It is fed from Orchestrator.Subscribe events and read-only views of its
 // state; it must never change the orchestrator or the fleet.
@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/osupgrade/osupgrade/internal/buildinfo"
 	"github.com/osupgrade/osupgrade/orchestrator"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
@@ -123,7 +124,7 @@ func New(src Source, obs Observer) *Metrics {
 			Name: "osupgrade_observe_errors_total", Help: "Fleet observations for the unhealthy ratio that failed.",
 		}),
 	}
-	m.reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoGauge(buildinfo.Read()))
 	// A restarted process counts from its start: what a rollout in progress
 	// had settled before is not counted again.
 	for _, n := range src.ScaleSets() {
@@ -135,6 +136,19 @@ func New(src Source, obs Observer) *Metrics {
 	}
 	src.Subscribe(m.onEvent)
 	return m
+}
+
+// buildInfoGauge is osupgrade_build_info{version,revision,goversion} 1, the
+// usual info-metric shape, so a query can join a series to the build that
+// produced it. client_golang's collectors.NewBuildInfoCollector would name
+// it go_build_info with path and checksum instead of the commit.
+func buildInfoGauge(in buildinfo.Info) prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "osupgrade_build_info", Help: "The running osupgrade's build: module version, commit (vcs.revision, -modified when the checkout was) and Go version; always 1.",
+		ConstLabels: prometheus.Labels{"version": in.Version, "revision": in.Commit(), "goversion": in.GoVersion},
+	})
+	g.Set(1)
+	return g
 }
 
 // Registry is the private registry to serve at /metrics.
