@@ -7,23 +7,15 @@ import (
 )
 
 // Steps about faults: what goes wrong in the fleet, and when.
-func (s *state) faultSteps(r registrar) {
-	r.step(`^instances? ([\d, and]+) (?:is|are) unhealthy when the rollout is due$`, s.unhealthyWhenDue,
-		"these instances report unhealthy from the start until a minute after the new version is published")
-	r.step(`^instances? ([\d, and]+) stays? unhealthy$`, s.unhealthyForGood,
-		"these instances report unhealthy for the whole scenario")
-	r.step(`^(\d+) instances? (?:is|are) unhealthy when the rollout is due$`, s.countUnhealthyWhenDue,
-		"the N highest-numbered instances report unhealthy until a minute after the new version is published")
-	r.step(`^maintenance makes instances? ([\d, and]+) unhealthy for (\S+) when batch (\d+) starts$`, s.maintenanceDuringBatch,
-		"maintenance makes these instances unhealthy for a while, landing while batch K's reimages run")
-	r.step(`^instances? ([\d, and]+) boots? (\S+) slower until (\S+)$`, s.slowBoot,
-		"boots of these instances that start before the given time take that much longer")
-	r.step(`^the SAS token of extension "([^"]+)" expires when batch (\d+) starts$`, s.sasExpiresDuringBatch,
-		"the extension's SAS token expires while batch K runs")
-	r.step(`^instances? ([\d, and]+) (?:go|goes) down at (\S+) for (\S+)$`, s.down,
-		"these VMs stop at the given time, then boot again on the same disk after the given duration")
-	r.step(`^instances? ([\d, and]+) hangs? at (\S+) for (\S+)$`, s.hang,
-		"these instances freeze (their processes pause) at the given time for the given duration")
+func (s *state) faultSteps(sc stepper) {
+	sc.Step(`^instances? ([\d, and]+) (?:is|are) unhealthy when the rollout is due$`, s.unhealthyWhenDue)
+	sc.Step(`^instances? ([\d, and]+) stays? unhealthy$`, s.unhealthyForGood)
+	sc.Step(`^(\d+) instances? (?:is|are) unhealthy when the rollout is due$`, s.countUnhealthyWhenDue)
+	sc.Step(`^maintenance makes instances? ([\d, and]+) unhealthy for (\S+) when batch (\d+) starts$`, s.maintenanceDuringBatch)
+	sc.Step(`^instances? ([\d, and]+) boots? (\S+) slower until (\S+)$`, s.slowBoot)
+	sc.Step(`^the SAS token of extension "([^"]+)" expires when batch (\d+) starts$`, s.sasExpiresDuringBatch)
+	sc.Step(`^instances? ([\d, and]+) (?:go|goes) down at (\S+) for (\S+)$`, s.down)
+	sc.Step(`^instances? ([\d, and]+) hangs? at (\S+) for (\S+)$`, s.hang)
 }
 
 // unhealthyWhenDue: the app of these instances reports unhealthy from the

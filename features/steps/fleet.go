@@ -11,27 +11,17 @@ import (
 )
 
 // Steps about the scale set model: size, layout, image, policy, extensions.
-func (s *state) fleetSteps(r registrar) {
-	r.step(`^a scale set(?: "([^"]+)")? of (\d+) instances?$`, s.aScaleSet,
-		"declares a scale set (default name web) with the defaults of features/README.md; later steps about \"it\" refer to the last one declared")
-	r.step(`^it spans zones (.+)$`, s.itSpansZones,
-		"the availability zones of the set, in rollout order")
-	r.step(`^it has (\d+) update domains?$`, s.itHasUpdateDomains,
-		"the set's number of update domains, 1 to 20")
-	r.step(`^automatic OS upgrades are (on|off)$`, s.automaticUpgrades,
-		"enableAutomaticOSUpgrade of the set")
-	r.step(`^automatic rollback is (on|off)$`, s.automaticRollback,
-		"automatic rollback of failed instances (disableAutomaticRollback is its opposite)")
-	r.step(`^unhealthy instances (go first|wait their turn)$`, s.prioritizeUnhealthy,
-		"prioritizeUnhealthyInstances of the rolling upgrade policy")
-	r.step(`^upgraded instances report healthy (\S+) after their reimage$`, s.healthyAfter,
-		"how long after its reimage an upgraded instance reports healthy (boot plus the 5 s grace period)")
-	r.step(`^it has an extension "([^"]+)"(?: that runs after (.+))?$`, s.itHasAnExtension,
-		"an extension on the set, optionally provisioned after others (provisionAfterExtensions)")
-	r.step(`^the SAS token of extension "([^"]+)" expires at (\S+)$`, s.sasExpiresAt,
-		"the extension downloads with a SAS token that expires at the given time")
-	r.step(`^its (.+?) is "([^"]*)"$`, s.itsSettingIs,
-		"any model setting: image, running version, region, OS, health monitoring, the policy's percentages... (features/README.md lists them)")
+func (s *state) fleetSteps(sc stepper) {
+	sc.Step(`^a scale set(?: "([^"]+)")? of (\d+) instances?$`, s.aScaleSet)
+	sc.Step(`^it spans zones (.+)$`, s.itSpansZones)
+	sc.Step(`^it has (\d+) update domains?$`, s.itHasUpdateDomains)
+	sc.Step(`^automatic OS upgrades are (on|off)$`, s.automaticUpgrades)
+	sc.Step(`^automatic rollback is (on|off)$`, s.automaticRollback)
+	sc.Step(`^unhealthy instances (go first|wait their turn)$`, s.prioritizeUnhealthy)
+	sc.Step(`^upgraded instances report healthy (\S+) after their reimage$`, s.healthyAfter)
+	sc.Step(`^it has an extension "([^"]+)"(?: that runs after (.+))?$`, s.itHasAnExtension)
+	sc.Step(`^the SAS token of extension "([^"]+)" expires at (\S+)$`, s.sasExpiresAt)
+	sc.Step(`^its (.+?) is "([^"]*)"$`, s.itsSettingIs)
 }
 
 // aScaleSet declares a scale set with the defaults of features/README.md.

@@ -9,21 +9,14 @@ import (
 
 // Steps about the gates: the 400 a bad model gets (R-REQ-*), the pre-check
 // (R-PRE-1) and the stops (R-STOP-1, R-STOP-2).
-func (s *state) gateSteps(r registrar) {
-	r.step(`^the scale set is rejected with a 400 error citing (R-[A-Z]+-\d+)$`, s.rejectedCiting,
-		"creating the scale set failed with a 400 whose message cites the rule id")
-	r.step(`^the scale set is rejected with a 400 error on "([^"]+)"$`, s.rejectedOn,
-		"creating the scale set failed with a 400 naming that property")
-	r.step(`^the scale set is accepted$`, s.accepted,
-		"the scale set was created without error")
-	r.step(`^the pre-check (refuses the rollout|lets the rollout start)$`, s.preCheck,
-		"the health check before the first batch (R-PRE-1) refused the rollout or let it start")
-	r.step(`^the rollout stops after batch (\d+) with "([^"]+)"$`, s.stopsAfterBatch,
-		"batch K finished and the rollout was faulted right then with that error code; no batch K+1 started")
-	r.step(`^the rollout goes on after batch (\d+)$`, s.goesOnAfterBatch,
-		"a batch after batch K started")
-	r.step(`^no batch started after the rollout stopped$`, s.noBatchAfterStop,
-		"no batch started after the rollout was faulted")
+func (s *state) gateSteps(sc stepper) {
+	sc.Step(`^the scale set is rejected with a 400 error citing (R-[A-Z]+-\d+)$`, s.rejectedCiting)
+	sc.Step(`^the scale set is rejected with a 400 error on "([^"]+)"$`, s.rejectedOn)
+	sc.Step(`^the scale set is accepted$`, s.accepted)
+	sc.Step(`^the pre-check (refuses the rollout|lets the rollout start)$`, s.preCheck)
+	sc.Step(`^the rollout stops after batch (\d+) with "([^"]+)"$`, s.stopsAfterBatch)
+	sc.Step(`^the rollout goes on after batch (\d+)$`, s.goesOnAfterBatch)
+	sc.Step(`^no batch started after the rollout stopped$`, s.noBatchAfterStop)
 }
 
 func (s *state) rejection() (string, string, error) {

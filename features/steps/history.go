@@ -9,21 +9,14 @@ import (
 
 // Steps about what can be read back: osUpgradeHistory (R-HIST-1) and
 // rollingUpgrades/latest (R-HIST-3).
-func (s *state) historySteps(r registrar) {
-	r.step(`^the upgrade history lists (\d+) entr(?:y|ies), newest first$`, s.historyLists,
-		"osUpgradeHistory lists N entries, newest first")
-	r.step(`^history entry (\d+) is "(\w+)", started by (\w+), targeting version "([^"]+)"$`, s.historyEntryIs,
-		"entry K's runningStatus.code, startedBy and target image version")
-	r.step(`^history entry (\d+) counts (\d+) successful, (\d+) failed, (\d+) in progress and (\d+) pending instances$`, s.historyProgress,
-		"entry K's progress counts")
-	r.step(`^history entry (\d+) counts (\d+) rolled back and (\d+) failed rollbacks$`, s.historyRollback,
-		"entry K's rollbackInfo counts")
-	r.step(`^history entry (\d+) has the error "([^"]+)"$`, s.historyError,
-		"entry K's error code")
-	r.step(`^every history entry has (.+)$`, s.everyEntryHas,
-		"every history entry has these JSON paths (Azure's names)")
-	r.step(`^the latest rollout is "(\w+)" with (\d+) instances in progress$`, s.latestRollout,
-		"rollingUpgrades/latest shows that status with N instances in progress")
+func (s *state) historySteps(sc stepper) {
+	sc.Step(`^the upgrade history lists (\d+) entr(?:y|ies), newest first$`, s.historyLists)
+	sc.Step(`^history entry (\d+) is "(\w+)", started by (\w+), targeting version "([^"]+)"$`, s.historyEntryIs)
+	sc.Step(`^history entry (\d+) counts (\d+) successful, (\d+) failed, (\d+) in progress and (\d+) pending instances$`, s.historyProgress)
+	sc.Step(`^history entry (\d+) counts (\d+) rolled back and (\d+) failed rollbacks$`, s.historyRollback)
+	sc.Step(`^history entry (\d+) has the error "([^"]+)"$`, s.historyError)
+	sc.Step(`^every history entry has (.+)$`, s.everyEntryHas)
+	sc.Step(`^the latest rollout is "(\w+)" with (\d+) instances in progress$`, s.latestRollout)
 }
 
 func (s *state) historyLists(n int) error {

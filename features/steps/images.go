@@ -10,17 +10,12 @@ import (
 
 // Steps about image versions: publication, gallery replication, bad images,
 // and the version list (R-HIST-2).
-func (s *state) imageSteps(r registrar) {
-	r.step(`^a new image version(?: "([^"]+)")? is published(?: at (\S+))?$`, s.aNewVersionIsPublished,
-		"publishes a version of the set's image (default 18.04.202102010, gallery 1.0.1, at 4h); the last one published is \"the new version\"")
-	r.step(`^gallery version "([^"]+)" is replicated only to (.+) at (\S+)$`, s.galleryReplicatedOnly,
-		"a gallery image version replicated only to these regions at the given time (repeat to replicate further)")
-	r.step(`^gallery version "([^"]+)" is published excluded from latest at (\S+)$`, s.galleryExcluded,
-		"a gallery image version published with excludeFromLatest")
-	r.step(`^the new version (never becomes healthy|crashes on boot|fails its extensions)$`, s.theNewVersionIsBad,
-		"the new version is a bad image")
-	r.step(`^the image's version list is (.+)$`, s.theVersionListIs,
-		"the versions the set's image lists, oldest first")
+func (s *state) imageSteps(sc stepper) {
+	sc.Step(`^a new image version(?: "([^"]+)")? is published(?: at (\S+))?$`, s.aNewVersionIsPublished)
+	sc.Step(`^gallery version "([^"]+)" is replicated only to (.+) at (\S+)$`, s.galleryReplicatedOnly)
+	sc.Step(`^gallery version "([^"]+)" is published excluded from latest at (\S+)$`, s.galleryExcluded)
+	sc.Step(`^the new version (never becomes healthy|crashes on boot|fails its extensions)$`, s.theNewVersionIsBad)
+	sc.Step(`^the image's version list is (.+)$`, s.theVersionListIs)
 }
 
 // imageRef is the set's image without its version: publisher:offer:sku or

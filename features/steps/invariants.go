@@ -11,15 +11,11 @@ import (
 // Steps about the invariants of SPEC.md (I-1..I-7), checked on what the
 // fleet reports: its instances (version, zone, update domain, health, data
 // disk digest) and the batches' instance lists.
-func (s *state) invariantSteps(r registrar) {
-	r.step(`^invariant (I-\d) holds$`, s.invariantHolds,
-		"invariant I-N of docs/rules.md holds on every scale set of the scenario")
-	r.step(`^no batch mixed zones or update domains$`, s.noBatchMixed,
-		"every batch stayed within one zone and one update domain")
-	r.step(`^no two zones were upgraded at the same time$`, s.zonesNeverTogether,
-		"no two zones had batches running at the same time")
-	r.step(`^scale set "([^"]+)" was not touched$`, s.notTouched,
-		"the set had no rollout and no batch, and every instance runs its first version")
+func (s *state) invariantSteps(sc stepper) {
+	sc.Step(`^invariant (I-\d) holds$`, s.invariantHolds)
+	sc.Step(`^no batch mixed zones or update domains$`, s.noBatchMixed)
+	sc.Step(`^no two zones were upgraded at the same time$`, s.zonesNeverTogether)
+	sc.Step(`^scale set "([^"]+)" was not touched$`, s.notTouched)
 }
 
 var invariantChecks = map[string]func(s *state, sr *harness.SetResult) error{

@@ -16,76 +16,43 @@ import (
 
 // Steps about the rollout: the user's triggers, running the scenario, and
 // what the batches and instances show afterwards.
-func (s *state) rolloutSteps(r registrar) {
+func (s *state) rolloutSteps(sc stepper) {
 	// Triggers.
-	r.step(`^the user starts an OS upgrade(?: of "([^"]+)")? at (\S+)$`, s.userStartsUpgrade,
-		"the user POSTs osRollingUpgrade for the set (default: the first) at the given time")
-	r.step(`^the user cancels the rollout when batch (\d+) starts$`, s.userCancels,
-		"the user POSTs rollingUpgrades/cancel while batch K runs")
-	r.step(`^the SAS token of extension "([^"]+)" is renewed at (\S+)$`, s.sasRenewed,
-		"the user puts a new SAS token for the extension in the model at the given time")
-	r.step(`^the user updates every instance to the latest model at (\S+)$`, s.updateAllInstances,
-		"the user runs manualUpgrade of every instance at the given time")
+	sc.Step(`^the user starts an OS upgrade(?: of "([^"]+)")? at (\S+)$`, s.userStartsUpgrade)
+	sc.Step(`^the user cancels the rollout when batch (\d+) starts$`, s.userCancels)
+	sc.Step(`^the SAS token of extension "([^"]+)" is renewed at (\S+)$`, s.sasRenewed)
+	sc.Step(`^the user updates every instance to the latest model at (\S+)$`, s.updateAllInstances)
 	// Running.
-	r.step(`^the scenario runs$`, s.theScenarioRuns,
-		"runs until nothing is left to do; a scale set the orchestrator refuses is an error")
-	r.step(`^the scenario runs until (\S+)$`, s.theScenarioRunsUntil,
-		"runs, stopping the clock at the given time (a rollout may be in progress)")
-	r.step(`^the scale set is created$`, s.theScaleSetIsCreated,
-		"runs, with a 400 for a scale set an outcome for the Then steps to check")
-	r.step(`^the user changes the image (publisher|offer|SKU) to "([^"]+)"$`, s.userChangesImage,
-		"after the run, the user updates the model's image reference")
+	sc.Step(`^the scenario runs$`, s.theScenarioRuns)
+	sc.Step(`^the scenario runs until (\S+)$`, s.theScenarioRunsUntil)
+	sc.Step(`^the scale set is created$`, s.theScaleSetIsCreated)
+	sc.Step(`^the user changes the image (publisher|offer|SKU) to "([^"]+)"$`, s.userChangesImage)
 	// Outcomes.
-	r.step(`^the rollout(?: of "([^"]+)")? (completes|is faulted|is cancelled|does not start|never starts)$`, s.theRolloutEnds,
-		"the outcome of the set's last rollout (default: the first set)")
-	r.step(`^the rollout(?: of "([^"]+)")? started at (\S+)$`, s.theRolloutStartedAt,
-		"the set's last rollout started at that scenario time")
-	r.step(`^the rollout of "([^"]+)" started when the rollout of "([^"]+)" ended$`, s.startedWhenEnded,
-		"one set's rollout started when the other's ended (one region at a time)")
-	r.step(`^the rollout started within (\S+) of the start$`, s.theRolloutStartedWithin,
-		"the rollout started at most that long after the scenario start")
-	r.step(`^the rollout to "([^"]+)" started between (\S+) and (\S+) after it was published$`, s.theRolloutStartedBetween,
-		"the rollout to that version started between the two durations after its publication")
-	r.step(`^the rollout(?: of "([^"]+)")? was started by (the platform|the user)$`, s.theRolloutWasStartedBy,
-		"who started the set's last rollout")
-	r.step(`^(\d+) rollouts? ran$`, s.rolloutsRan,
-		"the number of rollouts the first set had")
-	r.step(`^(\d+) batch(?:es)? ran$`, s.batchesRan,
-		"the number of batches of the last rollout")
-	r.step(`^every batch held at most (\d+) instances?$`, s.everyBatchAtMost,
-		"no batch of the last rollout held more instances")
-	r.step(`^the largest batch held (\d+) instances?$`, s.largestBatch,
-		"the size of the last rollout's largest batch")
-	r.step(`^batch (\d+) upgraded instances? ([\d, and]+)$`, s.batchUpgraded,
-		"batch K upgraded exactly these instances")
-	r.step(`^the batches went through zones (.+) in that order$`, s.zonesInOrder,
-		"the zones the batches went through, in order")
-	r.step(`^update domain (\d+)(?: of zone "([^"]+)")? was split into (\d+) batch(?:es)?$`, s.udSplit,
-		"update domain U (of a zone) was cut into N batches")
-	r.step(`^the update domains went in the order ([\d, and]+)$`, s.udOrder,
-		"the order the update domains were upgraded in")
-	r.step(`^all instances(?: of "([^"]+)")? run the new version$`, s.allOnNew,
-		"every instance of the set runs the new version")
-	r.step(`^(\d+) instances?(?: of "([^"]+)")? runs? version "([^"]+)"$`, s.nOnVersion,
-		"N instances of the set run that version")
-	r.step(`^(\d+) instances? runs? the new version$`, s.nOnNew,
-		"N instances run the new version")
-	r.step(`^no instance(?: of "([^"]+)")? runs the new version$`, s.noneOnNew,
-		"no instance of the set runs the new version")
-	r.step(`^instances? ([\d, and]+) (?:runs?|still runs?) version "([^"]+)"$`, s.idsOnVersion,
-		"these instances run that version")
-	r.step(`^(\d+) instances? (?:was|were) rolled back$`, s.nRolledBack,
-		"N instances were rolled back to the version they ran")
-	r.step(`^instances? ([\d, and]+) (?:is|are) (healthy|unhealthy|in a failed state|provisioned)$`, s.idsAre,
-		"these instances' health or provisioning state")
-	r.step(`^every instance(?: of "([^"]+)")? is healthy$`, s.everyInstanceHealthy,
-		"every instance of the set is healthy")
-	r.step(`^every data disk(?: of "([^"]+)")? is intact$`, s.everyDataDiskIntact,
-		"every instance's data disk holds what it held at the start")
-	r.step(`^the image (SKU|offer|publisher) is still "([^"]+)"$`, s.imageStill,
-		"the model's image reference kept that value")
-	r.step(`^the update is rejected with a 400 error citing (R-[A-Z]+-\d+)$`, s.updateRejected,
-		"the model update failed with a 400 citing the rule id")
+	sc.Step(`^the rollout(?: of "([^"]+)")? (completes|is faulted|is cancelled|does not start|never starts)$`, s.theRolloutEnds)
+	sc.Step(`^the rollout(?: of "([^"]+)")? started at (\S+)$`, s.theRolloutStartedAt)
+	sc.Step(`^the rollout of "([^"]+)" started when the rollout of "([^"]+)" ended$`, s.startedWhenEnded)
+	sc.Step(`^the rollout started within (\S+) of the start$`, s.theRolloutStartedWithin)
+	sc.Step(`^the rollout to "([^"]+)" started between (\S+) and (\S+) after it was published$`, s.theRolloutStartedBetween)
+	sc.Step(`^the rollout(?: of "([^"]+)")? was started by (the platform|the user)$`, s.theRolloutWasStartedBy)
+	sc.Step(`^(\d+) rollouts? ran$`, s.rolloutsRan)
+	sc.Step(`^(\d+) batch(?:es)? ran$`, s.batchesRan)
+	sc.Step(`^every batch held at most (\d+) instances?$`, s.everyBatchAtMost)
+	sc.Step(`^the largest batch held (\d+) instances?$`, s.largestBatch)
+	sc.Step(`^batch (\d+) upgraded instances? ([\d, and]+)$`, s.batchUpgraded)
+	sc.Step(`^the batches went through zones (.+) in that order$`, s.zonesInOrder)
+	sc.Step(`^update domain (\d+)(?: of zone "([^"]+)")? was split into (\d+) batch(?:es)?$`, s.udSplit)
+	sc.Step(`^the update domains went in the order ([\d, and]+)$`, s.udOrder)
+	sc.Step(`^all instances(?: of "([^"]+)")? run the new version$`, s.allOnNew)
+	sc.Step(`^(\d+) instances?(?: of "([^"]+)")? runs? version "([^"]+)"$`, s.nOnVersion)
+	sc.Step(`^(\d+) instances? runs? the new version$`, s.nOnNew)
+	sc.Step(`^no instance(?: of "([^"]+)")? runs the new version$`, s.noneOnNew)
+	sc.Step(`^instances? ([\d, and]+) (?:runs?|still runs?) version "([^"]+)"$`, s.idsOnVersion)
+	sc.Step(`^(\d+) instances? (?:was|were) rolled back$`, s.nRolledBack)
+	sc.Step(`^instances? ([\d, and]+) (?:is|are) (healthy|unhealthy|in a failed state|provisioned)$`, s.idsAre)
+	sc.Step(`^every instance(?: of "([^"]+)")? is healthy$`, s.everyInstanceHealthy)
+	sc.Step(`^every data disk(?: of "([^"]+)")? is intact$`, s.everyDataDiskIntact)
+	sc.Step(`^the image (SKU|offer|publisher) is still "([^"]+)"$`, s.imageStill)
+	sc.Step(`^the update is rejected with a 400 error citing (R-[A-Z]+-\d+)$`, s.updateRejected)
 }
 
 func (s *state) userStartsUpgrade(set, at string) error {

@@ -10,7 +10,10 @@ package steps
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -55,7 +58,7 @@ func Initializer(c Config) func(*godog.ScenarioContext) {
 			return ctx, s.closeWorld(ctx)
 		})
 		for _, g := range groups {
-			g.register(s, registrar{sc: sc})
+			g.register(s, sc)
 		}
 	}
 }
@@ -76,6 +79,9 @@ type Suite struct {
 	Colors    bool
 	// TestingT runs each scenario as a subtest.
 	TestingT *testing.T
+	// Context is every scenario's starting context (nil: Background):
+	// cancelling it stops the runs.
+	Context context.Context
 }
 
 // TestSuite is the godog suite: Strict, so that an undefined or pending
@@ -93,6 +99,8 @@ func (s Suite) TestSuite() godog.TestSuite {
 			Randomize: s.Randomize,
 			NoColors:  !s.Colors,
 			TestingT:  s.TestingT,
+
+			DefaultContext: s.Context,
 		},
 	}
 }
@@ -113,7 +121,7 @@ func Vocabulary() []Definition {
 	var out []Definition
 	s := &state{}
 	for _, g := range groups {
-		g.register(s, registrar{noun: g.noun, list: &out})
+		g.register(s, lister{noun: g.noun, list: &out})
 	}
 	return out
 }
@@ -122,7 +130,7 @@ func Vocabulary() []Definition {
 // takes the first pattern that matches.
 var groups = []struct {
 	noun     string
-	register func(*state, registrar)
+	register func(*state, stepper)
 }{
 	{"scale sets", (*state).fleetSteps},
 	{"image versions", (*state).imageSteps},
@@ -133,20 +141,32 @@ var groups = []struct {
 	{"invariants", (*state).invariantSteps},
 }
 
-// registrar registers a step with godog, or lists it.
-type registrar struct {
+// stepper registers steps: a *godog.ScenarioContext, which records where
+// each step is registered (its pretty output shows it), or a lister.
+type stepper interface {
+	Step(expr, stepFunc any)
+}
+
+// lister lists the steps it is given, with their help.
+type lister struct {
 	noun string
-	sc   *godog.ScenarioContext
 	list *[]Definition
 }
 
-func (r registrar) step(pattern string, fn any, help string) {
-	if r.sc != nil {
-		r.sc.Step(pattern, fn)
+func (l lister) Step(expr, fn any) {
+	pattern := fmt.Sprint(expr)
+	*l.list = append(*l.list, Definition{Noun: l.noun, Pattern: pattern, Help: help[handlerName(fn)]})
+}
+
+// handlerName is the name of the method a step runs ("aScaleSet" for the
+// method value s.aScaleSet).
+func handlerName(fn any) string {
+	f := runtime.FuncForPC(reflect.ValueOf(fn).Pointer())
+	if f == nil {
+		return ""
 	}
-	if r.list != nil {
-		*r.list = append(*r.list, Definition{Noun: r.noun, Pattern: pattern, Help: help})
-	}
+	name := strings.TrimSuffix(f.Name(), "-fm")
+	return name[strings.LastIndex(name, ".")+1:]
 }
 
 // maxRunName bounds the scenario part of a Docker run id: with a prefix and
