@@ -121,8 +121,14 @@ func featuresMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return 2
 	}
 	n := 0
+	var texts []string // every step's text, to name the undefined ones
 	for _, f := range features {
 		n += len(f.Pickles)
+		for _, p := range f.Pickles {
+			for _, st := range p.Steps {
+				texts = append(texts, st.Text)
+			}
+		}
 	}
 	if n == 0 {
 		what := "no scenario in " + strings.Join(paths, ", ")
@@ -147,8 +153,27 @@ func featuresMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if ctx.Err() != nil {
 			fmt.Fprintln(stderr, "osupgrade features: interrupted")
 		}
+		if u := undefinedSteps(texts, steps.Vocabulary()); len(u) > 0 {
+			fmt.Fprintf(stderr, "osupgrade features: no step of the vocabulary matches %q (`osupgrade features --steps` lists them)\n", u)
+		}
 		return 1
 	}
+}
+
+// undefinedSteps are the step texts that no step of the vocabulary
+// matches, each once.
+func undefinedSteps(texts []string, vocab []steps.Definition) []string {
+	patterns := make([]*regexp.Regexp, 0, len(vocab))
+	for _, d := range vocab {
+		patterns = append(patterns, regexp.MustCompile(d.Pattern))
+	}
+	var out []string
+	for _, t := range texts {
+		if !slices.ContainsFunc(patterns, func(re *regexp.Regexp) bool { return re.MatchString(t) }) && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // featureFormat turns --format and --out into godog's format list: at most

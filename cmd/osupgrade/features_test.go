@@ -47,7 +47,7 @@ func TestFeaturesCommand(t *testing.T) {
 	}{
 		{"passing", []string{"features", good}, 0, []string{"1 scenarios (1 passed)", "Then the rollout completes"}, ""},
 		{"directory, flags after the path", []string{"features", goodDir, "--fleet", "sim"}, 0, []string{"1 scenarios (1 passed)"}, ""},
-		{"undefined step", []string{"features", undefined}, 1, []string{"1 undefined", "func everyInstanceSings() error", "ctx.Step(`^every instance sings$`"}, ""},
+		{"undefined step", []string{"features", undefined}, 1, []string{"1 undefined", "func everyInstanceSings() error", "ctx.Step(`^every instance sings$`"}, `no step of the vocabulary matches ["every instance sings"]`},
 		{"failing step", []string{"features", failing}, 1, []string{"1 scenarios (1 failed)", "5 batches ran, want 4"}, ""},
 		{"parse error", []string{"features", broken}, 2, nil, "broken.feature:4:3: expected:"},
 		{"missing path", []string{"features", filepath.Join(dir, "nope")}, 2, nil, "is not available"},
