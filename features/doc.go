@@ -1,7 +1,8 @@
 // Package features holds the Gherkin specifications of osupgrade: every rule
-// and invariant of SPEC.md as godog scenarios, run against the real
+// and invariant of docs/rules.md as godog scenarios, run against the real
 // orchestrator through the harness, on the simulated fleet or on containers.
 //
-// It holds no production code: the step definitions live in *_test.go files
-// and must not reach into the planner; they drive the harness only.
+// It holds no production code: the step vocabulary lives in features/steps
+// (also what `osupgrade features` runs a user's .feature files with); the
+// tests here run this directory's features through it and guard the suite.
 package features

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"strings"
 
 	"github.com/osupgrade/osupgrade/fakes/docker"
 	"github.com/osupgrade/osupgrade/harness"
@@ -17,15 +16,12 @@ import (
 func init() { dockerFleet = newDockerFleet }
 
 // newDockerFleet starts the containers of one scenario; their resources are
-// labelled after the scenario plus a random suffix, and removed when the
-// scenario ends.
+// labelled after the scenario (steps cuts its name short) plus a random
+// suffix, and removed when the scenario ends.
 func newDockerFleet(ctx context.Context, name string, clk *clock.Scaled, progress io.Writer) (harness.Backend, func(context.Context) error, error) {
 	suffix := make([]byte, 3)
 	if _, err := rand.Read(suffix); err != nil {
 		return nil, nil, err
-	}
-	if len(name) > 32 { // run ids are at most 41 characters
-		name = strings.TrimRight(name[:32], "-")
 	}
 	f, err := docker.New(ctx, docker.Options{RunID: "f-" + name + "-" + hex.EncodeToString(suffix), Clock: clk, TimeScale: clk.Scale(), Progress: progress})
 	if err != nil {

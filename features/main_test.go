@@ -1,16 +1,13 @@
 package features
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strconv"
 	"testing"
 
-	"github.com/cucumber/godog"
-
+	"github.com/osupgrade/osupgrade/features/steps"
 	"github.com/osupgrade/osupgrade/harness"
-	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
 // reportDir is where the junit and cucumber reports go; godog resolves
@@ -53,19 +50,14 @@ func TestFeatures(t *testing.T) {
 	if err := os.MkdirAll(reportDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	suite := godog.TestSuite{
-		Name:                "osupgrade",
-		ScenarioInitializer: initializer(config{fleet: fleet, docker: dockerFleet}),
-		Options: &godog.Options{
-			Format:    fmt.Sprintf("pretty,junit:%s/features-%s.junit.xml,cucumber:%s/features-%s.cucumber.json", reportDir, fleet, reportDir, fleet),
-			Paths:     []string{"."},
-			Tags:      tags,
-			Strict:    true,
-			Randomize: order,
-			NoColors:  true,
-			TestingT:  t,
-		},
-	}
+	suite := steps.Suite{
+		Config:    steps.Config{Fleet: fleet, Docker: dockerFleet},
+		Format:    fmt.Sprintf("pretty,junit:%s/features-%s.junit.xml,cucumber:%s/features-%s.cucumber.json", reportDir, fleet, reportDir, fleet),
+		Paths:     []string{"."},
+		Tags:      tags,
+		Randomize: order,
+		TestingT:  t,
+	}.TestSuite()
 	if code := suite.Run(); code != 0 {
 		t.Fatalf("godog exited %d", code)
 	}
@@ -83,54 +75,4 @@ func randomSeed() (int64, error) {
 		return 0, fmt.Errorf("OSUPGRADE_FEATURES_SEED is %q, want the non-zero seed a run printed", v)
 	}
 	return n, nil
-}
-
-// config is how a suite runs its scenarios.
-type config struct {
-	fleet  string // sim or docker: where @docker scenarios run
-	docker harness.DockerFactory
-	// bugs are planted in the planner and the fleet (the planted-bug test).
-	bugs plan.Mutations
-	// failed, when set, hears the name of every scenario that failed.
-	failed func(name string)
-}
-
-// initializer registers every step on a state that a Before hook resets for
-// each scenario. Scenarios tagged @docker run on containers when the fleet
-// is docker, on the simulated fleet otherwise.
-func initializer(c config) func(*godog.ScenarioContext) {
-	return func(sc *godog.ScenarioContext) {
-		s := &state{}
-		sc.Before(func(ctx context.Context, p *godog.Scenario) (context.Context, error) {
-			f := "sim"
-			if c.fleet == "docker" && hasTag(p, "@docker") {
-				f = "docker"
-			}
-			*s = *newState(f, c.docker, p)
-			s.bugs = c.bugs
-			return ctx, nil
-		})
-		sc.After(func(ctx context.Context, p *godog.Scenario, err error) (context.Context, error) {
-			if err != nil && c.failed != nil {
-				c.failed(p.Name)
-			}
-			return ctx, s.closeWorld(ctx)
-		})
-		s.fleetSteps(sc)
-		s.imageSteps(sc)
-		s.faultSteps(sc)
-		s.rolloutSteps(sc)
-		s.gateSteps(sc)
-		s.historySteps(sc)
-		s.invariantSteps(sc)
-	}
-}
-
-func hasTag(p *godog.Scenario, tag string) bool {
-	for _, t := range p.Tags {
-		if t.Name == tag {
-			return true
-		}
-	}
-	return false
 }

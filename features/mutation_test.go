@@ -8,6 +8,8 @@ import (
 
 	"github.com/cucumber/godog"
 
+	"github.com/osupgrade/osupgrade/features/steps"
+	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
@@ -28,11 +30,15 @@ func TestEveryPlantedBugFailsAFeature(t *testing.T) {
 			var failed []string
 			suite := godog.TestSuite{
 				Name: "planted-" + bug.String(),
-				ScenarioInitializer: initializer(config{fleet: "sim", bugs: bug, failed: func(name string) {
-					mu.Lock()
-					defer mu.Unlock()
-					failed = append(failed, name)
-				}}),
+				ScenarioInitializer: steps.Initializer(steps.Config{
+					Fleet:   "sim",
+					Harness: func(o harness.Options) harness.Options { return harness.PlantBugs(o, bug) },
+					Failed: func(name string) {
+						mu.Lock()
+						defer mu.Unlock()
+						failed = append(failed, name)
+					},
+				}),
 				Options: &godog.Options{Format: "progress", Output: io.Discard, Paths: []string{"."}, Strict: true, Concurrency: 2},
 			}
 			// The rules' bugs live in BatchSize, Exceeds and CountsUnhealthy,

@@ -1,10 +1,8 @@
-package features
+package steps
 
 import (
 	"fmt"
 	"strconv"
-
-	"github.com/cucumber/godog"
 
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
@@ -13,7 +11,7 @@ import (
 // Steps about the invariants of SPEC.md (I-1..I-7), checked on what the
 // fleet reports: its instances (version, zone, update domain, health, data
 // disk digest) and the batches' instance lists.
-func (s *state) invariantSteps(sc *godog.ScenarioContext) {
+func (s *state) invariantSteps(sc stepper) {
 	sc.Step(`^invariant (I-\d) holds$`, s.invariantHolds)
 	sc.Step(`^no batch mixed zones or update domains$`, s.noBatchMixed)
 	sc.Step(`^no two zones were upgraded at the same time$`, s.zonesNeverTogether)

@@ -1,4 +1,4 @@
-package features
+package steps
 
 import (
 	"context"
@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cucumber/godog"
-
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/scenario"
 	"github.com/osupgrade/osupgrade/orchestrator"
@@ -18,7 +16,7 @@ import (
 
 // Steps about the rollout: the user's triggers, running the scenario, and
 // what the batches and instances show afterwards.
-func (s *state) rolloutSteps(sc *godog.ScenarioContext) {
+func (s *state) rolloutSteps(sc stepper) {
 	// Triggers.
 	sc.Step(`^the user starts an OS upgrade(?: of "([^"]+)")? at (\S+)$`, s.userStartsUpgrade)
 	sc.Step(`^the user cancels the rollout when batch (\d+) starts$`, s.userCancels)

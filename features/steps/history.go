@@ -1,17 +1,15 @@
-package features
+package steps
 
 import (
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/cucumber/godog"
 )
 
 // Steps about what can be read back: osUpgradeHistory (R-HIST-1) and
 // rollingUpgrades/latest (R-HIST-3).
-func (s *state) historySteps(sc *godog.ScenarioContext) {
+func (s *state) historySteps(sc stepper) {
 	sc.Step(`^the upgrade history lists (\d+) entr(?:y|ies), newest first$`, s.historyLists)
 	sc.Step(`^history entry (\d+) is "(\w+)", started by (\w+), targeting version "([^"]+)"$`, s.historyEntryIs)
 	sc.Step(`^history entry (\d+) counts (\d+) successful, (\d+) failed, (\d+) in progress and (\d+) pending instances$`, s.historyProgress)

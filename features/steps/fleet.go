@@ -1,4 +1,4 @@
-package features
+package steps
 
 import (
 	"fmt"
@@ -7,13 +7,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cucumber/godog"
-
 	"github.com/osupgrade/osupgrade/harness/scenario"
 )
 
 // Steps about the scale set model: size, layout, image, policy, extensions.
-func (s *state) fleetSteps(sc *godog.ScenarioContext) {
+func (s *state) fleetSteps(sc stepper) {
 	sc.Step(`^a scale set(?: "([^"]+)")? of (\d+) instances?$`, s.aScaleSet)
 	sc.Step(`^it spans zones (.+)$`, s.itSpansZones)
 	sc.Step(`^it has (\d+) update domains?$`, s.itHasUpdateDomains)

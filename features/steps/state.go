@@ -1,4 +1,4 @@
-package features
+package steps
 
 import (
 	"context"
@@ -15,7 +15,6 @@ import (
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/scenario"
 	"github.com/osupgrade/osupgrade/orchestrator"
-	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
 // Defaults a scenario gets unless a step says otherwise (features/README.md).
@@ -39,7 +38,8 @@ const (
 type state struct {
 	fleet  string
 	docker harness.DockerFactory
-	bugs   plan.Mutations // planted bugs: the planted-bug test only
+	// adjust, when set, changes the harness options of the run (Config.Harness).
+	adjust func(harness.Options) harness.Options
 
 	file scenario.File
 	cur  int // index in file.ScaleSets of the set "it" refers to
@@ -144,8 +144,8 @@ func (s *state) run(ctx context.Context) error {
 		}
 	}
 	opts := harness.Options{Fleet: s.fleet, Docker: s.docker, TimeScale: dockerTimeScale}
-	if s.bugs != 0 {
-		opts = harness.PlantBugs(opts, s.bugs)
+	if s.adjust != nil {
+		opts = s.adjust(opts)
 	}
 	w, err := harness.NewWorld(ctx, &s.file, opts)
 	if err != nil {

@@ -1,18 +1,16 @@
-package features
+package steps
 
 import (
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/cucumber/godog"
-
 	"github.com/osupgrade/osupgrade/harness/scenario"
 )
 
 // Steps about image versions: publication, gallery replication, bad images,
 // and the version list (R-HIST-2).
-func (s *state) imageSteps(sc *godog.ScenarioContext) {
+func (s *state) imageSteps(sc stepper) {
 	sc.Step(`^a new image version(?: "([^"]+)")? is published(?: at (\S+))?$`, s.aNewVersionIsPublished)
 	sc.Step(`^gallery version "([^"]+)" is replicated only to (.+) at (\S+)$`, s.galleryReplicatedOnly)
 	sc.Step(`^gallery version "([^"]+)" is published excluded from latest at (\S+)$`, s.galleryExcluded)

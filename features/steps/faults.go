@@ -1,15 +1,13 @@
-package features
+package steps
 
 import (
 	"fmt"
-
-	"github.com/cucumber/godog"
 
 	"github.com/osupgrade/osupgrade/harness/scenario"
 )
 
 // Steps about faults: what goes wrong in the fleet, and when.
-func (s *state) faultSteps(sc *godog.ScenarioContext) {
+func (s *state) faultSteps(sc stepper) {
 	sc.Step(`^instances? ([\d, and]+) (?:is|are) unhealthy when the rollout is due$`, s.unhealthyWhenDue)
 	sc.Step(`^instances? ([\d, and]+) stays? unhealthy$`, s.unhealthyForGood)
 	sc.Step(`^(\d+) instances? (?:is|are) unhealthy when the rollout is due$`, s.countUnhealthyWhenDue)

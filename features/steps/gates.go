@@ -1,17 +1,15 @@
-package features
+package steps
 
 import (
 	"fmt"
 	"strings"
-
-	"github.com/cucumber/godog"
 
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
 // Steps about the gates: the 400 a bad model gets (R-REQ-*), the pre-check
 // (R-PRE-1) and the stops (R-STOP-1, R-STOP-2).
-func (s *state) gateSteps(sc *godog.ScenarioContext) {
+func (s *state) gateSteps(sc stepper) {
 	sc.Step(`^the scale set is rejected with a 400 error citing (R-[A-Z]+-\d+)$`, s.rejectedCiting)
 	sc.Step(`^the scale set is rejected with a 400 error on "([^"]+)"$`, s.rejectedOn)
 	sc.Step(`^the scale set is accepted$`, s.accepted)
