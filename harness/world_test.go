@@ -273,3 +273,63 @@ func TestNextPollLeavesTheFleetIdleAsLongAsObservingTook(t *testing.T) {
 		})
 	}
 }
+
+// manualAtEnd's last entry is a manual upgrade of every instance (the
+// R-CRED-1 recovery): when the timeline has fired and no rollout runs, the
+// fleet is still reimaging, booting, then in the health grace period.
+const manualAtEnd = `name: manual-at-end
+scaleSets:
+  - name: web
+    instances: 5
+    image: Canonical:UbuntuServer:18.04-LTS:latest
+    runningVersion: 1.0.0
+    bootTime: 2m
+    appHealth: {gracePeriod: 1m}
+timeline:
+  - {at: 1h, manualUpgrade: all}
+`
+
+// A run ends only when the fleet has carried the manual upgrade out, also
+// where the world learns of the fleet's changes only by observing it (as on
+// Docker, where a run ended with instances Updating and Unknown that the
+// simulator showed Healthy).
+func TestRunEndsWhenTheManualUpgradeHasSettled(t *testing.T) {
+	for _, observeOnly := range []bool{false, true} {
+		r := runResult(t, manualAtEnd, Options{observeOnly: observeOnly})
+		fs := r.FinalState[0]
+		for _, in := range fs.Instances {
+			if in.ProvisioningState != "Succeeded" || in.Health != "Healthy" || in.Version != "1.0.0" || !in.DataIntact {
+				t.Errorf("observe only %v: instance %d ended %s/%s on %s (data intact %v), want Succeeded/Healthy on 1.0.0", observeOnly, in.ID, in.ProvisioningState, in.Health, in.Version, in.DataIntact)
+			}
+		}
+		if got := jsonText(fs.Batches); got != `[{"version":"1.0.0","instances":[0,1,2,3,4]}]` {
+			t.Errorf("observe only %v: the fleet's reimages %s, want the manual upgrade of all five", observeOnly, got)
+		}
+		if r.scenarioDuration < time.Hour+3*time.Minute || r.scenarioDuration > time.Hour+3*time.Minute+10*time.Second {
+			t.Errorf("observe only %v: the run took %s of scenario time, want the manual upgrade at 1h, its 2m boot and 1m grace period, and at most a 5s poll", observeOnly, r.scenarioDuration)
+		}
+		if len(r.Problems) != 0 {
+			t.Errorf("observe only %v: problems %v", observeOnly, r.Problems)
+		}
+	}
+}
+
+// A fleet that never settles (a stopped instance cannot boot its new OS
+// disk) ends the run after SettleLimit with a problem naming the instance,
+// not a hang and not silence.
+func TestRunThatNeverSettlesEndsWithAProblem(t *testing.T) {
+	src := strings.Replace(manualAtEnd, "timeline:\n", "timeline:\n  - {at: 0s, fault: stop, instances: [2]}\n", 1)
+	r := runResult(t, src, Options{})
+	if len(r.Problems) != 1 || !strings.Contains(r.Problems[0], "did not settle within 30m0s") || !strings.Contains(r.Problems[0], "web/2 1.0.0 Updating") {
+		t.Fatalf("problems %q, want one naming web/2 still Updating", r.Problems)
+	}
+	// The others' boot and grace period (3m) end the run's own work.
+	if want := time.Hour + 3*time.Minute + SettleLimit; r.scenarioDuration < want || r.scenarioDuration > want+10*time.Second {
+		t.Errorf("the run took %s of scenario time, want %s", r.scenarioDuration, want)
+	}
+	for _, in := range r.FinalState[0].Instances {
+		if in.ID != 2 && in.ProvisioningState != "Succeeded" {
+			t.Errorf("instance %d ended %s", in.ID, in.ProvisioningState)
+		}
+	}
+}

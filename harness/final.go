@@ -1,0 +1,362 @@
+package harness
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/osupgrade/osupgrade/harness/scenario"
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
+)
+
+// FinalSet is what the fleet shows of one scale set when a run ends, in a
+// form two runs of one scenario on two fleets can be compared by
+// (CompareFinal): no times, nothing the orchestrator says of itself. The
+// instances are the fleet's own report (Observe) and data disks; the
+// batches are the reimages the fleet accepted, as the harness saw them
+// cross into the fleet.
+type FinalSet struct {
+	Name      string          `json:"name"`
+	Instances []FinalInstance `json:"instances"`
+	// InstancesOmitted counts instances past MaxListedInstances; their
+	// reimages are not kept either (Batches is empty then).
+	InstancesOmitted int          `json:"instancesOmitted,omitempty"`
+	Batches          []FleetBatch `json:"batches"`
+}
+
+// FinalInstance is one instance at the end, as the fleet reports it.
+// RolledBack: the fleet reimaged it back to the version it ran before its
+// latest upgrade.
+type FinalInstance struct {
+	ID                int    `json:"id"`
+	Version           string `json:"version"`
+	Health            string `json:"health"`
+	ProvisioningState string `json:"provisioningState"`
+	RolledBack        bool   `json:"rolledBack"`
+	DataIntact        bool   `json:"dataIntact"`
+}
+
+// FleetBatch is the reimages to one version that one orchestrator step
+// made the fleet carry out: a rollout's batch, its rollback, or a manual
+// upgrade (to the version the instances run). Instances are sorted.
+type FleetBatch struct {
+	Version   string `json:"version"`
+	Instances []int  `json:"instances"`
+}
+
+// SettleLimit bounds how long a run waits, once its timeline and rollouts
+// are done, for the fleet to settle: no reimage, boot or health grace
+// period left in flight. Six times the rollout's own 5-minute health wait:
+// an instance still booting after that never will (a crashing image), and
+// the run ends with a problem saying which.
+const SettleLimit = 6 * plan.HealthTimeout
+
+// MaxDockerInstances is the most instances (every scale set of a scenario
+// together) a scenario may have to run on Docker by `run --fleet auto` and
+// to be compared between the fleets (`run --fleet both`): more would take
+// hours on a 2-core machine.
+const MaxDockerInstances = 50
+
+// reimageLog records every reimage the fleet accepted (a call that
+// returned without error), with the orchestrator step that made it. It is
+// safe for concurrent use: the orchestrator reimages in parallel on Docker.
+type reimageLog struct {
+	mu      sync.Mutex
+	step    uint64
+	entries []fleetReimage
+	// capacity of each set: larger than MaxListedInstances, its reimages
+	// are not kept (only the time of the latest).
+	capacity map[string]int
+	latest   map[string]time.Time
+	clock    interface{ Now() time.Time }
+}
+
+type fleetReimage struct {
+	step    uint64
+	set     string
+	id      int
+	version string
+}
+
+func newReimageLog(clk interface{ Now() time.Time }, sets []scenario.ScaleSet) *reimageLog {
+	l := &reimageLog{capacity: map[string]int{}, latest: map[string]time.Time{}, clock: clk}
+	for _, s := range sets {
+		l.capacity[s.Name] = s.Instances
+	}
+	return l
+}
+
+// stepBegins marks the start of an orchestrator step.
+func (l *reimageLog) stepBegins() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.step++
+}
+
+// wrap records the reimages that next (the control plane's hook) passed to
+// the fleet and the fleet accepted.
+func (l *reimageLog) wrap(next func(ctx context.Context, f Backend, set string, id int, image plan.Image) error) func(ctx context.Context, f Backend, set string, id int, image plan.Image) error {
+	return func(ctx context.Context, f Backend, set string, id int, image plan.Image) error {
+		if err := next(ctx, f, set, id, image); err != nil {
+			return err
+		}
+		now := l.clock.Now()
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.latest[set] = now
+		if l.capacity[set] <= MaxListedInstances {
+			l.entries = append(l.entries, fleetReimage{step: l.step, set: set, id: id, version: image.Version})
+		}
+		return nil
+	}
+}
+
+// lastReimage is when the fleet last accepted a reimage of set.
+func (l *reimageLog) lastReimage(set string) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t, ok := l.latest[set]
+	return t, ok
+}
+
+// history returns the set's reimage batches and, by instance, whether it
+// was rolled back: reimaged to the version it ran before its latest
+// upgrade. A reimage to the version an instance runs (the R-CRED-1 model
+// update) changes neither.
+func (l *reimageLog) history(set, initial string) ([]FleetBatch, map[int]bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	type key struct {
+		step    uint64
+		version string
+	}
+	var batches []FleetBatch
+	at := map[key]int{}
+	type versions struct {
+		cur, prev string
+		upgraded  bool
+	}
+	inst := map[int]*versions{}
+	rolledBack := map[int]bool{}
+	for _, e := range l.entries {
+		if e.set != set {
+			continue
+		}
+		k := key{e.step, e.version}
+		i, ok := at[k]
+		if !ok {
+			i = len(batches)
+			at[k] = i
+			batches = append(batches, FleetBatch{Version: e.version})
+		}
+		batches[i].Instances = append(batches[i].Instances, e.id)
+		v := inst[e.id]
+		if v == nil {
+			v = &versions{cur: initial}
+			inst[e.id] = v
+		}
+		switch {
+		case e.version == v.cur:
+		case v.upgraded && e.version == v.prev:
+			rolledBack[e.id] = true
+			v.cur, v.upgraded = e.version, false
+		default:
+			v.prev, v.cur, v.upgraded = v.cur, e.version, true
+		}
+	}
+	for i := range batches {
+		slices.Sort(batches[i].Instances)
+	}
+	return batches, rolledBack
+}
+
+// unsettled lists what is still in flight on the fleet: instances whose
+// provisioning is Updating (a reimage or boot) or whose health is
+// Initializing (the grace period), and sets whose latest reimage is more
+// recent than the model's boot time and grace period (a probe reads
+// Unhealthy until then, which looks final). Empty: settled.
+func (w *World) unsettled(ctx context.Context) ([]string, error) {
+	var out []string
+	now := w.Clock.Now()
+	for _, name := range w.Orch.ScaleSets() {
+		obs, err := w.Fleet.Observe(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("observe %s: %w", name, err)
+		}
+		for i := range obs {
+			in := &obs[i]
+			if in.Provisioning == plan.ProvisioningUpdating || in.Health == plan.HealthInitializing {
+				out = append(out, fmt.Sprintf("%s/%d %s %s %s", name, in.ID, in.Version, in.Provisioning, in.Health))
+			}
+		}
+		m, ok := w.Orch.ScaleSet(name)
+		if !ok {
+			continue
+		}
+		if t, ok := w.reimages.lastReimage(name); ok {
+			if quiet := m.BootTime + m.AppHealth.Grace(); now.Sub(t) < quiet {
+				out = append(out, fmt.Sprintf("%s: last reimage %s ago, boot and grace period take %s", name, now.Sub(t), quiet))
+			}
+		}
+	}
+	return out, nil
+}
+
+// describeUnsettled names the first few unsettled items and counts the rest.
+func describeUnsettled(items []string) string {
+	const shown = 5
+	if len(items) <= shown {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:shown], ", "), len(items)-shown)
+}
+
+// MaxMismatches is how many differences CompareFinal lists.
+const MaxMismatches = 20
+
+// CompareFinal lists how two runs' final states differ, naming the fleet
+// of each side (nameA, nameB); empty: identical. Times are not compared:
+// the fleets' clocks differ by design.
+func CompareFinal(nameA string, a []FinalSet, nameB string, b []FinalSet) []string {
+	var out []string
+	more := 0
+	add := func(format string, args ...any) {
+		if len(out) == MaxMismatches {
+			more++
+			return
+		}
+		out = append(out, fmt.Sprintf(format, args...))
+	}
+	bySet := map[string]*FinalSet{}
+	for i := range b {
+		bySet[b[i].Name] = &b[i]
+	}
+	seen := map[string]bool{}
+	for i := range a {
+		sa := &a[i]
+		seen[sa.Name] = true
+		sb, ok := bySet[sa.Name]
+		if !ok {
+			add("scale set %s: on %s, not on %s", sa.Name, nameA, nameB)
+			continue
+		}
+		compareSet(sa, sb, nameA, nameB, add)
+	}
+	for i := range b {
+		if !seen[b[i].Name] {
+			add("scale set %s: on %s, not on %s", b[i].Name, nameB, nameA)
+		}
+	}
+	if more > 0 {
+		out = append(out, fmt.Sprintf("and %d more differences", more))
+	}
+	return out
+}
+
+func compareSet(a, b *FinalSet, nameA, nameB string, add func(string, ...any)) {
+	set := a.Name
+	if len(a.Instances) != len(b.Instances) || a.InstancesOmitted != b.InstancesOmitted {
+		add("%s: %d instances (%d omitted) on %s, %d (%d omitted) on %s", set, len(a.Instances), a.InstancesOmitted, nameA, len(b.Instances), b.InstancesOmitted, nameB)
+	}
+	for i := range min(len(a.Instances), len(b.Instances)) {
+		ia, ib := a.Instances[i], b.Instances[i]
+		if ia == ib {
+			continue
+		}
+		var diffs []string
+		field := func(name string, va, vb any) {
+			if va != vb {
+				diffs = append(diffs, fmt.Sprintf("%s %v on %s, %v on %s", name, va, nameA, vb, nameB))
+			}
+		}
+		field("id", ia.ID, ib.ID)
+		field("version", ia.Version, ib.Version)
+		field("health", ia.Health, ib.Health)
+		field("provisioningState", ia.ProvisioningState, ib.ProvisioningState)
+		field("rolledBack", ia.RolledBack, ib.RolledBack)
+		field("dataIntact", ia.DataIntact, ib.DataIntact)
+		add("%s instance %d: %s", set, ia.ID, strings.Join(diffs, "; "))
+	}
+	if len(a.Batches) != len(b.Batches) {
+		add("%s: %d reimage batches on %s (%s), %d on %s (%s)", set, len(a.Batches), nameA, formatBatches(a.Batches), len(b.Batches), nameB, formatBatches(b.Batches))
+		return
+	}
+	for k := range a.Batches {
+		ba, bb := a.Batches[k], b.Batches[k]
+		if ba.Version != bb.Version || !slices.Equal(ba.Instances, bb.Instances) {
+			add("%s reimage batch %d: %v to %s on %s, %v to %s on %s", set, k+1, ba.Instances, ba.Version, nameA, bb.Instances, bb.Version, nameB)
+		}
+	}
+}
+
+func formatBatches(bs []FleetBatch) string {
+	parts := make([]string, len(bs))
+	for i, b := range bs {
+		parts[i] = fmt.Sprintf("%v→%s", b.Instances, b.Version)
+	}
+	return strings.Join(parts, " ")
+}
+
+// FitsDocker says whether `run --fleet auto` runs a scenario on Docker:
+// nil, or why not. Not when its `fleets:` leaves Docker out, when its scale
+// sets hold more than MaxDockerInstances together (hours on a 2-core
+// machine), or when this machine cannot run it honestly on Docker
+// (CheckFleet: latency without netem).
+func FitsDocker(f *scenario.File) error {
+	n := 0
+	for _, s := range f.ScaleSets {
+		n += s.Instances
+	}
+	if n > MaxDockerInstances {
+		return fmt.Errorf("%d instances: Docker takes at most %d", n, MaxDockerInstances)
+	}
+	if len(f.Fleets) > 0 && !slices.Contains(f.Fleets, "docker") {
+		return fmt.Errorf("its expectations are written for %s", strings.Join(f.Fleets, ", "))
+	}
+	return CheckFleet(f, "docker")
+}
+
+// FitsBothFleets says whether a scenario runs on both fleets and their
+// final states are compared (`run --fleet both`): nil, or why not. It must
+// fit Docker (FitsDocker), and its `fleets:` must not leave the simulator
+// out: a scenario whose author says one fleet cannot judge it is not
+// compared.
+func FitsBothFleets(f *scenario.File) error {
+	if len(f.Fleets) > 0 && !slices.Contains(f.Fleets, "sim") {
+		return fmt.Errorf("its expectations are written for %s", strings.Join(f.Fleets, ", "))
+	}
+	return FitsDocker(f)
+}
+
+// Compare runs a scenario on two fleets, one after the other, and compares
+// what each fleet shows at the end (CompareFinal). The differences are the
+// second result's Mismatches, and make it fail (OK false); ComparedWith
+// names the first fleet. An error is one either run returned.
+func Compare(ctx context.Context, f *scenario.File, first, second Options) (a, b *Result, err error) {
+	if a, err = Run(ctx, f, first); err != nil {
+		return nil, nil, fmt.Errorf("on %s: %w", fleetName(first), err)
+	}
+	if b, err = Run(ctx, f, second); err != nil {
+		return a, nil, fmt.Errorf("on %s: %w", fleetName(second), err)
+	}
+	nameA, nameB := a.Fleet, b.Fleet
+	if nameA == nameB {
+		nameA, nameB = nameA+" (first run)", nameB+" (second run)"
+	}
+	b.ComparedWith = a.Fleet
+	b.Mismatches = CompareFinal(nameA, a.FinalState, nameB, b.FinalState)
+	if a.Error != "" || b.Error != "" {
+		// A run that failed ended where it failed: its state says nothing.
+		b.Mismatches = append(b.Mismatches, fmt.Sprintf("not comparable: a run ended with an error (%s: %q, %s: %q)", nameA, a.Error, nameB, b.Error))
+	}
+	if len(b.Mismatches) > 0 {
+		b.OK = false
+	}
+	return a, b, nil
+}
+
+func fleetName(o Options) string { return cmp.Or(o.Fleet, "sim") }
