@@ -40,13 +40,29 @@ type FinalInstance struct {
 	DataIntact        bool   `json:"dataIntact"`
 }
 
-// FleetBatch is the reimages to one version that one orchestrator step
-// made the fleet carry out: a rollout's batch, its rollback, or a manual
-// upgrade (to the version the instances run). Instances are sorted.
+// FleetBatch is a group of reimages the fleet accepted, of one Kind:
+//   - upgrade: the instances one orchestrator step reimaged to a new
+//     version (a rollout's batch);
+//   - rollback: the instances of one upgrade batch reimaged back to the
+//     version they ran before it, in however many steps (the orchestrator
+//     rolls each back when it learns that it failed: on Docker boots end
+//     at different moments, on the sim at one);
+//   - same-version: the instances one step reimaged to the version they
+//     run (a manual upgrade: the latest model, R-CRED-1).
+//
+// Instances are sorted; a group stands where its first reimage was.
 type FleetBatch struct {
+	Kind      string `json:"kind"`
 	Version   string `json:"version"`
 	Instances []int  `json:"instances"`
 }
+
+// FleetBatch kinds.
+const (
+	BatchUpgrade     = "upgrade"
+	BatchRollback    = "rollback"
+	BatchSameVersion = "same-version"
+)
 
 // SettleLimit bounds how long a run waits, once its timeline and rollouts
 // are done, for the fleet to settle: no reimage, boot or health grace
@@ -123,15 +139,15 @@ func (l *reimageLog) lastReimage(set string) (time.Time, bool) {
 	return t, ok
 }
 
-// history returns the set's reimage batches and, by instance, whether it
-// was rolled back: reimaged to the version it ran before its latest
-// upgrade. A reimage to the version an instance runs (the R-CRED-1 model
-// update) changes neither.
+// history returns the set's reimage batches (FleetBatch) and, by
+// instance, whether it was rolled back: reimaged to the version it ran
+// before its latest upgrade.
 func (l *reimageLog) history(set, initial string) ([]FleetBatch, map[int]bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	type key struct {
-		step    uint64
+		kind    string
+		step    uint64 // upgrade, same-version: the step; rollback: the upgrade batch's index
 		version string
 	}
 	var batches []FleetBatch
@@ -139,6 +155,7 @@ func (l *reimageLog) history(set, initial string) ([]FleetBatch, map[int]bool) {
 	type versions struct {
 		cur, prev string
 		upgraded  bool
+		batch     int // of the latest upgrade
 	}
 	inst := map[int]*versions{}
 	rolledBack := map[int]bool{}
@@ -146,27 +163,33 @@ func (l *reimageLog) history(set, initial string) ([]FleetBatch, map[int]bool) {
 		if e.set != set {
 			continue
 		}
-		k := key{e.step, e.version}
-		i, ok := at[k]
-		if !ok {
-			i = len(batches)
-			at[k] = i
-			batches = append(batches, FleetBatch{Version: e.version})
-		}
-		batches[i].Instances = append(batches[i].Instances, e.id)
 		v := inst[e.id]
 		if v == nil {
 			v = &versions{cur: initial}
 			inst[e.id] = v
 		}
+		var k key
 		switch {
 		case e.version == v.cur:
+			k = key{BatchSameVersion, e.step, e.version}
 		case v.upgraded && e.version == v.prev:
+			k = key{BatchRollback, uint64(v.batch), e.version}
 			rolledBack[e.id] = true
 			v.cur, v.upgraded = e.version, false
 		default:
+			k = key{BatchUpgrade, e.step, e.version}
 			v.prev, v.cur, v.upgraded = v.cur, e.version, true
 		}
+		i, ok := at[k]
+		if !ok {
+			i = len(batches)
+			at[k] = i
+			batches = append(batches, FleetBatch{Kind: k.kind, Version: e.version})
+		}
+		if k.kind == BatchUpgrade {
+			v.batch = i
+		}
+		batches[i].Instances = append(batches[i].Instances, e.id)
 	}
 	for i := range batches {
 		slices.Sort(batches[i].Instances)
@@ -287,8 +310,8 @@ func compareSet(a, b *FinalSet, nameA, nameB string, add func(string, ...any)) {
 	}
 	for k := range a.Batches {
 		ba, bb := a.Batches[k], b.Batches[k]
-		if ba.Version != bb.Version || !slices.Equal(ba.Instances, bb.Instances) {
-			add("%s reimage batch %d: %v to %s on %s, %v to %s on %s", set, k+1, ba.Instances, ba.Version, nameA, bb.Instances, bb.Version, nameB)
+		if ba.Kind != bb.Kind || ba.Version != bb.Version || !slices.Equal(ba.Instances, bb.Instances) {
+			add("%s reimage batch %d: %s %v to %s on %s, %s %v to %s on %s", set, k+1, ba.Kind, ba.Instances, ba.Version, nameA, bb.Kind, bb.Instances, bb.Version, nameB)
 		}
 	}
 }
@@ -296,7 +319,7 @@ func compareSet(a, b *FinalSet, nameA, nameB string, add func(string, ...any)) {
 func formatBatches(bs []FleetBatch) string {
 	parts := make([]string, len(bs))
 	for i, b := range bs {
-		parts[i] = fmt.Sprintf("%v→%s", b.Instances, b.Version)
+		parts[i] = fmt.Sprintf("%s %v→%s", b.Kind, b.Instances, b.Version)
 	}
 	return strings.Join(parts, " ")
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/osupgrade/osupgrade/harness/scenario"
+	"github.com/osupgrade/osupgrade/internal/clock"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
@@ -18,7 +19,7 @@ func TestCompareFinal(t *testing.T) {
 				{ID: 0, Version: "2.0.0", Health: "Healthy", ProvisioningState: "Succeeded", DataIntact: true},
 				{ID: 1, Version: "1.0.0", Health: "Healthy", ProvisioningState: "Succeeded", RolledBack: true, DataIntact: true},
 			},
-			Batches: []FleetBatch{{Version: "2.0.0", Instances: []int{0, 1}}, {Version: "1.0.0", Instances: []int{1}}},
+			Batches: []FleetBatch{{Kind: BatchUpgrade, Version: "2.0.0", Instances: []int{0, 1}}, {Kind: BatchRollback, Version: "1.0.0", Instances: []int{1}}},
 		}}
 	}
 	cases := []struct {
@@ -35,12 +36,13 @@ func TestCompareFinal(t *testing.T) {
 		}, []string{"web instance 1: health Healthy on sim, Unknown on docker; provisioningState Succeeded on sim, Updating on docker"}},
 		{"rolled back", func(b []FinalSet) []FinalSet { b[0].Instances[1].RolledBack = false; return b }, []string{"web instance 1: rolledBack true on sim, false on docker"}},
 		{"data", func(b []FinalSet) []FinalSet { b[0].Instances[0].DataIntact = false; return b }, []string{"web instance 0: dataIntact true on sim, false on docker"}},
-		{"batch membership", func(b []FinalSet) []FinalSet { b[0].Batches[1].Instances = []int{0}; return b }, []string{"web reimage batch 2: [1] to 1.0.0 on sim, [0] to 1.0.0 on docker"}},
-		{"batch version", func(b []FinalSet) []FinalSet { b[0].Batches[0].Version = "3.0.0"; return b }, []string{"web reimage batch 1: [0 1] to 2.0.0 on sim, [0 1] to 3.0.0 on docker"}},
+		{"batch membership", func(b []FinalSet) []FinalSet { b[0].Batches[1].Instances = []int{0}; return b }, []string{"web reimage batch 2: rollback [1] to 1.0.0 on sim, rollback [0] to 1.0.0 on docker"}},
+		{"batch version", func(b []FinalSet) []FinalSet { b[0].Batches[0].Version = "3.0.0"; return b }, []string{"web reimage batch 1: upgrade [0 1] to 2.0.0 on sim, upgrade [0 1] to 3.0.0 on docker"}},
+		{"batch kind", func(b []FinalSet) []FinalSet { b[0].Batches[1].Kind = BatchSameVersion; return b }, []string{"web reimage batch 2: rollback [1] to 1.0.0 on sim, same-version [1] to 1.0.0 on docker"}},
 		{"one batch more", func(b []FinalSet) []FinalSet {
-			b[0].Batches = append(b[0].Batches, FleetBatch{Version: "2.0.0", Instances: []int{1}})
+			b[0].Batches = append(b[0].Batches, FleetBatch{Kind: BatchUpgrade, Version: "2.0.0", Instances: []int{1}})
 			return b
-		}, []string{"web: 2 reimage batches on sim ([0 1]→2.0.0 [1]→1.0.0), 3 on docker"}},
+		}, []string{"web: 2 reimage batches on sim (upgrade [0 1]→2.0.0 rollback [1]→1.0.0), 3 on docker"}},
 		{"one instance fewer", func(b []FinalSet) []FinalSet { b[0].Instances = b[0].Instances[:1]; return b }, []string{"web: 2 instances (0 omitted) on sim, 1 (0 omitted) on docker"}},
 		{"a set missing", func(b []FinalSet) []FinalSet { return nil }, []string{"scale set web: on sim, not on docker"}},
 		{"a set more", func(b []FinalSet) []FinalSet { return append(b, FinalSet{Name: "api"}) }, []string{"scale set api: on docker, not on sim"}},
@@ -123,5 +125,42 @@ expect: {status: Completed, versions: {2.0.0: 20}}
 				t.Fatalf("mismatches %q, ok %v; want one containing %q, and the run failed", b.Mismatches, b.OK, c.want)
 			}
 		})
+	}
+}
+
+// The fleet's reimages, grouped: a rollout's batch is what one step
+// reimaged to a new version; its rollback is one group however many steps
+// it took (on Docker each instance is rolled back when its failure is seen,
+// on the sim at one instant); a manual upgrade is same-version.
+func TestReimageHistory(t *testing.T) {
+	l := newReimageLog(clock.NewVirtual(clock.Epoch), []scenario.ScaleSet{{Name: "web", Instances: 10}, {Name: "api", Instances: 2}})
+	reimage := l.wrap(func(context.Context, Backend, string, int, plan.Image) error { return nil })
+	refused := l.wrap(func(context.Context, Backend, string, int, plan.Image) error { return ErrInjected })
+	step := func(set, version string, ids ...int) {
+		l.stepBegins()
+		for _, id := range ids {
+			_ = reimage(context.Background(), nil, set, id, plan.Image{Version: version})
+		}
+	}
+	step("web", "2.0.0", 5, 0)
+	_ = refused(context.Background(), nil, "web", 7, plan.Image{Version: "2.0.0"}) // never reached the fleet
+	step("web", "1.0.0", 5)
+	step("api", "2.0.0", 0)
+	step("web", "1.0.0", 0)
+	step("web", "1.0.0", 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
+	step("web", "2.0.0", 0, 5)
+	step("web", "2.0.0", 1, 6)
+	batches, rolledBack := l.history("web", "1.0.0")
+	want := `[{"kind":"upgrade","version":"2.0.0","instances":[0,5]},{"kind":"rollback","version":"1.0.0","instances":[0,5]},` +
+		`{"kind":"same-version","version":"1.0.0","instances":[0,1,2,3,4,5,6,7,8,9]},` +
+		`{"kind":"upgrade","version":"2.0.0","instances":[0,5]},{"kind":"upgrade","version":"2.0.0","instances":[1,6]}]`
+	if got := jsonText(batches); got != want {
+		t.Errorf("batches\n got %s\nwant %s", got, want)
+	}
+	if got := jsonText(rolledBack); got != `{"0":true,"5":true}` {
+		t.Errorf("rolled back %s, want instances 0 and 5", got)
+	}
+	if got, _ := l.history("api", "1.0.0"); jsonText(got) != `[{"kind":"upgrade","version":"2.0.0","instances":[0]}]` {
+		t.Errorf("api's batches %s", jsonText(got))
 	}
 }

@@ -302,7 +302,7 @@ func TestRunEndsWhenTheManualUpgradeHasSettled(t *testing.T) {
 				t.Errorf("observe only %v: instance %d ended %s/%s on %s (data intact %v), want Succeeded/Healthy on 1.0.0", observeOnly, in.ID, in.ProvisioningState, in.Health, in.Version, in.DataIntact)
 			}
 		}
-		if got := jsonText(fs.Batches); got != `[{"version":"1.0.0","instances":[0,1,2,3,4]}]` {
+		if got := jsonText(fs.Batches); got != `[{"kind":"same-version","version":"1.0.0","instances":[0,1,2,3,4]}]` {
 			t.Errorf("observe only %v: the fleet's reimages %s, want the manual upgrade of all five", observeOnly, got)
 		}
 		if r.scenarioDuration < time.Hour+3*time.Minute || r.scenarioDuration > time.Hour+3*time.Minute+10*time.Second {
@@ -330,6 +330,27 @@ func TestRunThatNeverSettlesEndsWithAProblem(t *testing.T) {
 	for _, in := range r.FinalState[0].Instances {
 		if in.ID != 2 && in.ProvisioningState != "Succeeded" {
 			t.Errorf("instance %d ended %s", in.ID, in.ProvisioningState)
+		}
+	}
+}
+
+// R-HEALTH-2 as the fleet reports it: without a probe or the health
+// extension nobody asks the app, and an instance running with every
+// extension provisioned reads Healthy on the sim as on Docker (the sim read
+// Unhealthy, from the app, and Docker Healthy: the differential check
+// found it on health-none-manual).
+func TestHealthNoneReportsProvisioning(t *testing.T) {
+	sc, err := scenario.Load("../scenarios/health-none-manual.yaml", Vocabulary())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(context.Background(), sc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range r.FinalState[0].Instances {
+		if in.Health != "Healthy" || in.ProvisioningState != "Succeeded" {
+			t.Errorf("instance %d reads %s/%s, want Succeeded/Healthy: the app is not asked", in.ID, in.ProvisioningState, in.Health)
 		}
 	}
 }
