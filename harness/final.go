@@ -316,6 +316,39 @@ func compareSet(a, b *FinalSet, nameA, nameB string, add func(string, ...any)) {
 	}
 }
 
+// CompareCounts is CompareFinal for a scenario whose fleets may rightly
+// pick different instances (`compare: counts`): per set, how many instances
+// end in each state (version, health, provisioning, rolled back, data
+// intact) and each reimage batch's kind, version and size must agree.
+func CompareCounts(nameA string, a []FinalSet, nameB string, b []FinalSet) []string {
+	return CompareFinal(nameA, countsOf(a), nameB, countsOf(b))
+}
+
+// countsOf forgets which instance is which: instances sorted by state and
+// numbered anew, each batch's instances renumbered 0..size-1.
+func countsOf(sets []FinalSet) []FinalSet {
+	out := make([]FinalSet, len(sets))
+	for i, s := range sets {
+		c := FinalSet{Name: s.Name, InstancesOmitted: s.InstancesOmitted, Instances: slices.Clone(s.Instances)}
+		slices.SortFunc(c.Instances, func(x, y FinalInstance) int {
+			x.ID, y.ID = 0, 0
+			return strings.Compare(fmt.Sprint(x), fmt.Sprint(y))
+		})
+		for k := range c.Instances {
+			c.Instances[k].ID = k
+		}
+		for _, b := range s.Batches {
+			ids := make([]int, len(b.Instances))
+			for k := range ids {
+				ids[k] = k
+			}
+			c.Batches = append(c.Batches, FleetBatch{Kind: b.Kind, Version: b.Version, Instances: ids})
+		}
+		out[i] = c
+	}
+	return out
+}
+
 func formatBatches(bs []FleetBatch) string {
 	parts := make([]string, len(bs))
 	for i, b := range bs {
@@ -356,7 +389,8 @@ func FitsBothFleets(f *scenario.File) error {
 }
 
 // Compare runs a scenario on two fleets, one after the other, and compares
-// what each fleet shows at the end (CompareFinal). The differences are the
+// what each fleet shows at the end (CompareFinal, or CompareCounts for a
+// scenario with `compare: counts`). The differences are the
 // second result's Mismatches, and make it fail (OK false); ComparedWith
 // names the first fleet. An error is one either run returned.
 func Compare(ctx context.Context, f *scenario.File, first, second Options) (a, b *Result, err error) {
@@ -371,7 +405,11 @@ func Compare(ctx context.Context, f *scenario.File, first, second Options) (a, b
 		nameA, nameB = nameA+" (first run)", nameB+" (second run)"
 	}
 	b.ComparedWith = a.Fleet
-	b.Mismatches = CompareFinal(nameA, a.FinalState, nameB, b.FinalState)
+	if f.Compare == "counts" {
+		b.Mismatches = CompareCounts(nameA, a.FinalState, nameB, b.FinalState)
+	} else {
+		b.Mismatches = CompareFinal(nameA, a.FinalState, nameB, b.FinalState)
+	}
 	if a.Error != "" || b.Error != "" {
 		// A run that failed ended where it failed: its state says nothing.
 		b.Mismatches = append(b.Mismatches, fmt.Sprintf("not comparable: a run ended with an error (%s: %q, %s: %q)", nameA, a.Error, nameB, b.Error))

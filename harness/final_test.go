@@ -164,3 +164,38 @@ func TestReimageHistory(t *testing.T) {
 		t.Errorf("api's batches %s", jsonText(got))
 	}
 }
+
+// compare: counts forgets which instance is which, not how many end how.
+func TestCompareCounts(t *testing.T) {
+	sim := []FinalSet{{Name: "web",
+		Instances: []FinalInstance{{ID: 0, Version: "2", Health: "Healthy"}, {ID: 1, Version: "1", Health: "Healthy"}, {ID: 2, Version: "2", Health: "Healthy"}},
+		Batches:   []FleetBatch{{Kind: BatchUpgrade, Version: "2", Instances: []int{0, 2}}}}}
+	for _, c := range []struct {
+		name   string
+		docker []FinalSet
+		want   string // a substring of the only difference; empty: none
+	}{
+		{"another instance failed", []FinalSet{{Name: "web",
+			Instances: []FinalInstance{{ID: 0, Version: "1", Health: "Healthy"}, {ID: 1, Version: "2", Health: "Healthy"}, {ID: 2, Version: "2", Health: "Healthy"}},
+			Batches:   []FleetBatch{{Kind: BatchUpgrade, Version: "2", Instances: []int{1, 2}}}}}, ""},
+		{"two failed", []FinalSet{{Name: "web",
+			Instances: []FinalInstance{{ID: 0, Version: "1", Health: "Healthy"}, {ID: 1, Version: "1", Health: "Healthy"}, {ID: 2, Version: "2", Health: "Healthy"}},
+			Batches:   []FleetBatch{{Kind: BatchUpgrade, Version: "2", Instances: []int{2}}}}}, "version"},
+		{"a batch larger", []FinalSet{{Name: "web",
+			Instances: sim[0].Instances,
+			Batches:   []FleetBatch{{Kind: BatchUpgrade, Version: "2", Instances: []int{0, 1, 2}}}}}, "reimage batch 1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := CompareCounts("sim", sim, "docker", c.docker)
+			switch {
+			case c.want == "" && len(got) != 0:
+				t.Fatalf("differences %q, want none", got)
+			case c.want != "" && (len(got) == 0 || !strings.Contains(got[0], c.want)):
+				t.Fatalf("differences %q, want one naming %q", got, c.want)
+			}
+			if identity := CompareFinal("sim", sim, "docker", c.docker); len(identity) == 0 {
+				t.Fatalf("instance by instance the fleets agree: the case tests nothing")
+			}
+		})
+	}
+}
