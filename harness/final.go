@@ -202,7 +202,14 @@ func (l *reimageLog) history(set, initial string) ([]FleetBatch, map[int]bool) {
 // Initializing (the grace period), and sets whose latest reimage is more
 // recent than the model's boot time and grace period (a probe reads
 // Unhealthy until then, which looks final). Empty: settled.
-func (w *World) unsettled(ctx context.Context) ([]string, error) {
+//
+// A real fleet (real: it does not say when it changes) also shows a fault's
+// end only when its health probes next run: after a fault was applied or
+// ended it gets the probes' period (interval × (probes + 1)) and the
+// moment the world leaves a real fleet before what is due (World.settle).
+// On Docker a run ended 20 s after a maintenance window with two instances
+// still Unhealthy that the simulator showed Healthy.
+func (w *World) unsettled(ctx context.Context, real bool) ([]string, error) {
 	var out []string
 	now := w.Clock.Now()
 	for _, name := range w.Orch.ScaleSets() {
@@ -223,6 +230,11 @@ func (w *World) unsettled(ctx context.Context) ([]string, error) {
 		if t, ok := w.reimages.lastReimage(name); ok {
 			if quiet := m.BootTime + m.AppHealth.Grace(); now.Sub(t) < quiet {
 				out = append(out, fmt.Sprintf("%s: last reimage %s ago, boot and grace period take %s", name, now.Sub(t), quiet))
+			}
+		}
+		if real && !w.faultChanged.IsZero() {
+			if quiet := m.AppHealth.Interval()*time.Duration(m.AppHealth.Probes()+1) + w.settle; now.Sub(w.faultChanged) < quiet {
+				out = append(out, fmt.Sprintf("%s: a fault changed %s ago, its health probes see it within %s", name, now.Sub(w.faultChanged), quiet))
 			}
 		}
 	}

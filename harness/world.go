@@ -104,6 +104,8 @@ type World struct {
 	metricsBefore metricTotals
 	// reimages is what the fleet was made to do, for the final state.
 	reimages *reimageLog
+	// faultChanged is when a fault was last applied or ended.
+	faultChanged time.Time
 }
 
 type firedOn struct {
@@ -378,6 +380,7 @@ func (w *World) apply(ctx context.Context, idx int, eventSet string) error {
 				began = w.wall()
 			}
 			stop, err = f.Apply(ctx, w, t)
+			w.faultChanged = w.Clock.Now()
 			if w.wall != nil {
 				took := w.wall().Sub(began).Round(time.Microsecond)
 				w.faultTimings = append(w.faultTimings, FaultTiming{Fault: e.Fault, Entry: idx, Instances: len(t.IDs), Wall: took.String()})
@@ -495,6 +498,7 @@ func (w *World) Run(ctx context.Context, opts Options) error {
 			if err := u.fn(ctx); err != nil {
 				return fmt.Errorf("%s: %w", u.desc, err)
 			}
+			w.faultChanged = w.Clock.Now()
 		}
 		for len(ats) > 0 && !ats[0].at.After(now) {
 			w.fired[ats[0].idx] = true
@@ -564,7 +568,7 @@ func (w *World) Run(ctx context.Context, opts Options) error {
 			consider(w.nextPoll(now, poll))
 		}
 		if next.IsZero() {
-			pending, err := w.unsettled(ctx)
+			pending, err := w.unsettled(ctx, nextEvent == nil)
 			if err != nil {
 				return err
 			}

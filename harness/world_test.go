@@ -354,3 +354,34 @@ func TestHealthNoneReportsProvisioning(t *testing.T) {
 		}
 	}
 }
+
+// A fleet that does not say when it changes shows a fault's end only when
+// its health probes next run: the run gives them their period (interval ×
+// (probes + 1)) before it ends. On Docker a run ended just after a
+// maintenance window with instances still Unhealthy that the simulator
+// showed Healthy (maintenance-stops-after-batch, found by --fleet both).
+func TestRunGivesTheProbesAFaultsEnd(t *testing.T) {
+	src := `name: fault-end
+scaleSets:
+  - {name: web, instances: 5, image: "Canonical:UbuntuServer:18.04-LTS:latest", runningVersion: "1.0.0", appHealth: {intervalInSeconds: 10, numberOfProbes: 2}}
+timeline:
+  - {at: 1h, fault: maintenance, instances: [1, 3], duration: 20m}
+`
+	for _, c := range []struct {
+		observeOnly bool
+		want        time.Duration
+	}{
+		{false, 80 * time.Minute},               // the sim says when it changes: at once
+		{true, 80*time.Minute + 30*time.Second}, // 10s × (2 + 1)
+	} {
+		r := runResult(t, src, Options{observeOnly: c.observeOnly})
+		if r.scenarioDuration < c.want || r.scenarioDuration > c.want+5*time.Second {
+			t.Errorf("observe only %v: the run took %s, want %s and at most a 5s poll", c.observeOnly, r.scenarioDuration, c.want)
+		}
+		for _, in := range r.FinalState[0].Instances {
+			if in.Health != "Healthy" {
+				t.Errorf("observe only %v: instance %d ended %s", c.observeOnly, in.ID, in.Health)
+			}
+		}
+	}
+}
