@@ -32,7 +32,15 @@ type Result struct {
 	Journal    *JournalSummary `json:"journal,omitempty"`
 	// FaultTimings: how long applying each fault took in wall time, the
 	// slowest first (when the run was timed: Options.Wall).
-	FaultTimings     []FaultTiming `json:"faultTimings,omitempty"`
+	FaultTimings []FaultTiming `json:"faultTimings,omitempty"`
+	// FinalState is what the fleet shows of each scale set at the end, as
+	// `run --fleet both` compares it between the fleets (CompareFinal).
+	FinalState []FinalSet `json:"finalState"`
+	// ComparedWith names the fleet whose run of the same scenario this
+	// one was compared with (`run --fleet both`); Mismatches lists where
+	// the final states differ, and make the run fail.
+	ComparedWith     string        `json:"comparedWith,omitempty"`
+	Mismatches       []string      `json:"mismatches,omitempty"`
 	Start            time.Time     `json:"start"`
 	OK               bool          `json:"ok"`
 	scenarioDuration time.Duration `json:"-"`
@@ -176,11 +184,12 @@ func (w *World) Result(ctx context.Context) (*Result, error) {
 		r.Events = append(r.Events, EventRecord{Time: e.Time.Format(time.RFC3339), Set: e.Set, Attempt: e.Attempt, Event: e.Event.String()})
 	}
 	for _, s := range w.Scenario.ScaleSets {
-		sr, err := w.setResult(ctx, s.Name)
+		sr, fs, err := w.setResult(ctx, s.Name, s.RunningVersion)
 		if err != nil {
 			return nil, err
 		}
 		r.ScaleSets = append(r.ScaleSets, sr)
+		r.FinalState = append(r.FinalState, fs)
 		r.Expectations = append(r.Expectations, check(s.Name, w.expectFor(s.Name), sr, w.Start, w.lastStart(s.Name))...)
 	}
 	for _, u := range w.unfired() {
@@ -206,18 +215,20 @@ func (w *World) lastStart(set string) time.Time {
 	return t
 }
 
-func (w *World) setResult(ctx context.Context, name string) (SetResult, error) {
-	sr := SetResult{Name: name, Status: string(plan.StatusNotStarted), Versions: map[string]int{}}
+// setResult is one set's outcome, and what the fleet shows of it (fs).
+func (w *World) setResult(ctx context.Context, name, initialVersion string) (sr SetResult, fs FinalSet, err error) {
+	sr = SetResult{Name: name, Status: string(plan.StatusNotStarted), Versions: map[string]int{}}
+	fs = FinalSet{Name: name, Instances: []FinalInstance{}, Batches: []FleetBatch{}}
 	if err, ok := w.rejected[name]; ok {
 		sr.Status, sr.Rejection = "Rejected", err.Error()
 		var ve *orchestrator.ValidationError
 		if asValidation(err, &ve) {
 			sr.ErrorCode = ve.Rule
 		}
-		return sr, nil
+		return sr, fs, nil
 	}
 	rolledBack := map[int]bool{}
-	err := w.Orch.View(name, func(rec *orchestrator.SetRecord) {
+	err = w.Orch.View(name, func(rec *orchestrator.SetRecord) {
 		sr.Rollouts = len(rec.Attempts)
 		for _, a := range rec.Attempts {
 			ro := a.Rollout
@@ -246,33 +257,39 @@ func (w *World) setResult(ctx context.Context, name string) (SetResult, error) {
 		}
 	})
 	if err != nil {
-		return sr, err
+		return sr, fs, err
 	}
 	if sr.History, err = w.Orch.History(name); err != nil {
-		return sr, err
+		return sr, fs, err
 	}
 	obs, err := w.Fleet.Observe(ctx, name)
 	if err != nil {
-		return sr, fmt.Errorf("observe %s: %w", name, err)
+		return sr, fs, fmt.Errorf("observe %s: %w", name, err)
 	}
 	var data []uint64
 	if dd, ok := w.Fleet.(dataDisks); ok {
 		if data, err = dd.DataDigests(ctx, name); err != nil {
-			return sr, fmt.Errorf("read data disks of %s: %w", name, err)
+			return sr, fs, fmt.Errorf("read data disks of %s: %w", name, err)
 		}
 	}
 	before := w.dataAt0[name]
+	var fleetRolledBack map[int]bool
+	if len(obs) <= MaxListedInstances {
+		fs.Batches, fleetRolledBack = w.reimages.history(name, initialVersion)
+	}
 	for i := range obs {
 		in := &obs[i]
 		sr.Versions[in.Version]++
 		if i >= MaxListedInstances {
 			sr.InstancesOmitted++
+			fs.InstancesOmitted++
 			continue
 		}
 		intact := before != nil && data != nil && i < len(before) && i < len(data) && before[i] == data[i]
 		sr.Instances = append(sr.Instances, InstanceResult{ID: strconv.Itoa(in.ID), Zone: in.Zone, UpdateDomain: in.UpdateDomain, Version: in.Version, Health: in.Health.String(), ProvisioningState: in.Provisioning.String(), RolledBack: rolledBack[i], DataIntact: intact})
+		fs.Instances = append(fs.Instances, FinalInstance{ID: in.ID, Version: in.Version, Health: in.Health.String(), ProvisioningState: in.Provisioning.String(), RolledBack: fleetRolledBack[in.ID], DataIntact: intact})
 	}
-	return sr, nil
+	return sr, fs, nil
 }
 
 // check compares one set's result with its expectations, in a fixed order.

@@ -51,6 +51,11 @@ type Options struct {
 	// default 30s of scenario time).
 	JournalSlack time.Duration
 
+	// observeOnly: the world learns of the fleet's changes only by
+	// observing it, even on the sim (whose NextEvent it then ignores), as
+	// on Docker. Set by this package's tests.
+	observeOnly bool
+
 	// mutations plant bugs in the planner and the fleet: the invariant
 	// checker's self-test only, set by this package's tests; no scenario,
 	// flag or API reaches it.
@@ -97,6 +102,10 @@ type World struct {
 	// them; metricsBefore the counts of orchestrators replaced by restarts.
 	metrics       *metrics.Metrics
 	metricsBefore metricTotals
+	// reimages is what the fleet was made to do, for the final state.
+	reimages *reimageLog
+	// faultChanged is when a fault was last applied or ended.
+	faultChanged time.Time
 }
 
 type firedOn struct {
@@ -185,7 +194,8 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 	}
 	w.ctl = newControlPlane(w)
 	w.Store = orchestrator.NewMemoryStore()
-	w.orchOpts = orchestrator.Options{Clock: w.Clock, Fleet: &Interceptor{Fleet: w.Fleet, Funcs: InterceptFuncs{Observe: w.ctl.observe, Reimage: w.ctl.reimage}}, Store: w.Store, Seed: w.Seed, ReimageConcurrency: concurrency, Mutations: opts.mutations}
+	w.reimages = newReimageLog(w.Clock, f.ScaleSets)
+	w.orchOpts = orchestrator.Options{Clock: w.Clock, Fleet: &Interceptor{Fleet: w.Fleet, Funcs: InterceptFuncs{Observe: w.ctl.observe, Reimage: w.reimages.wrap(w.ctl.reimage)}}, Store: w.Store, Seed: w.Seed, ReimageConcurrency: concurrency, Mutations: opts.mutations}
 	o, err := orchestrator.New(ctx, w.orchOpts)
 	if err != nil {
 		return nil, err
@@ -370,6 +380,7 @@ func (w *World) apply(ctx context.Context, idx int, eventSet string) error {
 				began = w.wall()
 			}
 			stop, err = f.Apply(ctx, w, t)
+			w.faultChanged = w.Clock.Now()
 			if w.wall != nil {
 				took := w.wall().Sub(began).Round(time.Microsecond)
 				w.faultTimings = append(w.faultTimings, FaultTiming{Fault: e.Fault, Entry: idx, Instances: len(t.IDs), Wall: took.String()})
@@ -428,8 +439,12 @@ func (w *World) live(names []string) []string {
 }
 
 // Run drives the world until the scenario is over: every timeline entry
-// fired, every fault ended, no rollout in progress and none pending, or
-// `until` passed.
+// fired, every fault ended, no rollout in progress and none pending, and
+// the fleet settled (nothing reimaging, booting or in its health grace
+// period: a manual upgrade is carried out by the fleet after the
+// orchestrator is done with it), or `until` passed. A fleet that does not
+// settle within SettleLimit ends the run with a problem naming what is in
+// flight.
 func (w *World) Run(ctx context.Context, opts Options) error {
 	until := DefaultUntil
 	if w.Scenario.Until != nil {
@@ -454,6 +469,12 @@ func (w *World) Run(ctx context.Context, opts Options) error {
 	pubs := slices.Clone(w.images)
 	sort.SliceStable(pubs, func(i, j int) bool { return pubs[i].PublishedAt.Before(pubs[j].PublishedAt) })
 	nextEvent, _ := w.Fleet.(interface{ NextEvent() (time.Time, bool) })
+	if opts.observeOnly {
+		nextEvent = nil
+	}
+	// settleSince is when the run's own work ended and the wait for the
+	// fleet to settle began; zero while work is due.
+	var settleSince time.Time
 
 	const maxIterations = 50_000_000
 	for iter := 0; ; iter++ {
@@ -477,6 +498,7 @@ func (w *World) Run(ctx context.Context, opts Options) error {
 			if err := u.fn(ctx); err != nil {
 				return fmt.Errorf("%s: %w", u.desc, err)
 			}
+			w.faultChanged = w.Clock.Now()
 		}
 		for len(ats) > 0 && !ats[0].at.After(now) {
 			w.fired[ats[0].idx] = true
@@ -493,6 +515,7 @@ func (w *World) Run(ctx context.Context, opts Options) error {
 				w.journal.StepBegins()
 				unlock()
 			}
+			w.reimages.stepBegins()
 			next, err := w.Orch.Step(ctx)
 			if w.ctl.killed {
 				if err := w.restartOrchestrator(ctx, w.ctl.snap); err != nil {
@@ -545,7 +568,23 @@ func (w *World) Run(ctx context.Context, opts Options) error {
 			consider(w.nextPoll(now, poll))
 		}
 		if next.IsZero() {
-			return nil
+			pending, err := w.unsettled(ctx, nextEvent == nil)
+			if err != nil {
+				return err
+			}
+			if len(pending) == 0 {
+				return nil
+			}
+			if settleSince.IsZero() {
+				settleSince = now
+			}
+			if now.Sub(settleSince) >= SettleLimit {
+				w.problem(fmt.Sprintf("the fleet did not settle within %s after the run's work ended: %s", SettleLimit, describeUnsettled(pending)))
+				return nil
+			}
+			next = now.Add(poll)
+		} else {
+			settleSince = time.Time{}
 		}
 		if !next.After(now) {
 			next = now

@@ -273,3 +273,115 @@ func TestNextPollLeavesTheFleetIdleAsLongAsObservingTook(t *testing.T) {
 		})
 	}
 }
+
+// manualAtEnd's last entry is a manual upgrade of every instance (the
+// R-CRED-1 recovery): when the timeline has fired and no rollout runs, the
+// fleet is still reimaging, booting, then in the health grace period.
+const manualAtEnd = `name: manual-at-end
+scaleSets:
+  - name: web
+    instances: 5
+    image: Canonical:UbuntuServer:18.04-LTS:latest
+    runningVersion: 1.0.0
+    bootTime: 2m
+    appHealth: {gracePeriod: 1m}
+timeline:
+  - {at: 1h, manualUpgrade: all}
+`
+
+// A run ends only when the fleet has carried the manual upgrade out, also
+// where the world learns of the fleet's changes only by observing it (as on
+// Docker, where a run ended with instances Updating and Unknown that the
+// simulator showed Healthy).
+func TestRunEndsWhenTheManualUpgradeHasSettled(t *testing.T) {
+	for _, observeOnly := range []bool{false, true} {
+		r := runResult(t, manualAtEnd, Options{observeOnly: observeOnly})
+		fs := r.FinalState[0]
+		for _, in := range fs.Instances {
+			if in.ProvisioningState != "Succeeded" || in.Health != "Healthy" || in.Version != "1.0.0" || !in.DataIntact {
+				t.Errorf("observe only %v: instance %d ended %s/%s on %s (data intact %v), want Succeeded/Healthy on 1.0.0", observeOnly, in.ID, in.ProvisioningState, in.Health, in.Version, in.DataIntact)
+			}
+		}
+		if got := jsonText(fs.Batches); got != `[{"kind":"same-version","version":"1.0.0","instances":[0,1,2,3,4]}]` {
+			t.Errorf("observe only %v: the fleet's reimages %s, want the manual upgrade of all five", observeOnly, got)
+		}
+		if r.scenarioDuration < time.Hour+3*time.Minute || r.scenarioDuration > time.Hour+3*time.Minute+10*time.Second {
+			t.Errorf("observe only %v: the run took %s of scenario time, want the manual upgrade at 1h, its 2m boot and 1m grace period, and at most a 5s poll", observeOnly, r.scenarioDuration)
+		}
+		if len(r.Problems) != 0 {
+			t.Errorf("observe only %v: problems %v", observeOnly, r.Problems)
+		}
+	}
+}
+
+// A fleet that never settles (a stopped instance cannot boot its new OS
+// disk) ends the run after SettleLimit with a problem naming the instance,
+// not a hang and not silence.
+func TestRunThatNeverSettlesEndsWithAProblem(t *testing.T) {
+	src := strings.Replace(manualAtEnd, "timeline:\n", "timeline:\n  - {at: 0s, fault: stop, instances: [2]}\n", 1)
+	r := runResult(t, src, Options{})
+	if len(r.Problems) != 1 || !strings.Contains(r.Problems[0], "did not settle within 30m0s") || !strings.Contains(r.Problems[0], "web/2 1.0.0 Updating") {
+		t.Fatalf("problems %q, want one naming web/2 still Updating", r.Problems)
+	}
+	// The others' boot and grace period (3m) end the run's own work.
+	if want := time.Hour + 3*time.Minute + SettleLimit; r.scenarioDuration < want || r.scenarioDuration > want+10*time.Second {
+		t.Errorf("the run took %s of scenario time, want %s", r.scenarioDuration, want)
+	}
+	for _, in := range r.FinalState[0].Instances {
+		if in.ID != 2 && in.ProvisioningState != "Succeeded" {
+			t.Errorf("instance %d ended %s", in.ID, in.ProvisioningState)
+		}
+	}
+}
+
+// R-HEALTH-2 as the fleet reports it: without a probe or the health
+// extension nobody asks the app, and an instance running with every
+// extension provisioned reads Healthy on the sim as on Docker (the sim read
+// Unhealthy, from the app, and Docker Healthy: the differential check
+// found it on health-none-manual).
+func TestHealthNoneReportsProvisioning(t *testing.T) {
+	sc, err := scenario.Load("../scenarios/health-none-manual.yaml", Vocabulary())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(context.Background(), sc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range r.FinalState[0].Instances {
+		if in.Health != "Healthy" || in.ProvisioningState != "Succeeded" {
+			t.Errorf("instance %d reads %s/%s, want Succeeded/Healthy: the app is not asked", in.ID, in.ProvisioningState, in.Health)
+		}
+	}
+}
+
+// A fleet that does not say when it changes shows a fault's end only when
+// its health probes next run: the run gives them their period (interval ×
+// (probes + 1)) before it ends. On Docker a run ended just after a
+// maintenance window with instances still Unhealthy that the simulator
+// showed Healthy (maintenance-stops-after-batch, found by --fleet both).
+func TestRunGivesTheProbesAFaultsEnd(t *testing.T) {
+	src := `name: fault-end
+scaleSets:
+  - {name: web, instances: 5, image: "Canonical:UbuntuServer:18.04-LTS:latest", runningVersion: "1.0.0", appHealth: {intervalInSeconds: 10, numberOfProbes: 2}}
+timeline:
+  - {at: 1h, fault: maintenance, instances: [1, 3], duration: 20m}
+`
+	for _, c := range []struct {
+		observeOnly bool
+		want        time.Duration
+	}{
+		{false, 80 * time.Minute},               // the sim says when it changes: at once
+		{true, 80*time.Minute + 30*time.Second}, // 10s × (2 + 1)
+	} {
+		r := runResult(t, src, Options{observeOnly: c.observeOnly})
+		if r.scenarioDuration < c.want || r.scenarioDuration > c.want+5*time.Second {
+			t.Errorf("observe only %v: the run took %s, want %s and at most a 5s poll", c.observeOnly, r.scenarioDuration, c.want)
+		}
+		for _, in := range r.FinalState[0].Instances {
+			if in.Health != "Healthy" {
+				t.Errorf("observe only %v: instance %d ended %s", c.observeOnly, in.ID, in.Health)
+			}
+		}
+	}
+}

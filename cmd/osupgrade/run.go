@@ -9,9 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -30,21 +28,23 @@ func init() {
 var (
 	dockerFactory   harness.DockerFactory
 	dockerAvailable func(ctx context.Context) error
-	// dockerMaxInstances is the most instances (all scale sets of a
-	// scenario together) `--fleet auto` sends to Docker: more run on sim, so
-	// that the main job stays minutes, not hours, on a 2-core machine.
-	dockerMaxInstances = 50
 )
 
 func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fleet := fs.String("fleet", "sim", "fleet backend: sim, docker, or auto (docker when the engine answers, sim otherwise)")
+	fleet := fs.String("fleet", "sim", "fleet backend: sim, docker, auto (docker when the engine answers, sim otherwise), or both: each scenario that fits both fleets runs on sim, then docker, and a difference in what the fleets show at the end (each instance's version, health, provisioning state, rollback, data; each reimage batch) fails it")
 	asJSON := fs.Bool("json", false, "print each scenario's result contract as one JSON line")
 	out := fs.String("out", "", "write one JSON result file per scenario into this directory")
 	scale := fs.Float64("time-scale", 60, "docker: scenario seconds per wall second")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: osupgrade run [--fleet sim|docker|auto] [--json] [--out DIR] FILE|DIR...\n\nExit status: 0 every expectation and invariant held, 1 one failed, 2 bad input or usage.\n\n")
+		fmt.Fprint(stderr, "Usage: osupgrade run [--fleet sim|docker|auto|both] [--json] [--out DIR] FILE|DIR...\n\n"+
+			"--fleet both: a scenario fits both fleets unless its fleets: names one, its scale sets hold more\n"+
+			"than 50 instances together, or this machine cannot run it honestly on Docker (latency without\n"+
+			"netem); one that does not fit runs on sim alone, and stderr says why. --out DIR writes DIR/sim\n"+
+			"and DIR/docker.\n\n"+
+			"Exit status: 0 every expectation and invariant held (and the fleets agreed), 1 one failed, 2 bad\n"+
+			"input or usage.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -58,9 +58,9 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch *fleet {
-	case "sim", "docker", "auto":
+	case "sim", "docker", "auto", "both":
 	default:
-		fmt.Fprintf(stderr, "osupgrade run: --fleet is %q, want sim, docker or auto\n", *fleet)
+		fmt.Fprintf(stderr, "osupgrade run: --fleet is %q, want sim, docker, auto or both\n", *fleet)
 		return 2
 	}
 	if *scale <= 0 {
@@ -100,6 +100,12 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "fleet: %s (%s)\n", defaultFleet, why)
 	}
+	if *fleet == "both" {
+		if err := dockerUsable(ctx); err != nil {
+			fmt.Fprintf(stderr, "osupgrade run: --fleet both: %v\n", err)
+			return 2
+		}
+	}
 	if *out != "" {
 		if err := os.MkdirAll(*out, 0o755); err != nil {
 			fmt.Fprintf(stderr, "osupgrade run: --out: %v\n", err)
@@ -108,36 +114,9 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var results []*harness.Result
 	code := 0
-	for _, sc := range scs {
-		fl := defaultFleet
-		if fl == "docker" && *fleet == "auto" {
-			if n := totalInstances(sc); n > dockerMaxInstances {
-				fl = "sim"
-				fmt.Fprintf(stderr, "fleet: sim for %s (%d instances: --fleet auto sends at most %d to Docker)\n", sc.Name, n, dockerMaxInstances)
-			} else if len(sc.Fleets) > 0 && !slices.Contains(sc.Fleets, "docker") {
-				fl = "sim"
-				fmt.Fprintf(stderr, "fleet: sim for %s (its expectations are written for %s)\n", sc.Name, strings.Join(sc.Fleets, ", "))
-			} else if err := harness.CheckFleet(sc, "docker"); err != nil {
-				fl = "sim"
-				fmt.Fprintf(stderr, "fleet: sim for %s (%v)\n", sc.Name, err)
-			}
-		}
-		opts := harness.Options{Fleet: fl, Docker: dockerFactory, TimeScale: *scale, Progress: progressWriter(stderr), Wall: time.Now}
-		r, err := harness.Run(ctx, sc, opts)
-		if err != nil {
-			if ctx.Err() != nil {
-				fmt.Fprintln(stderr, "osupgrade run: interrupted")
-				return 1
-			}
-			fmt.Fprintf(stderr, "%s: %v\n", sc.Path, err)
-			if errors.Is(err, harness.ErrBadInput) {
-				return 2
-			}
-			code = 1
-			continue
-		}
+	// emit reports one result as it ends: a long Docker run shows progress.
+	emit := func(r *harness.Result, sc *scenario.File) {
 		results = append(results, r)
-		// One line per scenario as it ends: a long Docker run shows progress.
 		mark := "✓"
 		if !r.OK {
 			mark = "✗"
@@ -151,14 +130,66 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "%s\n", b)
 		}
 		if *out != "" {
+			dir := *out
+			if *fleet == "both" {
+				dir = filepath.Join(*out, r.Fleet) // one result per fleet and scenario
+			}
 			b, _ := json.MarshalIndent(r, "", "  ")
-			if err := os.WriteFile(filepath.Join(*out, r.Scenario+".json"), append(b, '\n'), 0o644); err != nil {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				fmt.Fprintf(stderr, "osupgrade run: --out: %v\n", err)
+				code = 1
+			} else if err := os.WriteFile(filepath.Join(dir, r.Scenario+".json"), append(b, '\n'), 0o644); err != nil {
 				fmt.Fprintf(stderr, "osupgrade run: %v\n", err)
 				code = 1
-			} else if err := reports.WriteRun(*out, r, sc); err != nil {
+			} else if err := reports.WriteRun(dir, r, sc); err != nil {
 				fmt.Fprintf(stderr, "osupgrade run: report: %v\n", err)
 				code = 1
 			}
+		}
+	}
+	for _, sc := range scs {
+		fl := defaultFleet
+		if fl == "docker" && *fleet == "auto" {
+			if err := harness.FitsDocker(sc); err != nil {
+				fl = "sim"
+				fmt.Fprintf(stderr, "fleet: sim for %s (%v)\n", sc.Name, err)
+			}
+		}
+		opts := harness.Options{Fleet: fl, Docker: dockerFactory, TimeScale: *scale, Progress: progressWriter(stderr), Wall: time.Now}
+		var rs []*harness.Result
+		var err error
+		if *fleet == "both" {
+			if misfit := harness.FitsBothFleets(sc); misfit != nil {
+				fmt.Fprintf(stderr, "fleet: sim alone for %s, not compared (%v)\n", sc.Name, misfit)
+				opts.Fleet = "sim"
+				rs, err = runOne(ctx, sc, opts)
+			} else {
+				simOpts, dockerOpts := opts, opts
+				simOpts.Fleet, dockerOpts.Fleet = "sim", "docker"
+				var a, b *harness.Result
+				a, b, err = harness.Compare(ctx, sc, simOpts, dockerOpts)
+				for _, r := range []*harness.Result{a, b} {
+					if r != nil {
+						rs = append(rs, r)
+					}
+				}
+			}
+		} else {
+			rs, err = runOne(ctx, sc, opts)
+		}
+		for _, r := range rs {
+			emit(r, sc)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				fmt.Fprintln(stderr, "osupgrade run: interrupted")
+				return 1
+			}
+			fmt.Fprintf(stderr, "%s: %v\n", sc.Path, err)
+			if errors.Is(err, harness.ErrBadInput) {
+				return 2
+			}
+			code = 1
 		}
 	}
 	if *out != "" {
@@ -173,12 +204,23 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-func totalInstances(sc *scenario.File) int {
-	n := 0
-	for _, s := range sc.ScaleSets {
-		n += s.Instances
+func runOne(ctx context.Context, sc *scenario.File, opts harness.Options) ([]*harness.Result, error) {
+	r, err := harness.Run(ctx, sc, opts)
+	if err != nil {
+		return nil, err
 	}
-	return n
+	return []*harness.Result{r}, nil
+}
+
+// dockerUsable says why the Docker fleet cannot be used; nil: it can.
+func dockerUsable(ctx context.Context) error {
+	if dockerFactory == nil || dockerAvailable == nil {
+		return errors.New("the Docker fleet is not compiled in")
+	}
+	if err := dockerAvailable(ctx); err != nil {
+		return fmt.Errorf("the Docker engine does not answer (%w)", err)
+	}
+	return nil
 }
 
 // scenarioFiles expands directories into their *.yaml files, sorted.
@@ -252,6 +294,9 @@ func printSummary(w io.Writer, results []*harness.Result) {
 		}
 		if r.Error != "" {
 			fmt.Fprintf(w, "✗ %s: %s\n", r.Scenario, r.Error)
+		}
+		for _, m := range r.Mismatches {
+			fmt.Fprintf(w, "✗ %s: %s and %s differ: %s\n", r.Scenario, r.ComparedWith, r.Fleet, m)
 		}
 		for _, inv := range r.Invariants {
 			if !inv.OK {

@@ -4,10 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/osupgrade/osupgrade/fakes/sim"
+	"github.com/osupgrade/osupgrade/harness"
+	"github.com/osupgrade/osupgrade/internal/clock"
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
 func write(t *testing.T, dir, name, body string) string {
@@ -111,4 +119,79 @@ func TestShippedScenarios(t *testing.T) {
 	if code := dispatch(context.Background(), []string{"run", "--fleet", "sim", "../../scenarios"}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
+}
+
+// fakeDocker stands a simulated fleet on the scaled real clock in for
+// Docker, so that --fleet both can be tested without an engine; resetData
+// plants a fleet bug (every reimage replaces the data disk).
+func fakeDocker(t *testing.T, resetData bool) {
+	t.Helper()
+	factory, available := dockerFactory, dockerAvailable
+	t.Cleanup(func() { dockerFactory, dockerAvailable = factory, available })
+	dockerAvailable = func(context.Context) error { return nil }
+	dockerFactory = func(_ context.Context, _ string, clk *clock.Scaled, _ io.Writer) (harness.Backend, func(context.Context) error, error) {
+		f := sim.New(clk, 1)
+		f.ResetDataOnReimage(resetData)
+		return watchedSim{f}, func(context.Context) error { return nil }, nil
+	}
+}
+
+// watchedSim reports the simulator's events as the Docker fleet reports
+// the engine's, for the fleet-side journal.
+type watchedSim struct{ *sim.Fleet }
+
+func (w watchedSim) WatchFleet(_ context.Context, report func(at time.Time, set string, in plan.Instance, reimaged bool)) (func(), error) {
+	w.OnEvent(func(e sim.Event) {
+		switch e.Kind {
+		case sim.EventReimage:
+			report(e.Time, e.Set, plan.Instance{ID: e.ID, Version: e.Version, Provisioning: plan.ProvisioningUpdating}, true)
+		case sim.EventState:
+			report(e.Time, e.Set, e.State, false)
+		}
+	})
+	return func() {}, nil
+}
+
+// --fleet both runs a scenario on both fleets and fails it, exit 1, when
+// what they show at the end differs; one that does not fit both runs on
+// sim alone, saying why.
+func TestRunFleetBoth(t *testing.T) {
+	dir := t.TempDir()
+	good := write(t, dir, "good.yaml", passing)
+	simOnly := write(t, dir, "sim-only.yaml", strings.Replace(passing, "name: small", "name: sim-only\nfleets: [sim]", 1))
+	for _, c := range []struct {
+		name      string
+		resetData bool
+		code      int
+		stdout    string
+	}{
+		{"agree", false, 0, "3 passed, 0 failed"},
+		{"differ", true, 1, "✗ small: sim and docker differ: web instance 0: dataIntact true on sim, false on docker"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fakeDocker(t, c.resetData)
+			out := filepath.Join(t.TempDir(), "out")
+			var stdout, stderr bytes.Buffer
+			code := dispatch(context.Background(), []string{"run", "--fleet", "both", "--time-scale", "3000", "--out", out, good, simOnly}, &stdout, &stderr)
+			if code != c.code || !strings.Contains(stdout.String(), c.stdout) {
+				t.Fatalf("exit %d, want %d, stdout containing %q\nstdout: %s\nstderr: %s", code, c.code, c.stdout, stdout.String(), stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "fleet: sim alone for sim-only, not compared (its expectations are written for sim)") {
+				t.Errorf("stderr does not say why sim-only was not compared:\n%s", stderr.String())
+			}
+			for _, f := range []string{"sim/small.json", "docker/small.json", "sim/sim-only.json"} {
+				if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+					t.Errorf("--out: %v", err)
+				}
+			}
+		})
+	}
+	t.Run("no engine", func(t *testing.T) {
+		fakeDocker(t, false)
+		dockerAvailable = func(context.Context) error { return errors.New("connection refused") }
+		var stdout, stderr bytes.Buffer
+		if code := dispatch(context.Background(), []string{"run", "--fleet", "both", good}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "--fleet both: the Docker engine does not answer (connection refused)") {
+			t.Fatalf("exit %d, stderr %s", code, stderr.String())
+		}
+	})
 }

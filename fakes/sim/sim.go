@@ -234,6 +234,17 @@ func (f *Fleet) health(s *scaleSet, i int32, v *vm, running bool, mode plan.Heal
 		}
 		return plan.HealthUnknown
 	}
+	if mode == plan.HealthNone {
+		// R-HEALTH-2: running with every extension provisioned; nobody asks
+		// the app (as the Docker fleet reports it).
+		switch s.obs[i].Provisioning {
+		case plan.ProvisioningSucceeded:
+			return plan.HealthHealthy
+		case plan.ProvisioningFailed:
+			return plan.HealthUnhealthy
+		}
+		return plan.HealthUnknown
+	}
 	if !v.verdict {
 		if mode == plan.HealthProbe {
 			return plan.HealthUnhealthy

@@ -261,6 +261,12 @@ func displayPath(path string) string {
 	return b.String()
 }
 
+// CompareModes are the values of `compare:`. "counts" is for scenarios in
+// which which instance a fault hits depends on the order of concurrent
+// calls (engine-error's nth: on Docker the orchestrator reimages several
+// instances at once, the simulator one after another).
+var CompareModes = []string{"instances", "counts"}
+
 // Statuses an expectation may name.
 var Statuses = []string{"NotStarted", "Completed", "Faulted", "Cancelled", "RollingForward", "Rejected"}
 
@@ -278,6 +284,9 @@ func (c *checker) check(f *File) error {
 		if fl != "sim" && fl != "docker" {
 			return c.fail(fmt.Sprintf("fleets.%d", i), "is %q, want sim or docker", fl)
 		}
+	}
+	if f.Compare != "" && !slices.Contains(CompareModes, f.Compare) {
+		return c.fail("compare", "is %q, want %s", f.Compare, strings.Join(CompareModes, " or "))
 	}
 	sets := map[string]*ScaleSet{}
 	for i := range f.ScaleSets {

@@ -52,6 +52,7 @@ func TestParse_BadInput(t *testing.T) {
 		field, msg      string
 	}{
 		{"unknown field", "    colour: blue\n    instances: 10\n", "    instances: 10\n", 4, "colour", "unknown field"},
+		{"compare mode", "name: ok\ncompare: roughly\n", "name: ok\n", 2, "compare", `is "roughly", want instances or counts`},
 		{"wrong type", "    instances: ten\n", "    instances: 10\n", 4, "scaleSets[0].instances", "cannot unmarshal"},
 		{"instances 0", "    instances: 0\n", "    instances: 10\n", 4, "scaleSets[0].instances", "want 1 to 1000000"},
 		{"percent 120", "percent: 120", "percent: 30", 14, "timeline[1].percent", "want 0 to 100"},

@@ -29,6 +29,12 @@ type File struct {
 	// Fleets lists the fleets whose behaviour the expectations describe
 	// (sim, docker); empty: both. `run --fleet auto` honours it.
 	Fleets []string `yaml:"fleets"`
+	// Compare says how `run --fleet both` compares the fleets' final
+	// states: "instances" (default) instance by instance and batch by
+	// batch; "counts" how many instances end in each state and each
+	// batch's kind, version and size, for a scenario in which the fleets
+	// may rightly pick different instances (see CompareModes).
+	Compare string `yaml:"compare"`
 
 	// Path is where the file was read from.
 	Path string `yaml:"-"`
