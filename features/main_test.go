@@ -55,9 +55,9 @@ func TestFeatures(t *testing.T) {
 	}
 	suite := godog.TestSuite{
 		Name:                "osupgrade",
-		ScenarioInitializer: initializer(config{fleet: fleet, docker: dockerFleet}),
+		ScenarioInitializer: junitFromResults(t, fmt.Sprintf("%s/features-%s.junit.xml", reportDir, fleet), initializer(config{fleet: fleet, docker: dockerFleet})),
 		Options: &godog.Options{
-			Format:    fmt.Sprintf("pretty,junit:%s/features-%s.junit.xml,cucumber:%s/features-%s.cucumber.json", reportDir, fleet, reportDir, fleet),
+			Format:    fmt.Sprintf("pretty,cucumber:%s/features-%s.cucumber.json", reportDir, fleet),
 			Paths:     []string{"."},
 			Tags:      tags,
 			Strict:    true,

@@ -122,7 +122,8 @@ type Outcome struct {
 func FromOutcomes(name string, outcomes []Outcome, props ...Property) Suites {
 	doc := Suites{Name: name}
 	index := map[[2]string]int{}
-	var first []time.Time // each suite's earliest start
+	var first []time.Time     // each suite's earliest start
+	var spent []time.Duration // each suite's time, summed exactly
 	var docFirst time.Time
 	for _, o := range outcomes {
 		key := [2]string{o.File, o.Suite}
@@ -136,9 +137,11 @@ func FromOutcomes(name string, outcomes []Outcome, props ...Property) Suites {
 			}
 			doc.Suites = append(doc.Suites, s)
 			first = append(first, time.Time{})
+			spent = append(spent, 0)
 		}
 		s := &doc.Suites[i]
-		c := Case{Name: o.Name, Classname: o.Class, File: o.File, Time: seconds(o.Duration), Timestamp: stamp(o.Started), SystemOut: o.Output}
+		d := max(o.Duration, 0).Round(time.Millisecond)
+		c := Case{Name: o.Name, Classname: o.Class, File: o.File, Time: d.Seconds(), Timestamp: stamp(o.Started), SystemOut: o.Output}
 		if c.Classname == "" {
 			c.Classname = o.Suite
 		}
@@ -155,7 +158,7 @@ func FromOutcomes(name string, outcomes []Outcome, props ...Property) Suites {
 		}
 		s.Cases = append(s.Cases, c)
 		s.Tests++
-		s.Time += c.Time
+		spent[i] += d
 		if !o.Started.IsZero() {
 			if first[i].IsZero() || o.Started.Before(first[i]) {
 				first[i] = o.Started
@@ -165,15 +168,18 @@ func FromOutcomes(name string, outcomes []Outcome, props ...Property) Suites {
 			}
 		}
 	}
+	var total time.Duration
 	for i := range doc.Suites {
 		s := &doc.Suites[i]
 		s.Timestamp = stamp(first[i])
+		s.Time = spent[i].Seconds()
+		total += spent[i]
 		doc.Tests += s.Tests
 		doc.Failures += s.Failures
 		doc.Errors += s.Errors
 		doc.Skipped += s.Skipped
-		doc.Time += s.Time
 	}
+	doc.Time = total.Seconds()
 	doc.Timestamp = stamp(docFirst)
 	return doc
 }
@@ -253,15 +259,6 @@ func stamp(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339)
-}
-
-// seconds is a duration in seconds, rounded to the millisecond; never
-// negative.
-func seconds(d time.Duration) float64 {
-	if d < 0 {
-		return 0
-	}
-	return d.Round(time.Millisecond).Seconds()
 }
 
 func firstLine(s string) string {
