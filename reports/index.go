@@ -49,6 +49,7 @@ type indexRow struct {
 	Set      string
 	SetPage  string // the set's timeline on that page
 	Status   string
+	Code     string // the set's error code
 	Batches  int
 	Expect   string // held/total of the set's and the scenario's expectations
 	ExpectOK bool
@@ -57,6 +58,14 @@ type indexRow struct {
 	Fleet    string
 	Wall     string
 	Error    string
+}
+
+// status is the set's status with its error code.
+func (r indexRow) status() string {
+	if r.Code == "" {
+		return r.Status
+	}
+	return r.Status + " (" + r.Code + ")"
 }
 
 func newRunIndex(results []*harness.Result) runIndex {
@@ -93,7 +102,7 @@ func newRunIndex(results []*harness.Result) runIndex {
 		x.InvHeld += held
 		x.InvBroken += broken
 		page := (&url.URL{Path: fileName(r.Scenario) + ".html"}).String()
-		base := indexRow{OK: r.OK, Scenario: r.Scenario, File: r.File, Page: page, InvHeld: held, InvBroke: broken, Fleet: r.Fleet, Wall: wallRounded(r.WallDuration), Error: r.Error}
+		base := indexRow{OK: r.OK, Scenario: r.Scenario, File: r.File, Page: page, InvHeld: held, InvBroke: broken, Fleet: r.Fleet, Wall: wallRounded(r.WallDuration), Error: firstLine(r.Error)}
 		sets := r.ScaleSets
 		if len(sets) == 0 {
 			sets = []harness.SetResult{{Name: "–", Status: "no scale set"}}
@@ -101,11 +110,11 @@ func newRunIndex(results []*harness.Result) runIndex {
 		for i, s := range sets {
 			row := base
 			row.First, row.Span = i == 0, len(sets)
-			row.Set, row.SetPage = s.Name, page+"#timeline-"+url.PathEscape(s.Name)
-			row.Status = s.Status
-			if s.ErrorCode != "" {
-				row.Status += " (" + s.ErrorCode + ")"
+			row.Set = s.Name
+			if len(r.ScaleSets) > 0 {
+				row.SetPage = page + "#timeline-" + url.PathEscape(s.Name)
 			}
+			row.Status, row.Code = s.Status, s.ErrorCode
 			row.Batches = len(lastAttempt(s.Batches))
 			n, held := 0, 0
 			for _, e := range r.Expectations {
@@ -176,9 +185,9 @@ func writeIndexMarkdown(w io.Writer, x runIndex) {
 	fmt.Fprint(w, "| | scenario | fleet | scale set | status | batches | expectations held | invariants held / broken | wall | report |\n|---|---|---|---|---|---:|---:|---:|---:|---|\n")
 	for _, r := range x.Rows {
 		if r.First {
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %d | %s | %d / %d | %s | [%s](%s) |\n", mark(r.OK), cell(r.Scenario), r.Fleet, cell(r.Set), cell(r.Status), r.Batches, r.Expect, r.InvHeld, r.InvBroke, r.Wall, cell(r.Page), r.Page)
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %d | %s | %d / %d | %s | [%s](%s) |\n", mark(r.OK), cell(r.Scenario), r.Fleet, cell(r.Set), cell(r.status()), r.Batches, r.Expect, r.InvHeld, r.InvBroke, r.Wall, cell(r.Page), r.Page)
 		} else {
-			fmt.Fprintf(w, "| | | | %s | %s | %d | %s | | | [timeline](%s) |\n", cell(r.Set), cell(r.Status), r.Batches, r.Expect, r.SetPage)
+			fmt.Fprintf(w, "| | | | %s | %s | %d | %s | | | [timeline](%s) |\n", cell(r.Set), cell(r.status()), r.Batches, r.Expect, r.SetPage)
 		}
 	}
 	fmt.Fprintln(w)
@@ -189,7 +198,7 @@ func writeIndexMarkdown(w io.Writer, x runIndex) {
 				fmt.Fprint(w, "## Errors\n\n")
 				first = false
 			}
-			fmt.Fprintf(w, "- %s: %s\n", r.Scenario, firstLine(r.Error))
+			fmt.Fprintf(w, "- %s: %s\n", r.Scenario, r.Error)
 		}
 	}
 	if !first {
@@ -222,8 +231,9 @@ func firstLine(s string) string {
 var indexPage = template.Must(template.New("index").Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Verdict}} — osupgrade run</title>
 <style>` + pageCSS + `
-table.index{width:100%;table-layout:auto}table.index td{vertical-align:top;overflow-wrap:anywhere}
-table.index td.n{text-align:right;white-space:nowrap}.file{display:block;color:#666;font-size:.75rem}
+table.index{width:100%;table-layout:auto}table.index td{vertical-align:top;white-space:nowrap}
+table.index td.name{white-space:normal;overflow-wrap:anywhere}table.index td.n{text-align:right}
+.file,.code{display:block;color:#666;font-size:.75rem}.code{white-space:normal;overflow-wrap:anywhere}
 .totals{font-size:.95rem}tr.failed td.verdict{color:#b00020;font-weight:bold}tr.passed td.verdict{color:#006d2c}
 td.bad{color:#b00020;font-weight:bold}
 </style></head>
@@ -233,7 +243,7 @@ td.bad{color:#b00020;font-weight:bold}
 <table class="index">
 <thead><tr><th></th><th>scenario</th><th>fleet</th><th>scale set</th><th>status</th><th>batches</th><th>expectations held</th><th>invariants held / broken</th><th>wall</th></tr></thead>
 <tbody>
-{{range .X.Rows}}<tr class="{{if .OK}}passed{{else}}failed{{end}}">{{if .First}}<td class="verdict" rowspan="{{.Span}}">{{if .OK}}✓{{else}}✗{{end}}</td><td rowspan="{{.Span}}"><a href="{{.Page}}">{{.Scenario}}</a>{{with .File}}<span class="file">{{.}}</span>{{end}}{{with .Error}}<span class="bad">error: {{.}}</span>{{end}}</td><td rowspan="{{.Span}}">{{.Fleet}}</td>{{end}}<td><a href="{{.SetPage}}">{{.Set}}</a></td><td>{{.Status}}</td><td class="n">{{.Batches}}</td><td class="n{{if not .ExpectOK}} bad{{end}}">{{.Expect}}</td>{{if .First}}<td class="n{{if .InvBroke}} bad{{end}}" rowspan="{{.Span}}">{{.InvHeld}} / {{.InvBroke}}</td><td class="n" rowspan="{{.Span}}">{{.Wall}}</td>{{end}}</tr>
+{{range .X.Rows}}<tr class="{{if .OK}}passed{{else}}failed{{end}}">{{if .First}}<td class="verdict" rowspan="{{.Span}}">{{if .OK}}✓{{else}}✗{{end}}</td><td class="name" rowspan="{{.Span}}"><a href="{{.Page}}">{{.Scenario}}</a>{{with .File}}<span class="file">{{.}}</span>{{end}}{{with .Error}}<span class="bad">error: {{.}}</span>{{end}}</td><td rowspan="{{.Span}}">{{.Fleet}}</td>{{end}}<td>{{if .SetPage}}<a href="{{.SetPage}}">{{.Set}}</a>{{else}}{{.Set}}{{end}}</td><td>{{.Status}}{{with .Code}}<span class="code">{{.}}</span>{{end}}</td><td class="n">{{.Batches}}</td><td class="n{{if not .ExpectOK}} bad{{end}}">{{.Expect}}</td>{{if .First}}<td class="n{{if .InvBroke}} bad{{end}}" rowspan="{{.Span}}">{{.InvHeld}} / {{.InvBroke}}</td><td class="n" rowspan="{{.Span}}">{{.Wall}}</td>{{end}}</tr>
 {{end}}</tbody></table>
 <p class="file">JUnit: <a href="` + IndexJUnit + `">` + IndexJUnit + `</a> · Markdown: <a href="` + IndexMarkdown + `">` + IndexMarkdown + `</a></p>
 </body></html>

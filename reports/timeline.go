@@ -16,14 +16,16 @@ import (
 const (
 	tlWidth  = 1100.0
 	tlLeft   = 150.0 // lane labels
-	tlRight  = 20.0
-	tlTop    = 34.0 // fault labels
+	tlRight  = 45.0  // half the widest time label
+	tlTop    = 34.0  // fault labels
 	laneH    = 18.0
 	healthH  = 150.0
 	axisH    = 28.0
 	gapH     = 26.0
 	gatePct  = 20.0
 	maxLanes = 60
+	// faultLabelRoom is the width a fault's label may take right of its line.
+	faultLabelRoom = 150.0
 )
 
 var attemptColours = []string{"#0072B2", "#009E73", "#CC79A7", "#56B4E9", "#E69F00"}
@@ -220,7 +222,13 @@ func timelineSVG(run *Run, s harness.SetResult) (template.HTML, string) {
 		span = time.Minute
 	}
 	pad := span / 40
-	lo, hi = lo.Add(-pad), hi.Add(pad)
+	// Padded, but not to before the scenario began: no negative times.
+	if lo.Add(-pad).Before(start) && !lo.Before(start) {
+		lo = start
+	} else {
+		lo = lo.Add(-pad)
+	}
+	hi = hi.Add(pad)
 	span = hi.Sub(lo)
 	plotW := tlWidth - tlLeft - tlRight
 	x := func(t time.Time) float64 {
@@ -251,14 +259,6 @@ func timelineSVG(run *Run, s harness.SetResult) (template.HTML, string) {
 	esc := template.HTMLEscapeString
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" font-family="sans-serif" role="img" aria-label="rollout timeline of %s">`, tlWidth, height, tlWidth, height, esc(s.Name))
 	fmt.Fprintf(&b, `<title>Rollout timeline of %s</title>`, esc(s.Name))
-	// Fault spans first, under everything.
-	for _, f := range faults {
-		fx := x(start.Add(f.At))
-		if f.Duration > 0 {
-			fe := math.Min(x(start.Add(f.At+f.Duration)), tlWidth-tlRight)
-			fmt.Fprintf(&b, `<rect class="fault-span" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#E69F00" fill-opacity="0.12"/>`, fx, lanesTop, math.Max(1, fe-fx), axisTop-lanesTop)
-		}
-	}
 	// Lanes and batches.
 	for i, l := range lanes {
 		y := lanesTop + laneH*float64(i)
@@ -268,6 +268,16 @@ func timelineSVG(run *Run, s harness.SetResult) (template.HTML, string) {
 		}
 		fmt.Fprintf(&b, `<rect class="lane" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, tlLeft, y, plotW, laneH)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end">%s</text>`, tlLeft-6, y+laneH-5, esc(name))
+	}
+	hy := func(pct float64) float64 { return healthTop + healthH*(1-pct/100) }
+	fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#fff" stroke="#ccc"/>`, tlLeft, healthTop, plotW, healthH)
+	// Fault spans over the backgrounds, under the batches and lines.
+	for _, f := range faults {
+		fx := x(start.Add(f.At))
+		if f.Duration > 0 {
+			fe := math.Min(x(start.Add(f.At+f.Duration)), tlWidth-tlRight)
+			fmt.Fprintf(&b, `<rect class="fault-span" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#E69F00" fill-opacity="0.12"/>`, fx, lanesTop, math.Max(1, fe-fx), axisTop-lanesTop)
+		}
 	}
 	attempts := map[int]int{}
 	for _, bt := range s.Batches {
@@ -297,8 +307,6 @@ func timelineSVG(run *Run, s harness.SetResult) (template.HTML, string) {
 		}
 	}
 	// Health panel.
-	hy := func(pct float64) float64 { return healthTop + healthH*(1-pct/100) }
-	fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#fff" stroke="#ccc"/>`, tlLeft, healthTop, plotW, healthH)
 	for _, p := range []float64{0, 50, 100} {
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end">%.0f%%</text>`, tlLeft-6, hy(p)+4, p)
 	}
@@ -340,12 +348,18 @@ func timelineSVG(run *Run, s harness.SetResult) (template.HTML, string) {
 			fmt.Fprintf(&b, `<path class="upgraded-unhealthy" d="%s" fill="none" stroke="#D55E00" stroke-width="2"/>`, upgPath.String())
 		}
 	}
-	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">healthy share of the set (blue) · unhealthy share of reimaged instances (orange)</text>`, tlLeft+4, healthTop+14)
+	// Above the panel, where no line runs.
+	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">healthy share of the set (blue) · unhealthy share of reimaged instances (orange)</text>`, tlLeft, healthTop-8)
 	// Faults and rollbacks on top.
 	for i, f := range faults {
 		fx := x(start.Add(f.At))
 		fmt.Fprintf(&b, `<line class="fault" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#E69F00" stroke-width="1.5" stroke-dasharray="4 2"/>`, fx, fx, tlTop-12, axisTop)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#a05a00" style="fill:#a05a00">⚡ %s<title>%s %s, %s, for %s</title></text>`, fx+2, tlTop-16+float64(i%2)*10, esc(f.Fault), esc(f.Fault), esc(f.When), esc(f.Target), esc(durOrDash(f.Duration)))
+		// Near the right edge the label ends at its line instead.
+		lx, anchor := fx+2, "start"
+		if fx > tlWidth-tlRight-faultLabelRoom {
+			lx, anchor = fx-2, "end"
+		}
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="%s" fill="#a05a00" style="fill:#a05a00">⚡ %s<title>%s %s, %s, for %s</title></text>`, lx, tlTop-16+float64(i%2)*10, anchor, esc(f.Fault), esc(f.Fault), esc(f.When), esc(f.Target), esc(durOrDash(f.Duration)))
 	}
 	for _, t := range rollbacks {
 		rx := x(t)
