@@ -94,13 +94,9 @@ func realisticPages(t *testing.T, dir string) []struct{ file, mustHave string } 
 func TestHTMLRendersInChromium(t *testing.T) {
 	browser := chromium(t)
 	dir := t.TempDir()
-	script, err := os.ReadFile(filepath.Join("testdata", "layout-check.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, page := range realisticPages(t, dir) {
 		t.Run(page.file, func(t *testing.T) {
-			problems, height, dom := layoutProblems(t, browser, dir, page.file, script, 1200)
+			problems, height, dom := layoutProblems(t, browser, dir, page.file, 1200)
 			if !strings.Contains(dom, page.mustHave) {
 				t.Errorf("the DOM Chromium built lacks %s", page.mustHave)
 			}
@@ -117,10 +113,6 @@ func TestHTMLRendersInChromium(t *testing.T) {
 func TestLayoutCheckFindsOverflow(t *testing.T) {
 	browser := chromium(t)
 	dir := t.TempDir()
-	script, err := os.ReadFile(filepath.Join("testdata", "layout-check.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	page := `<!DOCTYPE html><html><head><meta charset="utf-8"><style>div{width:300px}</style></head><body>
 <div><table><tr><td style="white-space:nowrap">` + strings.Repeat("wide ", 80) + `</td></tr></table></div>
 <svg xmlns="http://www.w3.org/2000/svg" width="200" height="60" viewBox="0 0 200 60" font-family="sans-serif">
@@ -129,7 +121,7 @@ func TestLayoutCheckFindsOverflow(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "bad.html"), []byte(page), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	problems, _, _ := layoutProblems(t, browser, dir, "bad.html", script, 1200)
+	problems, _, _ := layoutProblems(t, browser, dir, "bad.html", 1200)
 	all := strings.Join(problems, "\n")
 	for _, want := range []string{"overflow: div", `text "1e+06 cut off here"`, `is outside the 200×60 chart`, `text "two" overlaps "one"`} {
 		if !strings.Contains(all, want) {
@@ -143,8 +135,12 @@ var problemsPre = regexp.MustCompile(`<pre id="layout-problems" data-height="(\d
 // layoutProblems loads a copy of page with the layout check appended, at
 // the given window width, and returns what the check found, the page's
 // height and the DOM.
-func layoutProblems(t *testing.T, browser, dir, page string, script []byte, width int) (problems []string, height int, dom string) {
+func layoutProblems(t *testing.T, browser, dir, page string, width int) (problems []string, height int, dom string) {
 	t.Helper()
+	script, err := os.ReadFile(filepath.Join("testdata", "layout-check.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	body, err := os.ReadFile(filepath.Join(dir, page))
 	if err != nil {
 		t.Fatal(err)
