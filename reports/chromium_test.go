@@ -41,7 +41,8 @@ func chromium(t *testing.T) string {
 
 // realisticPages renders every kind of page from realistic data into dir:
 // the sample scenario page (two zones, faults, a rollback), shipped
-// scenarios with several scale sets and with zone faults, the run's index
+// scenarios with several scale sets, zone faults, and faults close
+// together (their labels stack), the run's index
 // of them all (with a failing and a broken scenario), and the benchmark
 // page of the committed baseline (sim up to 10^6 instances, Docker 50 to
 // 200). It returns the pages with a fragment each must hold (its SVG's, or
@@ -54,7 +55,7 @@ func realisticPages(t *testing.T, dir string) []struct{ file, mustHave string } 
 		t.Fatal(err)
 	}
 	pages := []struct{ file, mustHave string }{{"report-sample.html", `class="batch"`}}
-	for _, name := range []string{"regional-phases-complete", "chaos-zone-down", "rollback-bad-image"} {
+	for _, name := range []string{"regional-phases-complete", "chaos-zone-down", "chaos-lie", "chaos-engine-error"} {
 		sc, err := scenario.Load(filepath.Join("..", "scenarios", name+".yaml"), harness.Vocabulary())
 		if err != nil {
 			t.Fatal(err)

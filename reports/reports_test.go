@@ -200,3 +200,45 @@ func read(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// Fault labels never run into each other: faults close together stack in
+// rows, faults far apart share one, and near the right edge a label ends
+// at its line.
+func TestPlaceFaultLabels(t *testing.T) {
+	mk := func(xs ...float64) ([]FaultMark, func(FaultMark) float64) {
+		fs := make([]FaultMark, len(xs))
+		at := map[string]float64{}
+		for i, x := range xs {
+			fs[i] = FaultMark{Fault: "engine-error", Target: string(rune('a' + i))}
+			at[fs[i].Target] = x
+		}
+		return fs, func(f FaultMark) float64 { return at[f.Target] }
+	}
+	tests := []struct {
+		name    string
+		xs      []float64
+		rows    []int
+		anchors []string
+		nrows   int
+	}{
+		{"same place", []float64{200, 200, 200}, []int{0, 1, 2}, []string{"start", "start", "start"}, 3},
+		{"far apart", []float64{200, 500, 800}, []int{0, 0, 0}, []string{"start", "start", "start"}, 1},
+		{"close, then far", []float64{230, 200, 700}, []int{1, 0, 0}, []string{"start", "start", "start"}, 2},
+		{"at the right edge", []float64{1050}, []int{0}, []string{"end"}, 1},
+		{"more than the rows", []float64{200, 200, 200, 200, 200, 200, 200, 200, 200}, []int{0, 1, 2, 3, 4, 5, 6, 7, -1}, nil, maxFaultRows},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs, xOf := mk(tt.xs...)
+			labels, n := placeFaultLabels(fs, xOf)
+			if n != tt.nrows {
+				t.Errorf("%d rows, want %d", n, tt.nrows)
+			}
+			for i, l := range labels {
+				if l.row != tt.rows[i] || (tt.anchors != nil && l.anchor != tt.anchors[i]) {
+					t.Errorf("label %d: row %d anchor %s, want row %d", i, l.row, l.anchor, tt.rows[i])
+				}
+			}
+		})
+	}
+}

@@ -1,12 +1,14 @@
 package reports
 
 import (
+	"cmp"
 	"fmt"
 	"html/template"
 	"math"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/scenario"
@@ -17,7 +19,7 @@ const (
 	tlWidth  = 1100.0
 	tlLeft   = 150.0 // lane labels
 	tlRight  = 45.0  // half the widest time label
-	tlTop    = 34.0  // fault labels
+	tlTop    = 34.0  // the least room above the lanes, for fault labels
 	laneH    = 18.0
 	healthH  = 150.0
 	axisH    = 28.0
@@ -26,6 +28,11 @@ const (
 	maxLanes = 60
 	// faultLabelRoom is the width a fault's label may take right of its line.
 	faultLabelRoom = 150.0
+	// Fault labels stack in rows so that none runs into another; a label
+	// is estimated at faultCharW a character.
+	faultRowH    = 13.0
+	faultCharW   = 7.0
+	maxFaultRows = 8
 )
 
 var attemptColours = []string{"#0072B2", "#009E73", "#CC79A7", "#56B4E9", "#E69F00"}
@@ -249,7 +256,8 @@ func timelineSVG(run *Run, s harness.SetResult) (template.HTML, string) {
 			lanes = append(lanes, l)
 		}
 	}
-	lanesTop := tlTop
+	labels, rows := placeFaultLabels(faults, func(f FaultMark) float64 { return x(start.Add(f.At)) })
+	lanesTop := math.Max(tlTop, 8+faultRowH*float64(rows)+6)
 	lanesH := laneH * float64(len(lanes))
 	healthTop := lanesTop + lanesH + gapH
 	axisTop := healthTop + healthH
@@ -353,13 +361,11 @@ func timelineSVG(run *Run, s harness.SetResult) (template.HTML, string) {
 	// Faults and rollbacks on top.
 	for i, f := range faults {
 		fx := x(start.Add(f.At))
-		fmt.Fprintf(&b, `<line class="fault" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#E69F00" stroke-width="1.5" stroke-dasharray="4 2"/>`, fx, fx, tlTop-12, axisTop)
-		// Near the right edge the label ends at its line instead.
-		lx, anchor := fx+2, "start"
-		if fx > tlWidth-tlRight-faultLabelRoom {
-			lx, anchor = fx-2, "end"
+		tip := fmt.Sprintf("%s %s, %s, for %s", esc(f.Fault), esc(f.When), esc(f.Target), esc(durOrDash(f.Duration)))
+		fmt.Fprintf(&b, `<line class="fault" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#E69F00" stroke-width="1.5" stroke-dasharray="4 2"><title>%s</title></line>`, fx, fx, 8.0, axisTop, tip)
+		if l := labels[i]; l.row >= 0 {
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="%s" fill="#a05a00" style="fill:#a05a00">⚡ %s<title>%s</title></text>`, l.x, 8+faultRowH*float64(l.row+1)-3, l.anchor, esc(f.Fault), tip)
 		}
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="%s" fill="#a05a00" style="fill:#a05a00">⚡ %s<title>%s %s, %s, for %s</title></text>`, lx, tlTop-16+float64(i%2)*10, anchor, esc(f.Fault), esc(f.Fault), esc(f.When), esc(f.Target), esc(durOrDash(f.Duration)))
 	}
 	for _, t := range rollbacks {
 		rx := x(t)
@@ -383,6 +389,48 @@ func timelineSVG(run *Run, s harness.SetResult) (template.HTML, string) {
 		caption += fmt.Sprintf(" Only the first %d lanes are drawn.", maxLanes)
 	}
 	return template.HTML(b.String()), caption
+}
+
+// faultLabel is where a fault's label goes: row -1 when there was no room.
+type faultLabel struct {
+	x      float64
+	anchor string
+	row    int
+}
+
+// placeFaultLabels puts each fault's label beside its line (ending at the
+// line near the right edge) in the first row, from the top, where it does
+// not run into a label already there; it returns the labels and how many
+// rows they take.
+func placeFaultLabels(faults []FaultMark, xOf func(FaultMark) float64) ([]faultLabel, int) {
+	labels := make([]faultLabel, len(faults))
+	order := make([]int, len(faults))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(xOf(faults[a]), xOf(faults[b])) })
+	var rowEnd []float64 // the right end of each row's last label
+	for _, i := range order {
+		fx := xOf(faults[i])
+		w := faultCharW*float64(utf8.RuneCountInString("⚡ "+faults[i].Fault)) + 4
+		l := faultLabel{x: fx + 2, anchor: "start", row: -1}
+		x0, x1 := fx+2, fx+2+w
+		if fx > tlWidth-tlRight-faultLabelRoom {
+			l.x, l.anchor, x0, x1 = fx-2, "end", fx-2-w, fx-2
+		}
+		for r, end := range rowEnd {
+			if end < x0 {
+				l.row, rowEnd[r] = r, x1
+				break
+			}
+		}
+		if l.row < 0 && len(rowEnd) < maxFaultRows {
+			l.row = len(rowEnd)
+			rowEnd = append(rowEnd, x1)
+		}
+		labels[i] = l
+	}
+	return labels, len(rowEnd)
 }
 
 // rel is t as an offset from the scenario start: "+8m45s".
