@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"strconv"
 
 	"codeberg.org/go-fonts/liberation/liberationsansregular"
 	"gonum.org/v1/plot"
@@ -156,6 +157,30 @@ func (powerTicks) Ticks(min, max float64) []plot.Tick {
 			}
 			ticks = append(ticks, t)
 		}
+	}
+	return ticks
+}
+
+// stepTicks labels a linear axis every 1, 2, 2.5 or 5 × 10ⁿ, whichever
+// gives 4 to 10 labels (gonum's default labels a 0..1.6 axis at 0, 0.8
+// and 1.6 only).
+type stepTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (stepTicks) Ticks(min, max float64) []plot.Tick {
+	if !(max > min) {
+		return nil
+	}
+	mag := math.Pow(10, math.Floor(math.Log10((max-min)/5)))
+	step := mag
+	for _, m := range []float64{1, 2, 2.5, 5, 10} {
+		if step = m * mag; (max-min)/step <= 10 {
+			break
+		}
+	}
+	var ticks []plot.Tick
+	for v := math.Ceil(min/step) * step; v <= max+step*1e-9; v += step {
+		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 6, 64)})
 	}
 	return ticks
 }
@@ -311,5 +336,6 @@ func barChart(title, yLabel string, groups []string, bars []bar, refs []refLine)
 	}
 	p.X.Min, p.X.Max = -0.5, float64(len(cats))-0.5
 	p.Y.Min, p.Y.Max = 0, ymax*1.15
+	p.Y.Tick.Marker = stepTicks{}
 	return svgOf(p, 9.5*vg.Inch, 4.2*vg.Inch)
 }

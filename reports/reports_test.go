@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"gonum.org/v1/plot"
+
 	"github.com/osupgrade/osupgrade/bench"
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/scenario"
@@ -240,5 +242,33 @@ func TestPlaceFaultLabels(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestAxisTicks(t *testing.T) {
+	labels := func(ts []plot.Tick) []string {
+		var out []string
+		for _, t := range ts {
+			if t.Label != "" {
+				out = append(out, t.Label)
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		got  []string
+		want []string
+	}{
+		{"log, 50 to 3×10^7", labels(powerTicks{}.Ticks(50, 3e7)), []string{"100", "1k", "10k", "100k", "1M", "10M"}},
+		{"log, within a decade", labels(powerTicks{}.Ticks(1.5, 8)), []string{"2", "5"}},
+		{"log, 0.5 to 20", labels(powerTicks{}.Ticks(0.5, 20)), []string{"1", "10"}},
+		{"linear, 0 to 1.7", labels(stepTicks{}.Ticks(0, 1.7)), []string{"0", "0.2", "0.4", "0.6", "0.8", "1", "1.2", "1.4", "1.6"}},
+		{"linear, 0 to 37", labels(stepTicks{}.Ticks(0, 37)), []string{"0", "5", "10", "15", "20", "25", "30", "35"}},
+	}
+	for _, tt := range tests {
+		if strings.Join(tt.got, " ") != strings.Join(tt.want, " ") {
+			t.Errorf("%s: %v, want %v", tt.name, tt.got, tt.want)
+		}
 	}
 }
