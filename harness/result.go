@@ -18,6 +18,7 @@ import (
 // Result is the result contract of `osupgrade run --json`.
 type Result struct {
 	Scenario         string        `json:"scenario"`
+	File             string        `json:"file,omitempty"` // the scenario file the run read, as named
 	Seed             uint64        `json:"seed"`
 	Fleet            string        `json:"fleet"`
 	ScaleSets        []SetResult   `json:"scaleSets"`
@@ -42,6 +43,7 @@ type Result struct {
 	ComparedWith     string        `json:"comparedWith,omitempty"`
 	Mismatches       []string      `json:"mismatches,omitempty"`
 	Start            time.Time     `json:"start"`
+	WallStart        time.Time     `json:"wallStart,omitzero"` // when the run began on the wall clock (when timed: Options.Wall)
 	OK               bool          `json:"ok"`
 	scenarioDuration time.Duration `json:"-"`
 	wall             time.Duration `json:"-"`
@@ -163,7 +165,9 @@ func Run(ctx context.Context, f *scenario.File, opts Options) (*Result, error) {
 		r.Error = runErr.Error()
 		r.OK = false
 	}
+	r.File = f.Path
 	if opts.Wall != nil {
+		r.WallStart = wallStart.UTC()
 		r.wall = opts.Wall().Sub(wallStart)
 		r.WallDuration = r.wall.String()
 	}

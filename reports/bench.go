@@ -219,10 +219,10 @@ func benchCharts(r *bench.Report) (map[string]template.HTML, []string) {
 	var bars []bar
 	for _, c := range r.Docker {
 		if c.OursLim != nil {
-			bars = append(bars, bar{label: fmt.Sprintf("N=%d ÷ limit", c.N), v: c.OursLim.Ratio, lo: c.OursLim.CILo, hi: c.OursLim.CIHi, group: 0})
+			bars = append(bars, bar{category: fmt.Sprintf("N=%d", c.N), v: c.OursLim.Ratio, lo: c.OursLim.CILo, hi: c.OursLim.CIHi, group: 0})
 		}
 		if c.OursSwm != nil {
-			bars = append(bars, bar{label: fmt.Sprintf("N=%d ÷ Swarm", c.N), v: c.OursSwm.Ratio, lo: c.OursSwm.CILo, hi: c.OursSwm.CIHi, group: 1})
+			bars = append(bars, bar{category: fmt.Sprintf("N=%d", c.N), v: c.OursSwm.Ratio, lo: c.OursSwm.CILo, hi: c.OursSwm.CIHi, group: 1})
 		}
 	}
 	if len(bars) > 0 {
@@ -239,7 +239,8 @@ func benchCharts(r *bench.Report) (map[string]template.HTML, []string) {
 
 var benchPage = template.Must(template.New("bench").Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>osupgrade benchmarks</title>
-<style>` + pageCSS + `</style></head>
+<style>` + pageCSS + `
+{{.FontCSS}}</style></head>
 <body>
 <article class="md">{{.Markdown}}</article>
 {{range .Problems}}<p class="bad">chart: {{.}}</p>{{end}}
@@ -255,7 +256,7 @@ func WriteBenchHTML(w io.Writer, r *bench.Report) error {
 	charts, problems := benchCharts(r)
 	var md bytes.Buffer
 	WriteBenchMarkdown(&md, r)
-	return benchPage.Execute(w, map[string]any{"Charts": charts, "Problems": problems, "Markdown": markdownHTML(md.String())})
+	return benchPage.Execute(w, map[string]any{"Charts": charts, "Problems": problems, "Markdown": markdownHTML(md.String()), "FontCSS": template.CSS(chartFontCSS)})
 }
 
 // markdownHTML renders the small Markdown subset our reports write:

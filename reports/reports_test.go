@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"gonum.org/v1/plot"
+
 	"github.com/osupgrade/osupgrade/bench"
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/scenario"
@@ -199,4 +201,74 @@ func read(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// Fault labels never run into each other: faults close together stack in
+// rows, faults far apart share one, and near the right edge a label ends
+// at its line.
+func TestPlaceFaultLabels(t *testing.T) {
+	mk := func(xs ...float64) ([]FaultMark, func(FaultMark) float64) {
+		fs := make([]FaultMark, len(xs))
+		at := map[string]float64{}
+		for i, x := range xs {
+			fs[i] = FaultMark{Fault: "engine-error", Target: string(rune('a' + i))}
+			at[fs[i].Target] = x
+		}
+		return fs, func(f FaultMark) float64 { return at[f.Target] }
+	}
+	tests := []struct {
+		name    string
+		xs      []float64
+		rows    []int
+		anchors []string
+		nrows   int
+	}{
+		{"same place", []float64{200, 200, 200}, []int{0, 1, 2}, []string{"start", "start", "start"}, 3},
+		{"far apart", []float64{200, 500, 800}, []int{0, 0, 0}, []string{"start", "start", "start"}, 1},
+		{"close, then far", []float64{230, 200, 700}, []int{1, 0, 0}, []string{"start", "start", "start"}, 2},
+		{"at the right edge", []float64{1050}, []int{0}, []string{"end"}, 1},
+		{"more than the rows", []float64{200, 200, 200, 200, 200, 200, 200, 200, 200}, []int{0, 1, 2, 3, 4, 5, 6, 7, -1}, nil, maxFaultRows},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs, xOf := mk(tt.xs...)
+			labels, n := placeFaultLabels(fs, xOf)
+			if n != tt.nrows {
+				t.Errorf("%d rows, want %d", n, tt.nrows)
+			}
+			for i, l := range labels {
+				if l.row != tt.rows[i] || (tt.anchors != nil && l.anchor != tt.anchors[i]) {
+					t.Errorf("label %d: row %d anchor %s, want row %d", i, l.row, l.anchor, tt.rows[i])
+				}
+			}
+		})
+	}
+}
+
+func TestAxisTicks(t *testing.T) {
+	labels := func(ts []plot.Tick) []string {
+		var out []string
+		for _, t := range ts {
+			if t.Label != "" {
+				out = append(out, t.Label)
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		got  []string
+		want []string
+	}{
+		{"log, 50 to 3×10^7", labels(powerTicks{}.Ticks(50, 3e7)), []string{"100", "1k", "10k", "100k", "1M", "10M"}},
+		{"log, within a decade", labels(powerTicks{}.Ticks(1.5, 8)), []string{"2", "5"}},
+		{"log, 0.5 to 20", labels(powerTicks{}.Ticks(0.5, 20)), []string{"1", "10"}},
+		{"linear, 0 to 1.7", labels(stepTicks{}.Ticks(0, 1.7)), []string{"0", "0.2", "0.4", "0.6", "0.8", "1", "1.2", "1.4", "1.6"}},
+		{"linear, 0 to 37", labels(stepTicks{}.Ticks(0, 37)), []string{"0", "5", "10", "15", "20", "25", "30", "35"}},
+	}
+	for _, tt := range tests {
+		if strings.Join(tt.got, " ") != strings.Join(tt.want, " ") {
+			t.Errorf("%s: %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
 }

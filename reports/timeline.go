@@ -1,12 +1,14 @@
 package reports
 
 import (
+	"cmp"
 	"fmt"
 	"html/template"
 	"math"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/scenario"
@@ -16,14 +18,21 @@ import (
 const (
 	tlWidth  = 1100.0
 	tlLeft   = 150.0 // lane labels
-	tlRight  = 20.0
-	tlTop    = 34.0 // fault labels
+	tlRight  = 45.0  // half the widest time label
+	tlTop    = 34.0  // the least room above the lanes, for fault labels
 	laneH    = 18.0
 	healthH  = 150.0
 	axisH    = 28.0
 	gapH     = 26.0
 	gatePct  = 20.0
 	maxLanes = 60
+	// faultLabelRoom is the width a fault's label may take right of its line.
+	faultLabelRoom = 150.0
+	// Fault labels stack in rows so that none runs into another; a label
+	// is estimated at faultCharW a character.
+	faultRowH    = 13.0
+	faultCharW   = 7.0
+	maxFaultRows = 8
 )
 
 var attemptColours = []string{"#0072B2", "#009E73", "#CC79A7", "#56B4E9", "#E69F00"}
@@ -220,7 +229,13 @@ func timelineSVG(run *Run, s harness.SetResult) (template.HTML, string) {
 		span = time.Minute
 	}
 	pad := span / 40
-	lo, hi = lo.Add(-pad), hi.Add(pad)
+	// Padded, but not to before the scenario began: no negative times.
+	if lo.Add(-pad).Before(start) && !lo.Before(start) {
+		lo = start
+	} else {
+		lo = lo.Add(-pad)
+	}
+	hi = hi.Add(pad)
 	span = hi.Sub(lo)
 	plotW := tlWidth - tlLeft - tlRight
 	x := func(t time.Time) float64 {
@@ -241,7 +256,8 @@ func timelineSVG(run *Run, s harness.SetResult) (template.HTML, string) {
 			lanes = append(lanes, l)
 		}
 	}
-	lanesTop := tlTop
+	labels, rows := placeFaultLabels(faults, func(f FaultMark) float64 { return x(start.Add(f.At)) })
+	lanesTop := math.Max(tlTop, 8+faultRowH*float64(rows)+6)
 	lanesH := laneH * float64(len(lanes))
 	healthTop := lanesTop + lanesH + gapH
 	axisTop := healthTop + healthH
@@ -251,14 +267,6 @@ func timelineSVG(run *Run, s harness.SetResult) (template.HTML, string) {
 	esc := template.HTMLEscapeString
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" font-family="sans-serif" role="img" aria-label="rollout timeline of %s">`, tlWidth, height, tlWidth, height, esc(s.Name))
 	fmt.Fprintf(&b, `<title>Rollout timeline of %s</title>`, esc(s.Name))
-	// Fault spans first, under everything.
-	for _, f := range faults {
-		fx := x(start.Add(f.At))
-		if f.Duration > 0 {
-			fe := math.Min(x(start.Add(f.At+f.Duration)), tlWidth-tlRight)
-			fmt.Fprintf(&b, `<rect class="fault-span" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#E69F00" fill-opacity="0.12"/>`, fx, lanesTop, math.Max(1, fe-fx), axisTop-lanesTop)
-		}
-	}
 	// Lanes and batches.
 	for i, l := range lanes {
 		y := lanesTop + laneH*float64(i)
@@ -268,6 +276,16 @@ func timelineSVG(run *Run, s harness.SetResult) (template.HTML, string) {
 		}
 		fmt.Fprintf(&b, `<rect class="lane" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, tlLeft, y, plotW, laneH)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end">%s</text>`, tlLeft-6, y+laneH-5, esc(name))
+	}
+	hy := func(pct float64) float64 { return healthTop + healthH*(1-pct/100) }
+	fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#fff" stroke="#ccc"/>`, tlLeft, healthTop, plotW, healthH)
+	// Fault spans over the backgrounds, under the batches and lines.
+	for _, f := range faults {
+		fx := x(start.Add(f.At))
+		if f.Duration > 0 {
+			fe := math.Min(x(start.Add(f.At+f.Duration)), tlWidth-tlRight)
+			fmt.Fprintf(&b, `<rect class="fault-span" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#E69F00" fill-opacity="0.12"/>`, fx, lanesTop, math.Max(1, fe-fx), axisTop-lanesTop)
+		}
 	}
 	attempts := map[int]int{}
 	for _, bt := range s.Batches {
@@ -297,8 +315,6 @@ func timelineSVG(run *Run, s harness.SetResult) (template.HTML, string) {
 		}
 	}
 	// Health panel.
-	hy := func(pct float64) float64 { return healthTop + healthH*(1-pct/100) }
-	fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#fff" stroke="#ccc"/>`, tlLeft, healthTop, plotW, healthH)
 	for _, p := range []float64{0, 50, 100} {
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end">%.0f%%</text>`, tlLeft-6, hy(p)+4, p)
 	}
@@ -340,12 +356,16 @@ func timelineSVG(run *Run, s harness.SetResult) (template.HTML, string) {
 			fmt.Fprintf(&b, `<path class="upgraded-unhealthy" d="%s" fill="none" stroke="#D55E00" stroke-width="2"/>`, upgPath.String())
 		}
 	}
-	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">healthy share of the set (blue) · unhealthy share of reimaged instances (orange)</text>`, tlLeft+4, healthTop+14)
+	// Above the panel, where no line runs.
+	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">healthy share of the set (blue) · unhealthy share of reimaged instances (orange)</text>`, tlLeft, healthTop-8)
 	// Faults and rollbacks on top.
 	for i, f := range faults {
 		fx := x(start.Add(f.At))
-		fmt.Fprintf(&b, `<line class="fault" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#E69F00" stroke-width="1.5" stroke-dasharray="4 2"/>`, fx, fx, tlTop-12, axisTop)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#a05a00" style="fill:#a05a00">⚡ %s<title>%s %s, %s, for %s</title></text>`, fx+2, tlTop-16+float64(i%2)*10, esc(f.Fault), esc(f.Fault), esc(f.When), esc(f.Target), esc(durOrDash(f.Duration)))
+		tip := fmt.Sprintf("%s %s, %s, for %s", esc(f.Fault), esc(f.When), esc(f.Target), esc(durOrDash(f.Duration)))
+		fmt.Fprintf(&b, `<line class="fault" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#E69F00" stroke-width="1.5" stroke-dasharray="4 2"><title>%s</title></line>`, fx, fx, 8.0, axisTop, tip)
+		if l := labels[i]; l.row >= 0 {
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="%s" fill="#a05a00" style="fill:#a05a00">⚡ %s<title>%s</title></text>`, l.x, 8+faultRowH*float64(l.row+1)-3, l.anchor, esc(f.Fault), tip)
+		}
 	}
 	for _, t := range rollbacks {
 		rx := x(t)
@@ -369,6 +389,48 @@ func timelineSVG(run *Run, s harness.SetResult) (template.HTML, string) {
 		caption += fmt.Sprintf(" Only the first %d lanes are drawn.", maxLanes)
 	}
 	return template.HTML(b.String()), caption
+}
+
+// faultLabel is where a fault's label goes: row -1 when there was no room.
+type faultLabel struct {
+	x      float64
+	anchor string
+	row    int
+}
+
+// placeFaultLabels puts each fault's label beside its line (ending at the
+// line near the right edge) in the first row, from the top, where it does
+// not run into a label already there; it returns the labels and how many
+// rows they take.
+func placeFaultLabels(faults []FaultMark, xOf func(FaultMark) float64) ([]faultLabel, int) {
+	labels := make([]faultLabel, len(faults))
+	order := make([]int, len(faults))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(xOf(faults[a]), xOf(faults[b])) })
+	var rowEnd []float64 // the right end of each row's last label
+	for _, i := range order {
+		fx := xOf(faults[i])
+		w := faultCharW*float64(utf8.RuneCountInString("⚡ "+faults[i].Fault)) + 4
+		l := faultLabel{x: fx + 2, anchor: "start", row: -1}
+		x0, x1 := fx+2, fx+2+w
+		if fx > tlWidth-tlRight-faultLabelRoom {
+			l.x, l.anchor, x0, x1 = fx-2, "end", fx-2-w, fx-2
+		}
+		for r, end := range rowEnd {
+			if end < x0 {
+				l.row, rowEnd[r] = r, x1
+				break
+			}
+		}
+		if l.row < 0 && len(rowEnd) < maxFaultRows {
+			l.row = len(rowEnd)
+			rowEnd = append(rowEnd, x1)
+		}
+		labels[i] = l
+	}
+	return labels, len(rowEnd)
 }
 
 // rel is t as an offset from the scenario start: "+8m45s".

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -103,11 +104,24 @@ func featuresMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		paths = []string{"features"}
 	}
+	// junit is written from the scenarios' outcomes (steps.JUnit): godog's
+	// own junit can give negative times and mark a failed scenario passed.
+	godogFormat, junitPath, junitOnStdout := splitJUnit(godogFormat)
+	var report *steps.JUnit
+	if junitPath != "" || junitOnStdout {
+		report = steps.NewJUnit(".", time.Now)
+	}
+	godogOut := stdout
+	if junitOnStdout {
+		// stdout is the JUnit document's; godog needs a format all the same.
+		godogOut = io.Discard
+	}
 	suite := steps.Suite{
 		Config:  steps.Config{Fleet: *fleet, Docker: dockerFactory},
+		JUnit:   report,
 		Paths:   paths,
 		Format:  godogFormat,
-		Output:  stdout,
+		Output:  godogOut,
 		Tags:    *tags,
 		Colors:  isTerminal(stdout),
 		Context: ctx,
@@ -144,7 +158,20 @@ func featuresMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return 2
 		}
 	}
-	switch code := suite.Run(); code {
+	code := suite.Run()
+	if report != nil && code != 2 {
+		var err error
+		if junitOnStdout {
+			_, err = report.WriteTo(stdout)
+		} else {
+			err = report.Write(junitPath)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "osupgrade features: junit: %v\n", err)
+			return 2
+		}
+	}
+	switch code {
 	case 0:
 		return 0
 	case 2:
@@ -204,6 +231,26 @@ func featureFormat(formats, out string) (string, error) {
 		parts = append(parts, "progress")
 	}
 	return strings.Join(parts, ","), nil
+}
+
+// splitJUnit takes junit out of godog's format list: the file it names, or
+// stdout. What is left always names a format (godog needs one).
+func splitJUnit(format string) (rest, path string, onStdout bool) {
+	var parts []string
+	for _, p := range strings.Split(format, ",") {
+		switch {
+		case p == "junit":
+			onStdout = true
+		case strings.HasPrefix(p, "junit:"):
+			path = strings.TrimPrefix(p, "junit:")
+		default:
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		parts = []string{"progress"}
+	}
+	return strings.Join(parts, ","), path, onStdout
 }
 
 // gherkinError is a parser error as godog reports it: "PATH - Parser

@@ -85,7 +85,7 @@ func TestFeaturesReports(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
 	}
 	for file, want := range map[string]string{
-		"features.junit.xml":     `<testcase name="five instances take the new image" status="passed"`,
+		"features.junit.xml":     `<testcase name="five instances take the new image" classname=`,
 		"features.cucumber.json": `"name": "five instances take the new image"`,
 	} {
 		b, err := os.ReadFile(filepath.Join(out, file))
@@ -98,5 +98,22 @@ func TestFeaturesReports(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "1 scenarios (1 passed)") {
 		t.Errorf("stdout has no summary:\n%s", stdout.String())
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "features.junit.xml")); strings.Contains(string(b), "<failure") {
+		t.Errorf("a passing run's JUnit has a failure:\n%s", b)
+	}
+}
+
+// A failing scenario is a failure in the JUnit, on stdout too (godog
+// v0.16's own junit marked it passed with a failure inside).
+func TestFeaturesJUnitMarksAFailure(t *testing.T) {
+	dir := t.TempDir()
+	bad := write(t, dir, "bad.feature", strings.Replace(userFeature, "5 batches ran", "4 batches ran", 1))
+	var stdout, stderr bytes.Buffer
+	if code := dispatch(context.Background(), []string{"features", "--format", "junit", bad}, &stdout, &stderr); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), `failures="1"`) || !strings.Contains(stdout.String(), "<failure") {
+		t.Errorf("stdout's JUnit does not count the failure:\n%s", stdout.String())
 	}
 }

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/osupgrade/osupgrade/bench"
+	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/reports"
 )
 
@@ -23,7 +25,7 @@ func reportMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.SetOutput(stderr)
 	out := fs.String("out", "", "write the reports here (default: next to each JSON file)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: osupgrade report [--out DIR] DIR...\n\nRenders NAME.html and NAME.md for every saved run (NAME.report.json, or a bare\nresult NAME.json from `osupgrade run --out`), and bench.md and bench.html from\nbench.json.\n\nExit status: 0 rendered, 1 a file could not be rendered, 2 usage.\n\n")
+		fmt.Fprint(stderr, "Usage: osupgrade report [--out DIR] DIR...\n\nRenders NAME.html and NAME.md for every saved run (NAME.report.json, or a bare\nresult NAME.json from `osupgrade run --out`), the run's index.html, summary.md\nand junit.xml over all of a directory's runs, and bench.md and bench.html from\nbench.json.\n\nExit status: 0 rendered, 1 a file could not be rendered, 2 usage.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -37,6 +39,8 @@ func reportMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return 2
 	}
 	code, rendered := 0, 0
+	runs := map[string][]*harness.Result{} // each output directory's runs, for its index
+	var dsts []string
 	for _, dir := range fs.Args() {
 		files, err := filepath.Glob(filepath.Join(dir, "*.json"))
 		if err != nil || len(files) == 0 {
@@ -79,6 +83,12 @@ func reportMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 				if err == nil {
 					err = reports.WriteRunReport(dst, run)
 				}
+				if err == nil {
+					if runs[dst] == nil {
+						dsts = append(dsts, dst)
+					}
+					runs[dst] = append(runs[dst], run.Result)
+				}
 				if err != nil {
 					fmt.Fprintf(stderr, "osupgrade report: %v\n", err)
 					code = 1
@@ -88,6 +98,16 @@ func reportMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			rendered++
 			fmt.Fprintf(stdout, "rendered %s\n", f)
 		}
+	}
+	for _, dst := range dsts {
+		// In the order they ran (the files are sorted by name).
+		slices.SortStableFunc(runs[dst], func(a, b *harness.Result) int { return a.WallStart.Compare(b.WallStart) })
+		if err := reports.WriteRunIndex(dst, runs[dst]); err != nil {
+			fmt.Fprintf(stderr, "osupgrade report: run index: %v\n", err)
+			code = 1
+			continue
+		}
+		fmt.Fprintf(stdout, "rendered %s\n", filepath.Join(dst, reports.IndexHTML))
 	}
 	if rendered == 0 && code == 0 {
 		fmt.Fprintln(stderr, "osupgrade report: no run results or bench.json found")

@@ -16,7 +16,6 @@ import (
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/scenario"
 	"github.com/osupgrade/osupgrade/reports"
-	"github.com/osupgrade/osupgrade/reports/junit"
 )
 
 func init() {
@@ -193,8 +192,9 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *out != "" {
-		if err := junit.WriteFile(filepath.Join(*out, "junit.xml"), junit.FromResults("osupgrade run", results)); err != nil {
-			fmt.Fprintf(stderr, "osupgrade run: junit: %v\n", err)
+		// The whole run's index.html, summary.md and junit.xml.
+		if err := reports.WriteRunIndex(*out, results); err != nil {
+			fmt.Fprintf(stderr, "osupgrade run: run index: %v\n", err)
 			code = 1
 		}
 	}

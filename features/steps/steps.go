@@ -82,14 +82,21 @@ type Suite struct {
 	// Context is every scenario's starting context (nil: Background):
 	// cancelling it stops the runs.
 	Context context.Context
+	// JUnit, when set, records every scenario's outcome for a JUnit
+	// report written from results (use it instead of godog's junit format).
+	JUnit *JUnit
 }
 
 // TestSuite is the godog suite: Strict, so that an undefined or pending
 // step fails the run.
 func (s Suite) TestSuite() godog.TestSuite {
+	init := Initializer(s.Config)
+	if s.JUnit != nil {
+		init = s.JUnit.wrap(init)
+	}
 	return godog.TestSuite{
 		Name:                "osupgrade",
-		ScenarioInitializer: Initializer(s.Config),
+		ScenarioInitializer: init,
 		Options: &godog.Options{
 			Format:    s.Format,
 			Output:    s.Output,
