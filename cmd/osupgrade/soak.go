@@ -134,15 +134,11 @@ func printSoak(w io.Writer, r *soak.Result) {
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "resource\tfirst\tlast\tslope/min\tbaseline\tlast quarter\tbound\tflat")
 	for _, f := range r.Resources {
-		fm := func(v float64) string {
-			if f.Name == "rss" {
-				return fmt.Sprintf("%.1f MiB", v/(1<<20))
-			}
-			return fmt.Sprintf("%.1f", v)
-		}
+		fm := func(v float64) string { return soak.FormatValue(v, f.Unit) }
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\n", f.Name, fm(f.First), fm(f.Last), fm(f.SlopePerMinute), fm(f.Baseline), fm(f.LastQuarter), fm(f.Bound), f.Flat)
 	}
 	tw.Flush()
+	fmt.Fprintf(w, "not judged, first → last: %s\n", soak.RSSBreakdown(r.Samples))
 	ro := r.Rollouts
 	fmt.Fprintf(w, "\nrollouts: %d started, %d compared with their twins, %d equal; outcomes %v\n", ro.Started, ro.Compared, ro.Equal, ro.ByOutcome)
 	fmt.Fprintf(w, "churn: %d cycles; statuses other than hoped for (not violations): %v\n", r.Churn.Cycles, r.Churn.Unexpected)

@@ -81,11 +81,12 @@ func (r FlatRule) Judge(name, unit string, samples []Sample) Flatness {
 	f.SlopePerMinute = slope * 60
 	f.Projected = f.Baseline + slope*(xs[len(xs)-1]-xs[0])
 	f.Bound = f.Baseline*(1+r.Rel) + r.Abs
+	v := func(x float64) string { return FormatValue(x, unit) }
 	switch {
 	case f.LastQuarter > f.Bound:
-		f.Why = fmt.Sprintf("%s: last-quarter median %.0f %s above the bound %.0f (first-quarter median %.0f × %.2f + %.0f)", name, f.LastQuarter, unit, f.Bound, f.Baseline, 1+r.Rel, r.Abs)
+		f.Why = fmt.Sprintf("%s: last-quarter median %s above the bound %s (first-quarter median %s × %.2f + %s)", name, v(f.LastQuarter), v(f.Bound), v(f.Baseline), 1+r.Rel, v(r.Abs))
 	case f.Projected > f.Bound:
-		f.Why = fmt.Sprintf("%s: grows %.1f %s/min, the fitted line ends at %.0f %s, above the bound %.0f (first-quarter median %.0f × %.2f + %.0f)", name, f.SlopePerMinute, unit, f.Projected, unit, f.Bound, f.Baseline, 1+r.Rel, r.Abs)
+		f.Why = fmt.Sprintf("%s: grows %s/min, the fitted line ends at %s, above the bound %s (first-quarter median %s × %.2f + %s)", name, v(f.SlopePerMinute), v(f.Projected), v(f.Bound), v(f.Baseline), 1+r.Rel, v(r.Abs))
 	default:
 		f.Flat = true
 	}
@@ -99,4 +100,12 @@ func median(s []Sample) float64 {
 	}
 	slices.Sort(v)
 	return stat.Quantile(0.5, stat.LinInterp, v, nil)
+}
+
+// FormatValue prints a sample value: bytes in MiB, counts as numbers.
+func FormatValue(x float64, unit string) string {
+	if unit == "bytes" {
+		return fmt.Sprintf("%.1f MiB", x/(1<<20))
+	}
+	return fmt.Sprintf("%.1f", x)
 }

@@ -11,28 +11,55 @@ import (
 	"strings"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
+
+// Series are the samples of the server process.
+type Series struct {
+	RSS        []Sample `json:"rssBytes"`
+	Goroutines []Sample `json:"goroutines"`
+	FDs        []Sample `json:"fds"`
+	// Not judged; they tell where RSS growth comes from: anonymous memory
+	// (the heap) or file pages (state.db's mmap), the Go heap in use, and
+	// state.db's size.
+	RSSAnon   []Sample `json:"rssAnonBytes"`
+	RSSFile   []Sample `json:"rssFileBytes"`
+	HeapInuse []Sample `json:"heapInuseBytes"`
+	StateDB   []Sample `json:"stateDbBytes"`
+}
 
 // sample reads the server's resident memory (/proc/PID/status VmRSS), open
 // file descriptors (/proc/PID/fd) and goroutines (go_goroutines of its
 // /metrics, from the Go collector it registers) every period until ctx
 // ends. A reading that fails is left out of its series.
-func sample(ctx context.Context, period time.Duration, pid int, c *client, begin time.Time) sampleSeries {
-	var s sampleSeries
+func sample(ctx context.Context, period time.Duration, pid int, c *client, stateDB string, begin time.Time) Series {
+	var s Series
 	t := time.NewTicker(period)
 	defer t.Stop()
+	// add(series, at)(value, err) keeps the value when err is nil.
+	add := func(to *[]Sample, at float64) func(float64, error) {
+		return func(v float64, err error) {
+			if err == nil {
+				*to = append(*to, Sample{at, v})
+			}
+		}
+	}
 	for {
 		at := time.Since(begin).Seconds()
-		if v, err := rssBytes(pid); err == nil {
-			s.RSS = append(s.RSS, Sample{at, v})
+		if st, err := procStatus(pid); err == nil {
+			add(&s.RSS, at)(st.kB("VmRSS"))
+			add(&s.RSSAnon, at)(st.kB("RssAnon"))
+			add(&s.RSSFile, at)(st.kB("RssFile"))
 		}
-		if v, err := openFDs(pid); err == nil {
-			s.FDs = append(s.FDs, Sample{at, v})
+		add(&s.FDs, at)(openFDs(pid))
+		if mfs, err := metrics(ctx, c); err == nil {
+			add(&s.Goroutines, at)(gauge(mfs, "go_goroutines"))
+			add(&s.HeapInuse, at)(gauge(mfs, "go_memstats_heap_inuse_bytes"))
 		}
-		if v, err := goroutines(ctx, c); err == nil {
-			s.Goroutines = append(s.Goroutines, Sample{at, v})
+		if fi, err := os.Stat(stateDB); err == nil {
+			add(&s.StateDB, at)(float64(fi.Size()), nil)
 		}
 		select {
 		case <-ctx.Done():
@@ -42,22 +69,31 @@ func sample(ctx context.Context, period time.Duration, pid int, c *client, begin
 	}
 }
 
-func rssBytes(pid int) (float64, error) {
+type procStatusLines map[string]string
+
+func procStatus(pid int) (procStatusLines, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	st := procStatusLines{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			f := strings.Fields(rest) // "12345 kB"
-			if len(f) == 2 && f[1] == "kB" {
-				kb, err := strconv.ParseFloat(f[0], 64)
-				return kb * 1024, err
-			}
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok {
+			st[k] = strings.TrimSpace(v)
 		}
 	}
-	return 0, fmt.Errorf("/proc/%d/status has no VmRSS in kB", pid)
+	return st, nil
+}
+
+// kB reads a "12345 kB" field in bytes.
+func (st procStatusLines) kB(field string) (float64, error) {
+	f := strings.Fields(st[field])
+	if len(f) != 2 || f[1] != "kB" {
+		return 0, fmt.Errorf("/proc status has no %s in kB", field)
+	}
+	kb, err := strconv.ParseFloat(f[0], 64)
+	return kb * 1024, err
 }
 
 func openFDs(pid int) (float64, error) {
@@ -65,22 +101,27 @@ func openFDs(pid int) (float64, error) {
 	return float64(len(es)), err
 }
 
-func goroutines(ctx context.Context, c *client) (float64, error) {
+func metrics(ctx context.Context, c *client) (map[string]*dto.MetricFamily, error) {
 	r, err := c.call(ctx, "GET metrics", http.MethodGet, "/metrics", nil)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if r.Status != http.StatusOK {
-		return 0, fmt.Errorf("/metrics: status %d", r.Status)
+		return nil, fmt.Errorf("/metrics: status %d", r.Status)
 	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	mfs, err := p.TextToMetricFamilies(bytes.NewReader(r.Body))
 	if err != nil {
-		return 0, fmt.Errorf("/metrics: %w", err)
+		return nil, fmt.Errorf("/metrics: %w", err)
 	}
-	mf := mfs["go_goroutines"]
-	if mf == nil || len(mf.GetMetric()) != 1 {
-		return 0, errNoGoroutines
+	return mfs, nil
+}
+
+// gauge is the value of an unlabelled gauge.
+func gauge(mfs map[string]*dto.MetricFamily, name string) (float64, error) {
+	mf := mfs[name]
+	if mf == nil || len(mf.GetMetric()) != 1 || mf.GetMetric()[0].GetGauge() == nil {
+		return 0, fmt.Errorf("/metrics has no gauge %s", name)
 	}
 	return mf.GetMetric()[0].GetGauge().GetValue(), nil
 }

@@ -10,7 +10,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -75,16 +74,10 @@ type Result struct {
 	Total       KindStats     `json:"total"`
 	ServerError []string      `json:"serverErrors,omitempty"` // first 5xx and no-answer requests
 	Resources   []Flatness    `json:"resources"`
-	Samples     sampleSeries  `json:"samples"`
+	Samples     Series        `json:"samples"`
 	Rollouts    RolloutResult `json:"rollouts"`
 	Churn       ChurnResult   `json:"churn"`
 	ServeExit   string        `json:"serveExit"`
-}
-
-type sampleSeries struct {
-	RSS        []Sample `json:"rssBytes"`
-	Goroutines []Sample `json:"goroutines"`
-	FDs        []Sample `json:"fds"`
 }
 
 // RolloutResult counts the planned rollouts and their twins.
@@ -155,8 +148,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	l := &load{o: o, c: c, wait: sleepScaled(o.TimeScale), res: res}
 	var wg sync.WaitGroup
-	samples := make(chan sampleSeries, 1)
-	go func() { samples <- sample(loadCtx, o.SampleEvery, srv.pid, c, begin) }()
+	samples := make(chan Series, 1)
+	go func() {
+		samples <- sample(loadCtx, o.SampleEvery, srv.pid, c, filepath.Join(srv.dir, "state.db"), begin)
+	}()
 	for w := range o.RolloutWorkers {
 		wg.Go(func() { l.rollouts(loadCtx, runCtx, w) })
 	}
@@ -191,7 +186,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		f := r.Judge(p.name, p.unit, p.s)
 		res.Resources = append(res.Resources, f)
 		if !f.Flat {
-			*v = append(*v, "not flat: "+f.Why)
+			why := "not flat: " + f.Why
+			if p.name == "rss" {
+				why += "; " + RSSBreakdown(res.Samples)
+			}
+			*v = append(*v, why)
 		}
 	}
 	if exit != "exit status 0" {
@@ -204,6 +203,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	// Every rollout that ended is replayed alone, after the load, so that
 	// the replays do not load the machine the soak measures.
+	if ctx.Err() != nil {
+		*v = append(*v, fmt.Sprintf("interrupted (%v): rollouts not compared with their twins", ctx.Err()))
+		l.ended = nil
+	}
 	for _, r := range l.ended {
 		twin, err := twinOutcome(runCtx, r.Plan, o.Seed, bootTime)
 		if err != nil {
@@ -220,7 +223,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		*v = append(*v, fmt.Sprintf("rollout %s %s→%s (%s) ended %s/%s with versions %v, health %v; its twin %s/%s with %v, %v",
 			r.Plan.Set, r.Plan.From, r.Plan.To, r.Plan.Case, r.Soak.Status, r.Soak.ErrorCode, r.Soak.Versions, r.Soak.Health, twin.Status, twin.ErrorCode, twin.Versions, twin.Health))
 	}
-	if res.Rollouts.Compared == 0 {
+	if res.Rollouts.Compared == 0 && ctx.Err() == nil {
 		*v = append(*v, "no rollout ran to its end: nothing compared with a twin (a longer --duration)")
 	}
 	res.Pass = len(*v) == 0
@@ -233,6 +236,21 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return res, err
 	}
 	return res, os.WriteFile(filepath.Join(o.Out, "soak.json"), append(b, '\n'), 0o644)
+}
+
+// RSSBreakdown says where resident memory went, first → last sample:
+// anonymous (the heap) or file pages (state.db's mmap).
+func RSSBreakdown(s Series) string {
+	var parts []string
+	for _, d := range []struct {
+		name string
+		s    []Sample
+	}{{"RssAnon", s.RSSAnon}, {"RssFile", s.RSSFile}, {"Go heap in use", s.HeapInuse}, {"state.db", s.StateDB}} {
+		if len(d.s) > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s → %s", d.name, FormatValue(d.s[0].Value, "bytes"), FormatValue(d.s[len(d.s)-1].Value, "bytes")))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func firstLine(s string) string {
@@ -387,5 +405,3 @@ func (s *server) kill() {
 	os.RemoveAll(s.dir)
 	s.cmd = nil
 }
-
-var errNoGoroutines = errors.New("no go_goroutines in /metrics")
