@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -18,16 +20,23 @@ import (
 
 // Series are the samples of the server process.
 type Series struct {
+	// RSS is VmRSS less the resident pages of state.db's mapping: bbolt
+	// maps the database, so the pages of a database that grows with the
+	// journals (by design: they keep every decision and every reimage)
+	// are resident too, and say nothing of a leak. The database's growth
+	// is reported (StateDB, StateDBRSS), not judged.
 	RSS        []Sample `json:"rssBytes"`
 	Goroutines []Sample `json:"goroutines"`
 	FDs        []Sample `json:"fds"`
-	// Not judged; they tell where RSS growth comes from: anonymous memory
-	// (the heap) or file pages (state.db's mmap), the Go heap in use, and
-	// state.db's size.
-	RSSAnon   []Sample `json:"rssAnonBytes"`
-	RSSFile   []Sample `json:"rssFileBytes"`
-	HeapInuse []Sample `json:"heapInuseBytes"`
-	StateDB   []Sample `json:"stateDbBytes"`
+	// Not judged; they tell where resident memory goes: VmRSS as the
+	// kernel counts it, anonymous memory (the heap) or file pages (the
+	// binary, state.db's mapping), the Go heap in use, state.db's size.
+	VmRSS      []Sample `json:"vmRssBytes"`
+	RSSAnon    []Sample `json:"rssAnonBytes"`
+	RSSFile    []Sample `json:"rssFileBytes"`
+	StateDBRSS []Sample `json:"stateDbRssBytes"`
+	HeapInuse  []Sample `json:"heapInuseBytes"`
+	StateDB    []Sample `json:"stateDbBytes"`
 }
 
 // sample reads the server's resident memory (/proc/PID/status VmRSS), open
@@ -49,7 +58,11 @@ func sample(ctx context.Context, period time.Duration, pid int, c *client, state
 	for {
 		at := time.Since(begin).Seconds()
 		if st, err := procStatus(pid); err == nil {
-			add(&s.RSS, at)(st.kB("VmRSS"))
+			vm, verr := st.kB("VmRSS")
+			db, derr := mappedRSS(pid, stateDB)
+			add(&s.VmRSS, at)(vm, verr)
+			add(&s.StateDBRSS, at)(db, derr)
+			add(&s.RSS, at)(vm-db, errors.Join(verr, derr))
 			add(&s.RSSAnon, at)(st.kB("RssAnon"))
 			add(&s.RSSFile, at)(st.kB("RssFile"))
 		}
@@ -94,6 +107,37 @@ func (st procStatusLines) kB(field string) (float64, error) {
 	}
 	kb, err := strconv.ParseFloat(f[0], 64)
 	return kb * 1024, err
+}
+
+// mappedRSS is the resident bytes of pid's mappings of file (0 when it
+// maps none), from /proc/PID/smaps.
+func mappedRSS(pid int, file string) (float64, error) {
+	if p, err := filepath.EvalSymlinks(file); err == nil {
+		file = p
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return 0, err
+	}
+	var kb float64
+	in := false
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := sc.Text()
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
+			// A mapping's header: address range, perms, offset, device, inode[, path].
+			in = len(f) >= 6 && strings.TrimSuffix(strings.Join(f[5:], " "), " (deleted)") == file
+		case in && len(f) == 3 && f[0] == "Rss:" && f[2] == "kB":
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/%d/smaps: %q: %w", pid, line, err)
+			}
+			kb += v
+		}
+	}
+	return kb * 1024, sc.Err()
 }
 
 func openFDs(pid int) (float64, error) {
