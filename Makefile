@@ -104,3 +104,13 @@ chaos: build
 	@if docker info >/dev/null 2>&1; then \
 		$(BIN) chaos --fleet docker --seed $(CHAOS_SEED) --runs $(CHAOS_DOCKER_RUNS) --time-scale $(TIME_SCALE) --out $(OUT); \
 	else echo "chaos: the Docker engine does not answer: docker runs skipped"; fi
+
+# Soak (`osupgrade soak -h`): `serve --fleet sim` as a child on 127.0.0.1,
+# mixed API load from loopback for SOAK_DURATION (planned rollouts with
+# faults, churn, reads); fails on any 5xx, on RSS, goroutines or open fds
+# not flat, or on a rollout that ends unlike its twin (the same requests
+# replayed alone on the virtual clock). Writes $(OUT)/soak.json, serve.log.
+SOAK_DURATION ?= 10m
+.PHONY: soak
+soak: build
+	$(BIN) soak --duration $(SOAK_DURATION) --out $(OUT)

@@ -173,11 +173,15 @@ func (f *Fleet) UpdateModel(_ context.Context, model orchestrator.ScaleSet) erro
 	return nil
 }
 
-// DeleteScaleSet removes a set.
+// DeleteScaleSet removes a set. Its slot in byIdx is emptied, not reused:
+// its queued events still name it, and are dropped when due.
 func (f *Fleet) DeleteScaleSet(_ context.Context, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.sets, name)
+	if s, ok := f.sets[name]; ok {
+		f.byIdx[s.index] = nil
+		delete(f.sets, name)
+	}
 	return nil
 }
 
@@ -489,6 +493,9 @@ func (f *Fleet) advance(now time.Time) {
 
 func (f *Fleet) fire(e evt, at time.Time) {
 	s := f.byIdx[e.set]
+	if s == nil {
+		return // the set was deleted
+	}
 	v := &s.vms[e.idx]
 	if v.gen != e.gen {
 		return
