@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // root is the repository's root, where .github/ and action.yml are.
@@ -115,5 +117,70 @@ func TestActionWorkflow(t *testing.T) {
 				t.Errorf("actionlint: %v, want a finding %q", err, c.wantLint)
 			}
 		})
+	}
+}
+
+// TestREADMEActionExample: README.md's example of the action (its yaml
+// block that starts with jobs:) is a workflow actionlint passes, and gives
+// the action only inputs action.yml has, every one of them.
+func TestREADMEActionExample(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var example string
+	for _, block := range strings.Split(string(readme), "```yaml\n")[1:] {
+		if body, _, _ := strings.Cut(block, "```"); strings.HasPrefix(body, "jobs:") {
+			example = body
+		}
+	}
+	if example == "" {
+		t.Fatal("README.md has no yaml block starting with jobs:")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "example.yml"), []byte("on: push\n"+example), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Lint(context.Background(), dir, "example.yml"); err != nil {
+		t.Errorf("README.md's action example: %v", err)
+	}
+
+	var wf struct {
+		Jobs map[string]struct {
+			Steps []struct {
+				Uses string            `yaml:"uses"`
+				With map[string]string `yaml:"with"`
+			} `yaml:"steps"`
+		} `yaml:"jobs"`
+	}
+	var a action
+	actionYAML, err := os.ReadFile(filepath.Join(root, "action.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(yaml.Unmarshal([]byte(example), &wf), yaml.Unmarshal(actionYAML, &a)); err != nil {
+		t.Fatal(err)
+	}
+	used := false
+	for _, job := range wf.Jobs {
+		for _, step := range job.Steps {
+			if !strings.HasPrefix(step.Uses, "osupgrade/osupgrade@") {
+				continue
+			}
+			used = true
+			for name := range step.With {
+				if _, ok := a.Inputs[name]; !ok {
+					t.Errorf("README.md's example gives the action input %q, which action.yml does not have", name)
+				}
+			}
+			for name := range a.Inputs {
+				if _, ok := step.With[name]; !ok && !strings.Contains(string(readme), "`"+name+"`") {
+					t.Errorf("README.md documents neither in its example nor in backquotes action.yml's input %q", name)
+				}
+			}
+		}
+	}
+	if !used {
+		t.Error("README.md's example does not use osupgrade/osupgrade@")
 	}
 }
