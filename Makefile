@@ -7,7 +7,7 @@ FLEET   ?= auto
 TIME_SCALE ?= 20
 BIN     := bin/osupgrade
 
-.PHONY: run test vet build clean fuzz race image
+.PHONY: run test vet build clean fuzz race image lint-workflows
 
 # Static (CGO_ENABLED=0): the binary goes into the Docker fleet's FROM
 # scratch OS images as their agent, and into the osupgrade image.
@@ -31,7 +31,7 @@ vet:
 # Every package (Docker tests skip without an engine unless
 # OSUPGRADE_REQUIRE_DOCKER=1), then the @docker features on containers when
 # the engine answers.
-test: vet race
+test: vet race lint-workflows
 	$(GO) test -count=1 -timeout 14m ./...
 	@if docker info >/dev/null 2>&1; then \
 		echo "OSUPGRADE_FLEET=docker $(GO) test -count=1 -run TestFeatures ./features/"; \
@@ -39,6 +39,13 @@ test: vet race
 	elif [ "$$OSUPGRADE_REQUIRE_DOCKER" = 1 ]; then \
 		echo "make test: the Docker engine does not answer and OSUPGRADE_REQUIRE_DOCKER=1" >&2; exit 1; \
 	else echo "make test: the Docker engine does not answer: @docker features not run on containers"; fi
+
+# actionlint (pinned in internal/workflowlint; with shellcheck's checks of
+# the scripts when shellcheck is on PATH) over .github/workflows/, the
+# composite action action.yml and the workflows `osupgrade init` writes.
+# OSUPGRADE_ACTIONLINT=actionlint uses one on PATH instead of `go run`.
+lint-workflows:
+	$(GO) test -count=1 ./internal/workflowlint/ ./internal/scaffold/
 
 # The race detector over the orchestrator, the harness and the fleets, short
 # mode (Docker tests skip: the engine's own latency under -race's 5-10x

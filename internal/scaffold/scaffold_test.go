@@ -1,12 +1,15 @@
 package scaffold
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/osupgrade/osupgrade/internal/workflowlint"
 )
 
 func TestWrite(t *testing.T) {
@@ -48,8 +51,8 @@ func TestWrite(t *testing.T) {
 	if !errors.Is(err, ErrExists) || !errors.As(err, &exists) || len(written) != 0 {
 		t.Fatalf("second Write: wrote %v, err %v; want ErrExists and nothing written", written, err)
 	}
-	if !slices.Contains(exists.Paths, scenario) || len(exists.Paths) != 2 {
-		t.Errorf("ExistsError lists %v, want the feature and the scenario", exists.Paths)
+	if !slices.Contains(exists.Paths, scenario) || len(exists.Paths) != len(files)-1 {
+		t.Errorf("ExistsError lists %v, want every file but README.osupgrade.md", exists.Paths)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "README.osupgrade.md")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a refused Write wrote README.osupgrade.md (%v)", err)
@@ -64,5 +67,30 @@ func TestWrite(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(scenario); string(b) == "ours\n" {
 		t.Errorf("Write with force left %s as it was", scenario)
+	}
+}
+
+// The CI workflows init writes are there, rendered, and pass actionlint.
+func TestWorkflowsLintClean(t *testing.T) {
+	dir := t.TempDir()
+	d := Data{Module: "example.com/osupgrade", Version: "v1.2.3"}
+	if _, err := Write(dir, d, false); err != nil {
+		t.Fatal(err)
+	}
+	workflows := []string{
+		filepath.Join(".github", "workflows", "osupgrade.yml"),
+		filepath.Join(".github", "workflows", "osupgrade-nightly.yml"),
+	}
+	for _, w := range workflows {
+		b, err := os.ReadFile(filepath.Join(dir, w))
+		if err != nil {
+			t.Fatalf("init wrote no %s: %v", w, err)
+		}
+		if !strings.Contains(string(b), "go install example.com/osupgrade/cmd/osupgrade@v1.2.3") || strings.Contains(string(b), "[%") {
+			t.Errorf("%s is not rendered with %+v:\n%s", w, d, b)
+		}
+	}
+	if err := workflowlint.Lint(context.Background(), dir, workflows...); err != nil {
+		t.Error(err)
 	}
 }
