@@ -82,3 +82,23 @@ func TestWallSwitchScalesRatesAndDelays(t *testing.T) {
 		})
 	}
 }
+
+// The classic builder's step containers are recognised by their command (as
+// the engine lists it), so that a concurrent image build does not look like
+// a foreign container touched by the run (I-7); anything else is not.
+func TestBuilderStep(t *testing.T) {
+	for _, c := range []struct {
+		command string
+		want    bool
+	}{
+		{`/bin/sh -c '#(nop) ' 'LABEL a=b'`, true},
+		{`/bin/sh -c '#(nop) ' 'COPY file:0123 in /osupgrade '`, true},
+		{`/osupgrade agent`, false},
+		{`/bin/sh -c 'echo #(nop)'`, false},
+		{``, false},
+	} {
+		if got := builderStep(c.command); got != c.want {
+			t.Errorf("builderStep(%q) = %v, want %v", c.command, got, c.want)
+		}
+	}
+}

@@ -146,6 +146,12 @@ func (f *Fleet) reimaged(set string, in plan.Instance) {
 	w.lastAt[set] = now
 }
 
+// builderStep reports whether a container is one of the classic builder's
+// steps (COPY, LABEL, ENTRYPOINT ... run as "/bin/sh -c #(nop) ..."): the
+// engine creates and removes one per instruction of any image build, ours
+// or a concurrent test's, within the build. It is nobody's object to touch.
+func builderStep(command string) bool { return strings.Contains(command, "#(nop) ") }
+
 // Foreign lists what osupgrade did not create — every container, network,
 // volume and image without osupgrade.owner=osupgrade — with the state a
 // change of which would mean it was touched (I-7): compare a listing taken
@@ -158,7 +164,7 @@ func (f *Fleet) Foreign(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("docker: list containers: %w", err)
 	}
 	for _, c := range cs {
-		if !ours(c.Labels) {
+		if !ours(c.Labels) && !builderStep(c.Command) {
 			out = append(out, fmt.Sprintf("container %s %s image=%s state=%s", c.ID[:12], strings.Join(c.Names, ","), c.ImageID, c.State))
 		}
 	}
