@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/chaos"
+	"github.com/osupgrade/osupgrade/internal/cliflag"
 	"github.com/osupgrade/osupgrade/internal/netfault"
 	"github.com/osupgrade/osupgrade/reports/junit"
 )
@@ -24,8 +23,7 @@ func init() {
 }
 
 func chaosMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cliflag.NewFlagSet("chaos", stderr)
 	fleet := fs.String("fleet", "sim", "fleet backend: sim or docker")
 	seed := fs.Uint64("seed", 1, "the seed every scenario is drawn from")
 	runs := fs.Int("runs", 100, "how many scenarios to run")
@@ -38,11 +36,8 @@ func chaosMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprint(stderr, "Usage: osupgrade chaos [--fleet sim|docker] [--seed S] [--runs N] [--run R] [--duration D] [--out DIR]\n\nEach run is a scenario drawn from (seed, run index), checked against I-1..I-7.\nA failing run is shrunk to a minimal scenario written to --out; the command\nprints the seed and the command that replays it. Exit status: 0 no\ninvariant broken, 1 one broken, 2 usage or environment.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := cliflag.Parse(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 || *runs < 1 {
 		fs.Usage()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,9 +10,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/spf13/pflag"
-
 	"github.com/osupgrade/osupgrade/features/steps"
+	"github.com/osupgrade/osupgrade/internal/cliflag"
 )
 
 func init() {
@@ -48,8 +46,7 @@ usage, a path that does not exist, or a file that does not parse.
 `
 
 func featuresMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := pflag.NewFlagSet("features", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cliflag.NewFlagSet("features", stderr)
 	fleet := fs.String("fleet", "sim", "where the scenarios run: sim, or docker (containers)")
 	format := fs.String("format", "pretty", "pretty, junit or cucumber; comma-separated for several")
 	out := fs.String("out", "", "write the junit and cucumber reports into this directory")
@@ -59,11 +56,8 @@ func featuresMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprint(stderr, featuresUsage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := cliflag.Parse(fs, args); !ok {
+		return code
 	}
 	if *list {
 		if fs.NArg() > 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/scenario"
+	"github.com/osupgrade/osupgrade/internal/cliflag"
 	"github.com/osupgrade/osupgrade/reports"
 	"github.com/osupgrade/osupgrade/reports/junit"
 )
@@ -31,8 +31,7 @@ var (
 )
 
 func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cliflag.NewFlagSet("run", stderr)
 	fleet := fs.String("fleet", "sim", "fleet backend: sim, docker, auto (docker when the engine answers, sim otherwise), or both: each scenario that fits both fleets runs on sim, then docker, and a difference in what the fleets show at the end (each instance's version, health, provisioning state, rollback, data; each reimage batch) fails it")
 	asJSON := fs.Bool("json", false, "print each scenario's result contract as one JSON line")
 	out := fs.String("out", "", "write one JSON result file per scenario into this directory")
@@ -47,11 +46,8 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"input or usage.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := cliflag.Parse(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "osupgrade run: name at least one scenario file or directory")

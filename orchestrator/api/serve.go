@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -14,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/osupgrade/osupgrade/internal/cliflag"
 )
 
 // Timeouts of the HTTP server: a client that sends its headers or body a
@@ -61,8 +62,7 @@ type serveConfig struct {
 // returns the exit code when serve must stop (0 for -h).
 func parseServeFlags(ctx context.Context, args []string, stderr io.Writer, resolve func(context.Context, string) ([]net.IP, error)) (serveConfig, int, bool) {
 	var c serveConfig
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cliflag.NewFlagSet("serve", stderr)
 	fs.StringVar(&c.fleet, "fleet", "sim", "fleet backend: sim or docker")
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8443", "address to serve HTTPS on (HOST:PORT; a loopback host unless --allow-remote)")
 	fs.StringVar(&c.data, "data", "osupgrade-data", "state directory (state.db, generated certificate and token)")
@@ -78,11 +78,8 @@ func parseServeFlags(ctx context.Context, args []string, stderr io.Writer, resol
 		fmt.Fprintf(stderr, "Usage: osupgrade serve [flags]\n\nServes the emulated Microsoft.Compute API over HTTPS with bearer-token auth.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return c, 0, false
-		}
-		return c, 2, false
+	if code, ok := cliflag.Parse(fs, args); !ok {
+		return c, code, false
 	}
 	refuse := func(format string, a ...any) (serveConfig, int, bool) {
 		fmt.Fprintf(stderr, "serve: "+format+"\n", a...)
