@@ -14,6 +14,7 @@ import (
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/internal/cliflag"
 	"github.com/osupgrade/osupgrade/internal/clock"
+	"github.com/osupgrade/osupgrade/internal/progress"
 	"github.com/osupgrade/osupgrade/orchestrator"
 )
 
@@ -28,9 +29,18 @@ func init() {
 		return cli.Close()
 	}
 	newDockerFleet = func(ctx context.Context, runID string, clk orchestrator.Clock, scale float64) (orchestrator.Fleet, error) {
-		return docker.New(ctx, docker.Options{RunID: runID, Clock: clk, TimeScale: scale, Progress: progressWriter(os.Stderr)})
+		return docker.New(ctx, docker.Options{RunID: runID, Clock: clk, TimeScale: scale, Progress: terminalOrNil(os.Stderr)})
 	}
 	commands["clean"] = command{"remove every container, network, volume and image labelled as osupgrade's, and nothing else", cleanMain}
+}
+
+// terminalOrNil is w on a terminal, nil otherwise: serve's log is slog's,
+// the Docker fleet's set-up lines are for a person watching.
+func terminalOrNil(w io.Writer) io.Writer {
+	if progress.IsTerminal(w) {
+		return w
+	}
+	return nil
 }
 
 // newDockerBackend starts a fleet for one run; its resources are named and

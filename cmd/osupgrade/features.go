@@ -12,6 +12,7 @@ import (
 
 	"github.com/osupgrade/osupgrade/features/steps"
 	"github.com/osupgrade/osupgrade/internal/cliflag"
+	"github.com/osupgrade/osupgrade/internal/progress"
 )
 
 func init() {
@@ -103,7 +104,7 @@ func featuresMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		Format:  godogFormat,
 		Output:  stdout,
 		Tags:    *tags,
-		Colors:  isTerminal(stdout),
+		Colors:  progress.IsTerminal(stdout),
 		Context: ctx,
 	}.TestSuite()
 	// Parse before running: a file that does not parse runs nothing and
@@ -243,15 +244,4 @@ func printVocabulary(w io.Writer, defs []steps.Definition) {
 		}
 		fmt.Fprintf(w, "%s\n    %s\n", d.Pattern, d.Help)
 	}
-}
-
-// isTerminal says whether w is a terminal (colours are for people, not CI
-// logs).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -36,8 +36,9 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print each scenario's result contract as one JSON line")
 	out := fs.String("out", "", "write one JSON result file per scenario into this directory")
 	scale := fs.Float64("time-scale", 60, "docker: scenario seconds per wall second")
+	progressMode := progressFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: osupgrade run [--fleet sim|docker|auto|both] [--json] [--out DIR] FILE|DIR...\n\n"+
+		fmt.Fprint(stderr, "Usage: osupgrade run [--fleet sim|docker|auto|both] [--json] [--out DIR] [--progress auto|plain|none] FILE|DIR...\n\n"+
 			"--fleet both: a scenario fits both fleets unless its fleets: names one, its scale sets hold more\n"+
 			"than 50 instances together, or this machine cannot run it honestly on Docker (latency without\n"+
 			"netem); one that does not fit runs on sim alone, and stderr says why. --out DIR writes DIR/sim\n"+
@@ -51,6 +52,10 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "osupgrade run: name at least one scenario file or directory")
+		return 2
+	}
+	pr := newPrinter("run", *progressMode, stderr)
+	if pr == nil {
 		return 2
 	}
 	switch *fleet {
@@ -117,6 +122,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if !r.OK {
 			mark = "✗"
 		}
+		pr.Clear()
 		fmt.Fprintf(stderr, "%s %s (%s, scenario %s, wall %s)\n", mark, r.Scenario, r.Fleet, r.ScenarioDuration, r.WallDuration)
 		if !r.OK {
 			code = max(code, 1)
@@ -151,7 +157,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stderr, "fleet: sim for %s (%v)\n", sc.Name, err)
 			}
 		}
-		opts := harness.Options{Fleet: fl, Docker: dockerFactory, TimeScale: *scale, Progress: progressWriter(stderr), Wall: time.Now}
+		opts := harness.Options{Fleet: fl, Docker: dockerFactory, TimeScale: *scale, Printer: pr, Wall: time.Now}
 		var rs []*harness.Result
 		var err error
 		if *fleet == "both" {
@@ -321,14 +327,4 @@ func expectMark(r *harness.Result, set string) string {
 		return fmt.Sprintf("✓ %d", n)
 	}
 	return fmt.Sprintf("✗ %d/%d", bad, n)
-}
-
-// progressWriter is w on a terminal, nothing otherwise.
-func progressWriter(w io.Writer) io.Writer {
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			return f
-		}
-	}
-	return io.Discard
 }
