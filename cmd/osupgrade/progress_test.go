@@ -3,9 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/osupgrade/osupgrade/harness"
+	"github.com/osupgrade/osupgrade/internal/clock"
 )
 
 // Off a terminal, --progress plain (and auto, which picks it there) prints
@@ -45,5 +50,34 @@ func TestProgressOffATerminal(t *testing.T) {
 	var stderr bytes.Buffer
 	if code := dispatch(context.Background(), []string{"run", good, "--progress", "live"}, &bytes.Buffer{}, &stderr); code != 2 || !strings.Contains(stderr.String(), `--progress is "live", want auto, plain or none`) {
 		t.Fatalf("--progress live: exit %d, stderr %s", code, stderr.String())
+	}
+}
+
+// The Docker fleet's set-up lines reach a CI log through --progress
+// (plain, or auto off a terminal), and none keeps them out.
+func TestProgressShowsDockerSetUp(t *testing.T) {
+	fakeDocker(t, false)
+	factory := dockerFactory
+	dockerFactory = func(ctx context.Context, name string, clk *clock.Scaled, setup io.Writer) (harness.Backend, func(context.Context) error, error) {
+		if setup != nil {
+			fmt.Fprintf(setup, "docker: built OS image osupgrade-os:2.0.0\n")
+			fmt.Fprintf(setup, "docker: web: 5/5 instances started\n")
+		}
+		return factory(ctx, name, clk, setup)
+	}
+	good := write(t, t.TempDir(), "good.yaml", passing)
+	for _, tc := range []struct {
+		mode string
+		want bool
+	}{{"plain", true}, {"auto", true}, {"none", false}} {
+		var stdout, stderr bytes.Buffer
+		if code := dispatch(context.Background(), []string{"run", "--fleet", "docker", "--time-scale", "3000", "--progress", tc.mode, good}, &stdout, &stderr); code != 0 {
+			t.Fatalf("--progress %s: exit %d\n%s", tc.mode, code, stderr.String())
+		}
+		got := strings.Contains(stderr.String(), "docker: built OS image osupgrade-os:2.0.0\ndocker: web: 5/5 instances started\n") &&
+			strings.Contains(stderr.String(), "small (docker) web: batch 1 started")
+		if got != tc.want {
+			t.Errorf("--progress %s: stderr %q, want the set-up and batch lines: %v", tc.mode, stderr.String(), tc.want)
+		}
 	}
 }
