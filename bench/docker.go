@@ -32,6 +32,7 @@ import (
 	"github.com/osupgrade/osupgrade/fakes/agent"
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/scenario"
+	"github.com/osupgrade/osupgrade/internal/progress"
 	"github.com/osupgrade/osupgrade/orchestrator"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
@@ -59,7 +60,8 @@ type DockerOptions struct {
 	// TimeScale is scenario seconds per wall second (default 60, as
 	// `osupgrade run`): boot and health waits shrink alike for all three ways.
 	TimeScale float64
-	Progress  io.Writer
+	// Progress shows the Docker set-up steps; nil: none.
+	Progress *progress.Printer
 }
 
 // Docker measures the three ways on the local engine. Create it with
@@ -165,9 +167,7 @@ func CleanAll(ctx context.Context, progress io.Writer) error {
 }
 
 func (d *Docker) logf(format string, args ...any) {
-	if d.opts.Progress != nil {
-		fmt.Fprintf(d.opts.Progress, "\r\033[Kdocker: "+format, args...)
-	}
+	d.opts.Progress.Event("docker: "+format, args...)
 }
 
 func (d *Docker) setUp(ctx context.Context) error {
@@ -622,7 +622,7 @@ expect: {status: Completed, failed: 0}
 	if err != nil {
 		return 0, err
 	}
-	r, err := harness.Run(ctx, sc, harness.Options{Fleet: "docker", Docker: d.opts.Ours, TimeScale: d.opts.TimeScale})
+	r, err := harness.Run(ctx, sc, harness.Options{Fleet: "docker", Docker: d.opts.Ours, TimeScale: d.opts.TimeScale, Progress: d.opts.Progress.Writer()})
 	if err != nil {
 		return 0, err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/osupgrade/osupgrade/internal/clock"
+	"github.com/osupgrade/osupgrade/internal/progress"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
@@ -45,9 +46,9 @@ type Config struct {
 	// DockerWithin is a wall-time budget for the Docker cases (0: none): no
 	// turn starts once it has passed, and the case reports the turns made.
 	DockerWithin time.Duration
-	// Progress receives a one-line, carriage-return progress display (a
-	// terminal); nil: none.
-	Progress io.Writer
+	// Progress shows each turn (a live line on a terminal, a line each in
+	// a log) and what failed; nil: none.
+	Progress *progress.Printer
 	// Bench receives every repetition in Go's benchmark format, so that
 	// benchstat compares two runs; nil: none.
 	Bench io.Writer
@@ -97,7 +98,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		cfg.Wall = time.Now
 	}
 	r := &Report{Schema: ReportSchema, Started: cfg.Wall().UTC(), Quick: cfg.Quick, Env: environment(), QuantileDefinition: QuantileDefinition}
-	p := &progress{w: cfg.Progress, total: countSteps(cfg)}
+	p := &steps{p: cfg.Progress, total: countSteps(cfg)}
 	bw := newBenchWriter(cfg.Bench, r.Env)
 
 	for _, mix := range cfg.Mixes {
@@ -197,7 +198,7 @@ func countSteps(cfg Config) int {
 	return n
 }
 
-func runSimCase(ctx context.Context, cfg Config, mix Mix, n int, p *progress, bw *benchWriter) (SimCase, error) {
+func runSimCase(ctx context.Context, cfg Config, mix Mix, n int, p *steps, bw *benchWriter) (SimCase, error) {
 	sc, err := SimScenario(n, mix)
 	if err != nil {
 		return SimCase{}, err
@@ -239,7 +240,7 @@ func runSimCase(ctx context.Context, cfg Config, mix Mix, n int, p *progress, bw
 	}, nil
 }
 
-func runPlannerCase(ctx context.Context, cfg Config, n int, p *progress, bw *benchWriter) (PlannerCase, error) {
+func runPlannerCase(ctx context.Context, cfg Config, n int, p *steps, bw *benchWriter) (PlannerCase, error) {
 	reps := cfg.Reps(n)
 	base := PlannerFleet(n)
 	in := make([]plan.Instance, n)
@@ -274,7 +275,7 @@ func runPlannerCase(ctx context.Context, cfg Config, n int, p *progress, bw *ben
 // runDockerCase measures the three ways on n containers, turn by turn. A
 // turn is one measurement of each way; one cut short by ctx is dropped, and
 // no turn starts after deadline (zero: none). c.Reps is the turns made.
-func runDockerCase(ctx context.Context, cfg Config, n int, deadline time.Time, p *progress, bw *benchWriter) (c DockerCase, err error) {
+func runDockerCase(ctx context.Context, cfg Config, n int, deadline time.Time, p *steps, bw *benchWriter) (c DockerCase, err error) {
 	d := cfg.Docker
 	c = DockerCase{N: n, Settings: d.Settings(n)}
 	p.step(fmt.Sprintf("docker N=%d: preparing", n))
@@ -423,33 +424,26 @@ func loadAverage() float64 {
 	return v
 }
 
-// progress is a single status line on a terminal.
-type progress struct {
-	w     io.Writer
+// steps numbers the benchmark's turns on its progress printer.
+type steps struct {
+	p     *progress.Printer
 	total int
 	n     int
 }
 
-func (p *progress) step(what string) {
-	if p.w == nil {
-		return
-	}
+// step is a turn that starts: an event, numbered.
+func (p *steps) step(what string) {
 	p.n++
-	fmt.Fprintf(p.w, "\r\033[K[%d/%d] %s", min(p.n, p.total), p.total, what)
+	p.p.Event("bench [%d/%d] %s", min(p.n, p.total), p.total, what)
 }
 
-// note prints a line that stays (a failure) above the progress line.
-func (p *progress) note(what string) {
-	if p.w == nil {
-		return
-	}
-	fmt.Fprintf(p.w, "\r\033[K%s\n", what)
+// note is a line that stays (a failure, a Docker turn's time).
+func (p *steps) note(what string) {
+	p.p.Note("bench: %s", what)
 }
 
-func (p *progress) done() {
-	if p.w != nil && p.n > 0 {
-		fmt.Fprint(p.w, "\r\033[K")
-	}
+func (p *steps) done() {
+	p.p.Clear()
 }
 
 type metric struct {

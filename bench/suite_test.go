@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/osupgrade/osupgrade/internal/progress"
 )
 
 // fakeWays is DockerWays with fixed durations; it records the call order.
@@ -61,7 +63,7 @@ func TestSuiteRun(t *testing.T) {
 		SimSizes: []int{200, 1000}, Mixes: []Mix{FaultFree}, PlannerSizes: []int{300},
 		Reps:   func(int) int { return 3 },
 		Docker: ways, DockerSizes: []int{10}, DockerReps: 3,
-		Bench: &txt, Progress: &prog, Wall: time.Now,
+		Bench: &txt, Progress: progress.New(&prog, progress.Plain), Wall: time.Now,
 	}
 	r, err := Run(context.Background(), cfg)
 	if err != nil {
@@ -185,7 +187,7 @@ func TestSuiteRunInterruptedKeepsAFailedWay(t *testing.T) {
 		}
 	}
 	var prog bytes.Buffer
-	cfg := Config{Reps: func(int) int { return 1 }, Docker: ways, DockerSizes: []int{10}, DockerReps: 3, Wall: time.Now, Progress: &prog}
+	cfg := Config{Reps: func(int) int { return 1 }, Docker: ways, DockerSizes: []int{10}, DockerReps: 3, Wall: time.Now, Progress: progress.New(&prog, progress.Plain)}
 	r, err := Run(ctx, cfg)
 	if !errors.Is(err, context.Canceled) || r == nil || len(r.Docker) != 1 {
 		t.Fatalf("Run = %+v, %v", r, err)

@@ -18,6 +18,7 @@ import (
 	"github.com/osupgrade/osupgrade/fakes/sim"
 	"github.com/osupgrade/osupgrade/harness/scenario"
 	"github.com/osupgrade/osupgrade/internal/clock"
+	"github.com/osupgrade/osupgrade/internal/progress"
 	"github.com/osupgrade/osupgrade/orchestrator"
 	"github.com/osupgrade/osupgrade/orchestrator/metrics"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
@@ -42,8 +43,12 @@ type Options struct {
 	TimeScale float64
 	// Poll is how often a fleet without event notification is observed
 	// while a rollout runs, in scenario time (default 5s).
-	Poll     time.Duration
+	Poll time.Duration
+	// Progress receives the Docker fleet's set-up lines; nil: Printer's.
 	Progress io.Writer
+	// Printer shows the rollout events (a batch started, finished) as
+	// they happen; nil: silent.
+	Printer *progress.Printer
 	// Wall measures the run's wall time; nil: not measured.
 	Wall func() time.Time
 	// JournalSlack shortens the journal's 5-minute upgrade wait where the
@@ -106,6 +111,7 @@ type World struct {
 	reimages *reimageLog
 	// faultChanged is when a fault was last applied or ended.
 	faultChanged time.Time
+	printer      *progress.Printer
 }
 
 type firedOn struct {
@@ -126,7 +132,7 @@ var ErrBadInput = errors.New("bad input")
 // scale sets (validated; a rejection the scenario expects is recorded), the
 // running versions in the catalog.
 func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, error) {
-	w := &World{Scenario: f, Seed: 1, Start: clock.Epoch, rejected: map[string]error{}, dataAt0: map[string][]uint64{}, fired: make([]bool, len(f.Timeline)), wall: opts.Wall}
+	w := &World{Scenario: f, Seed: 1, Start: clock.Epoch, rejected: map[string]error{}, dataAt0: map[string][]uint64{}, fired: make([]bool, len(f.Timeline)), wall: opts.Wall, printer: opts.Printer}
 	if f.Seed != nil {
 		w.Seed = *f.Seed
 	}
@@ -167,7 +173,11 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 		w.scaled.Hold()                                            // until every instance is up: building them is not scenario time
 		w.settle = time.Duration(2 * scale * float64(time.Second)) // two wall seconds
 		w.Clock = w.scaled
-		fl, closer, err := opts.Docker(ctx, f.Name, w.scaled, opts.Progress)
+		setup := opts.Progress
+		if setup == nil {
+			setup = opts.Printer.Writer()
+		}
+		fl, closer, err := opts.Docker(ctx, f.Name, w.scaled, setup)
 		if err != nil {
 			return nil, fmt.Errorf("docker fleet: %w", err)
 		}
@@ -344,6 +354,7 @@ func (w *World) rng(purpose, set string, index int) *rand.Rand {
 func (w *World) onEvent(e orchestrator.SetEvent) {
 	if e.Kind != plan.EventInstanceReimaged {
 		w.events = append(w.events, e)
+		w.printer.Event("%s (%s) %s: %s at %s", w.Scenario.Name, w.FleetName, e.Set, e.Event, e.Time.Sub(w.Start))
 	}
 	if e.Kind == plan.EventRolloutStarted && w.journal != nil {
 		w.journal.BeginRollout(e.Set, e.Time)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/osupgrade/osupgrade/bench"
+	"github.com/osupgrade/osupgrade/internal/cliflag"
+	"github.com/osupgrade/osupgrade/internal/progress"
 	"github.com/osupgrade/osupgrade/reports"
 )
 
@@ -21,8 +22,8 @@ func init() {
 
 // benchDocker readies the Docker ways: the engine limit and Swarm always,
 // our rollout when the Docker fleet is compiled in (dockerFactory).
-func benchDocker(ctx context.Context, progress io.Writer, timeScale float64) (bench.DockerWays, string, error) {
-	d, version, err := bench.NewDocker(ctx, bench.DockerOptions{Ours: dockerFactory, Progress: progress, TimeScale: timeScale})
+func benchDocker(ctx context.Context, pr *progress.Printer, timeScale float64) (bench.DockerWays, string, error) {
+	d, version, err := bench.NewDocker(ctx, bench.DockerOptions{Ours: dockerFactory, Progress: pr, TimeScale: timeScale})
 	if err != nil {
 		return nil, "", err
 	}
@@ -30,8 +31,7 @@ func benchDocker(ctx context.Context, progress io.Writer, timeScale float64) (be
 }
 
 func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cliflag.NewFlagSet("bench", stderr)
 	quick := fs.Bool("quick", false, "CI mode: simulated fleets up to 10^5 instances, Docker at 50 containers")
 	out := fs.String("out", "reports/out", "write bench.json, bench.md, bench.html and bench.txt (Go benchmark format) here")
 	baseline := fs.String("baseline", "bench/baseline.json", "compare with this report; \"\" for none")
@@ -41,16 +41,14 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	dockerReps := fs.Int("docker-reps", 0, "repetitions of each Docker way (default 5; --quick 2, the least a confidence interval needs)")
 	dockerWithin := fs.Duration("docker-within", 0, "wall-time budget for the Docker cases: no turn of the three ways starts once it is spent, and each case reports the turns made (0: none)")
 	timeScale := fs.Float64("time-scale", 20, "docker: scenario seconds per wall second for our rollout and the agents of all three ways (at 60 this machine's container start-up, about a second each, is a minute of scenario time and batches miss the 5-minute wait)")
+	progressMode := progressFlag(fs)
 	failOnRegression := fs.Bool("fail-on-regression", false, "exit 1 when a quantity regressed against the baseline")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: osupgrade bench [--quick] [--out DIR] [--baseline FILE] [--docker auto|on|off]\n\nExit status: 0 measured (regressions are flagged in the report), 1 a run failed or --fail-on-regression and a regression, 2 usage.\n\n")
+		fmt.Fprint(stderr, "Usage: osupgrade bench [--quick] [--out DIR] [--baseline FILE] [--docker auto|on|off] [--progress auto|plain|none]\n\nExit status: 0 measured (regressions are flagged in the report), 1 a run failed or --fail-on-regression and a regression, 2 usage.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := cliflag.Parse(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "osupgrade bench: unexpected arguments %q\n", fs.Args())
@@ -88,8 +86,8 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 
 	cfg := bench.DefaultConfig(*quick)
 	cfg.Bench = txt
-	if pw := progressWriter(stderr); pw != io.Discard {
-		cfg.Progress = pw
+	if cfg.Progress = newPrinter("bench", *progressMode, stderr); cfg.Progress == nil {
+		return 2
 	}
 	switch *only {
 	case "":

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,7 +13,9 @@ import (
 
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/chaos"
+	"github.com/osupgrade/osupgrade/internal/cliflag"
 	"github.com/osupgrade/osupgrade/internal/netfault"
+	"github.com/osupgrade/osupgrade/internal/progress"
 	"github.com/osupgrade/osupgrade/reports/junit"
 )
 
@@ -24,8 +24,7 @@ func init() {
 }
 
 func chaosMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cliflag.NewFlagSet("chaos", stderr)
 	fleet := fs.String("fleet", "sim", "fleet backend: sim or docker")
 	seed := fs.Uint64("seed", 1, "the seed every scenario is drawn from")
 	runs := fs.Int("runs", 100, "how many scenarios to run")
@@ -34,15 +33,13 @@ func chaosMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	maxN := fs.Int("max-instances", 0, "largest scale set (default 100000 on sim, 20 on docker)")
 	out := fs.String("out", "reports/out", "where a failing case's minimal scenario, its JSON and the JUnit XML go")
 	scale := fs.Float64("time-scale", 60, "docker: scenario seconds per wall second")
+	progressMode := progressFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: osupgrade chaos [--fleet sim|docker] [--seed S] [--runs N] [--run R] [--duration D] [--out DIR]\n\nEach run is a scenario drawn from (seed, run index), checked against I-1..I-7.\nA failing run is shrunk to a minimal scenario written to --out; the command\nprints the seed and the command that replays it. Exit status: 0 no\ninvariant broken, 1 one broken, 2 usage or environment.\n\n")
+		fmt.Fprint(stderr, "Usage: osupgrade chaos [--fleet sim|docker] [--seed S] [--runs N] [--run R] [--duration D] [--out DIR] [--progress auto|plain|none]\n\nEach run is a scenario drawn from (seed, run index), checked against I-1..I-7.\nA failing run is shrunk to a minimal scenario written to --out; the command\nprints the seed and the command that replays it. Exit status: 0 no\ninvariant broken, 1 one broken, 2 usage or environment.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := cliflag.Parse(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 || *runs < 1 {
 		fs.Usage()
@@ -75,7 +72,10 @@ func chaosMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "osupgrade chaos: --out: %v\n", err)
 		return 2
 	}
-	progress := progressWriter(stderr)
+	pr := newPrinter("chaos", *progressMode, stderr)
+	if pr == nil {
+		return 2
+	}
 	noNetem := false
 	if *fleet == "docker" {
 		if err := netfault.NetemAvailable(); err != nil {
@@ -83,7 +83,7 @@ func chaosMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			fmt.Fprintf(stderr, "osupgrade chaos: %v: latency faults shape the link with TBF instead (kind: tbf)\n", err)
 		}
 	}
-	opts := harness.Options{Fleet: *fleet, Docker: dockerFactory, TimeScale: *scale, Wall: time.Now}
+	opts := harness.Options{Fleet: *fleet, Docker: dockerFactory, TimeScale: *scale, Wall: time.Now, Progress: pr.Writer()}
 	run := func(s chaos.Spec) (*harness.Result, error) {
 		sc, err := s.Parse()
 		if err != nil {
@@ -96,6 +96,8 @@ func chaosMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		first, last = *only, *only+1
 	}
 	start := time.Now()
+	// Off a terminal, a line every tenth of the runs or 30 s.
+	every := progress.Every{N: max(1, (last-first)/10), Interval: 30 * time.Second, Now: time.Now}
 	var results []*harness.Result
 	code, done, failed := 0, 0, 0
 	var slowest harness.FaultTiming // the slowest fault application of all runs
@@ -108,13 +110,19 @@ func chaosMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if noNetem {
 			spec = spec.WithoutNetem()
 		}
-		fmt.Fprintf(progress, "\rchaos seed %d: run %d/%d (%d instances, %d faults) %s   ", *seed, i+1-first, last-first, spec.Instances, len(spec.Faults), time.Since(start).Round(time.Second))
+		status := fmt.Sprintf("chaos seed %d: run %d/%d (%d instances, %d faults, %d broke an invariant) %s", *seed, i+1-first, last-first, spec.Instances, len(spec.Faults), failed, time.Since(start).Round(time.Second))
+		if every.Due() {
+			pr.Event("%s", status)
+		} else {
+			pr.Status("%s", status)
+		}
 		r, err := run(spec)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
 			}
-			fmt.Fprintf(stderr, "\nosupgrade chaos: run %d: %v\n%s", i, err, spec.Render())
+			pr.Clear()
+			fmt.Fprintf(stderr, "osupgrade chaos: run %d: %v\n%s", i, err, spec.Render())
 			return 2 // a generated scenario the harness refuses is a generator bug
 		}
 		done++
@@ -130,7 +138,7 @@ func chaosMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			continue
 		}
 		code, failed = 1, failed+1
-		fmt.Fprintf(progress, "\n")
+		pr.Clear()
 		fmt.Fprintf(stdout, "✗ seed %d run %d breaks %s\n", *seed, i, strings.Join(broken, ", "))
 		for _, inv := range r.Invariants {
 			if !inv.OK {
@@ -151,7 +159,7 @@ func chaosMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		fmt.Fprintf(stdout, "  minimal scenario (%d instances, %d faults): %s\n  replay: osupgrade run --fleet %s %s\n  or:     osupgrade chaos --fleet %s --seed %d --run %d\n", min.Instances, len(min.Faults), path, *fleet, path, *fleet, *seed, i)
 	}
-	fmt.Fprintf(progress, "\n")
+	pr.Clear()
 	doc := junit.FromResults(fmt.Sprintf("osupgrade chaos seed %d", *seed), results, junit.Property{Name: "fleet", Value: *fleet}, junit.Property{Name: "seed", Value: fmt.Sprint(*seed)})
 	jpath := filepath.Join(*out, fmt.Sprintf("chaos-%s-%d-junit.xml", *fleet, *seed))
 	if err := junit.WriteFile(jpath, doc); err != nil {

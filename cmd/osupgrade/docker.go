@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,7 +12,9 @@ import (
 	"github.com/osupgrade/osupgrade/bench"
 	"github.com/osupgrade/osupgrade/fakes/docker"
 	"github.com/osupgrade/osupgrade/harness"
+	"github.com/osupgrade/osupgrade/internal/cliflag"
 	"github.com/osupgrade/osupgrade/internal/clock"
+	"github.com/osupgrade/osupgrade/internal/progress"
 	"github.com/osupgrade/osupgrade/orchestrator"
 )
 
@@ -28,9 +29,18 @@ func init() {
 		return cli.Close()
 	}
 	newDockerFleet = func(ctx context.Context, runID string, clk orchestrator.Clock, scale float64) (orchestrator.Fleet, error) {
-		return docker.New(ctx, docker.Options{RunID: runID, Clock: clk, TimeScale: scale, Progress: progressWriter(os.Stderr)})
+		return docker.New(ctx, docker.Options{RunID: runID, Clock: clk, TimeScale: scale, Progress: terminalOrNil(os.Stderr)})
 	}
 	commands["clean"] = command{"remove every container, network, volume and image labelled as osupgrade's, and nothing else", cleanMain}
+}
+
+// terminalOrNil is w on a terminal, nil otherwise: serve's log is slog's,
+// the Docker fleet's set-up lines are for a person watching.
+func terminalOrNil(w io.Writer) io.Writer {
+	if progress.IsTerminal(w) {
+		return w
+	}
+	return nil
 }
 
 // newDockerBackend starts a fleet for one run; its resources are named and
@@ -49,16 +59,12 @@ func newDockerBackend(ctx context.Context, name string, clk *clock.Scaled, progr
 }
 
 func cleanMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("clean", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cliflag.NewFlagSet("clean", stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: osupgrade clean\n\nRemoves every container, network, volume and image labelled osupgrade.owner=osupgrade,\nand what benchmark runs left (osupgrade.owner=osupgrade-bench: Swarm services too, and\nthe single-node swarm a benchmark initialised). Resources without those labels are never touched.\n")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := cliflag.Parse(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "osupgrade clean: unexpected argument %q\n", fs.Arg(0))

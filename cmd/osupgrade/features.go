@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,9 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"github.com/osupgrade/osupgrade/features/steps"
+	"github.com/osupgrade/osupgrade/internal/cliflag"
+	"github.com/osupgrade/osupgrade/internal/progress"
 )
 
 func init() {
@@ -49,8 +48,7 @@ usage, a path that does not exist, or a file that does not parse.
 `
 
 func featuresMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := pflag.NewFlagSet("features", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cliflag.NewFlagSet("features", stderr)
 	fleet := fs.String("fleet", "sim", "where the scenarios run: sim, or docker (containers)")
 	format := fs.String("format", "pretty", "pretty, junit or cucumber; comma-separated for several")
 	out := fs.String("out", "", "write the junit and cucumber reports into this directory")
@@ -60,11 +58,8 @@ func featuresMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprint(stderr, featuresUsage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := cliflag.Parse(fs, args); !ok {
+		return code
 	}
 	if *list {
 		if fs.NArg() > 0 {
@@ -123,7 +118,7 @@ func featuresMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		Format:  godogFormat,
 		Output:  godogOut,
 		Tags:    *tags,
-		Colors:  isTerminal(stdout),
+		Colors:  progress.IsTerminal(stdout),
 		Context: ctx,
 	}.TestSuite()
 	// Parse before running: a file that does not parse runs nothing and
@@ -296,15 +291,4 @@ func printVocabulary(w io.Writer, defs []steps.Definition) {
 		}
 		fmt.Fprintf(w, "%s\n    %s\n", d.Pattern, d.Help)
 	}
-}
-
-// isTerminal says whether w is a terminal (colours are for people, not CI
-// logs).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"runtime/debug"
 	"strings"
 
-	"github.com/spf13/pflag"
-
+	"github.com/osupgrade/osupgrade/internal/cliflag"
 	"github.com/osupgrade/osupgrade/internal/scaffold"
 )
 
@@ -21,19 +19,15 @@ func init() {
 const module = "github.com/osupgrade/osupgrade"
 
 func initMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := pflag.NewFlagSet("init", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cliflag.NewFlagSet("init", stderr)
 	force := fs.Bool("force", false, "overwrite files that exist")
 	fs.Usage = func() {
 		files, _ := scaffold.Files()
 		fmt.Fprintf(stderr, "Usage: osupgrade init [--force] DIR\n\nWrites into DIR (created if need be):\n  %s\n\nRefuses to overwrite a file that exists (lists them) unless --force.\nExit status: 0 written, 1 files exist or could not be written, 2 usage.\n\n", strings.Join(files, "\n  "))
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := cliflag.Parse(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() != 1 {
 		fmt.Fprintln(stderr, "osupgrade init: name one directory (. for this one)")

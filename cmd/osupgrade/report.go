@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/osupgrade/osupgrade/bench"
 	"github.com/osupgrade/osupgrade/harness"
+	"github.com/osupgrade/osupgrade/internal/cliflag"
 	"github.com/osupgrade/osupgrade/reports"
 )
 
@@ -21,18 +21,14 @@ func init() {
 }
 
 func reportMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cliflag.NewFlagSet("report", stderr)
 	out := fs.String("out", "", "write the reports here (default: next to each JSON file)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: osupgrade report [--out DIR] DIR...\n\nRenders NAME.html and NAME.md for every saved run (NAME.report.json, or a bare\nresult NAME.json from `osupgrade run --out`), the run's index.html, summary.md\nand junit.xml over all of a directory's runs, and bench.md and bench.html from\nbench.json.\n\nExit status: 0 rendered, 1 a file could not be rendered, 2 usage.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := cliflag.Parse(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "osupgrade report: name at least one directory of saved JSON results")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/scenario"
+	"github.com/osupgrade/osupgrade/internal/cliflag"
 	"github.com/osupgrade/osupgrade/reports"
 )
 
@@ -30,14 +30,14 @@ var (
 )
 
 func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cliflag.NewFlagSet("run", stderr)
 	fleet := fs.String("fleet", "sim", "fleet backend: sim, docker, auto (docker when the engine answers, sim otherwise), or both: each scenario that fits both fleets runs on sim, then docker, and a difference in what the fleets show at the end (each instance's version, health, provisioning state, rollback, data; each reimage batch) fails it")
 	asJSON := fs.Bool("json", false, "print each scenario's result contract as one JSON line")
 	out := fs.String("out", "", "write one JSON result file per scenario into this directory")
 	scale := fs.Float64("time-scale", 60, "docker: scenario seconds per wall second")
+	progressMode := progressFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: osupgrade run [--fleet sim|docker|auto|both] [--json] [--out DIR] FILE|DIR...\n\n"+
+		fmt.Fprint(stderr, "Usage: osupgrade run [--fleet sim|docker|auto|both] [--json] [--out DIR] [--progress auto|plain|none] FILE|DIR...\n\n"+
 			"--fleet both: a scenario fits both fleets unless its fleets: names one, its scale sets hold more\n"+
 			"than 50 instances together, or this machine cannot run it honestly on Docker (latency without\n"+
 			"netem); one that does not fit runs on sim alone, and stderr says why. --out DIR writes DIR/sim\n"+
@@ -46,14 +46,15 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"input or usage.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := cliflag.Parse(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "osupgrade run: name at least one scenario file or directory")
+		return 2
+	}
+	pr := newPrinter("run", *progressMode, stderr)
+	if pr == nil {
 		return 2
 	}
 	switch *fleet {
@@ -120,6 +121,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if !r.OK {
 			mark = "✗"
 		}
+		pr.Clear()
 		fmt.Fprintf(stderr, "%s %s (%s, scenario %s, wall %s)\n", mark, r.Scenario, r.Fleet, r.ScenarioDuration, r.WallDuration)
 		if !r.OK {
 			code = max(code, 1)
@@ -154,7 +156,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stderr, "fleet: sim for %s (%v)\n", sc.Name, err)
 			}
 		}
-		opts := harness.Options{Fleet: fl, Docker: dockerFactory, TimeScale: *scale, Progress: progressWriter(stderr), Wall: time.Now}
+		opts := harness.Options{Fleet: fl, Docker: dockerFactory, TimeScale: *scale, Printer: pr, Wall: time.Now}
 		var rs []*harness.Result
 		var err error
 		if *fleet == "both" {
@@ -325,14 +327,4 @@ func expectMark(r *harness.Result, set string) string {
 		return fmt.Sprintf("✓ %d", n)
 	}
 	return fmt.Sprintf("✗ %d/%d", bad, n)
-}
-
-// progressWriter is w on a terminal, nothing otherwise.
-func progressWriter(w io.Writer) io.Writer {
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			return f
-		}
-	}
-	return io.Discard
 }

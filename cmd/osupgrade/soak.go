@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -13,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/osupgrade/osupgrade/internal/cliflag"
 	"github.com/osupgrade/osupgrade/internal/soak"
 )
 
@@ -28,8 +27,7 @@ var soakServer []string
 var soakEnv []string
 
 func soakMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("soak", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cliflag.NewFlagSet("soak", stderr)
 	duration := fs.Duration("duration", 10*time.Minute, "how long the load runs (rollouts in progress then finish)")
 	out := fs.String("out", "reports/out", "directory for soak.json and the server's log serve.log")
 	scale := fs.Float64("time-scale", 30, "the server's --time-scale: scenario seconds per wall second")
@@ -67,11 +65,8 @@ held, 1 a violation (each named), 2 usage or the server did not start.
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := cliflag.Parse(fs, args); !ok {
+		return code
 	}
 	var bad []string
 	if fs.NArg() > 0 {

@@ -3,12 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 
 	"github.com/osupgrade/osupgrade/internal/buildinfo"
+	"github.com/osupgrade/osupgrade/internal/cliflag"
 )
 
 func init() {
@@ -16,18 +15,14 @@ func init() {
 }
 
 func versionMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cliflag.NewFlagSet("version", stderr)
 	asJSON := fs.Bool("json", false, "print a JSON document: version, revision, modified, time, go_version, os, arch, cgo_enabled")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: osupgrade version [--json]\n\nPrints the module version (vX.Y.Z for go install …@vX.Y.Z, (devel) for a build in a\ncheckout), the commit it was built from (and whether the checkout was modified), and\nthe Go version, OS and architecture.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := cliflag.Parse(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "osupgrade version: unexpected argument %q\n", fs.Arg(0))

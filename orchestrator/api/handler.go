@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"runtime/debug"
@@ -80,10 +81,12 @@ func newHandler(s *Server) *handler {
 	return h
 }
 
-// statusWriter remembers the status code for the request metric.
+// statusWriter remembers the status code and counts the body's bytes, for
+// the request metric and the access log.
 type statusWriter struct {
 	http.ResponseWriter
-	code int
+	code  int
+	bytes int64
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -97,7 +100,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
 }
 
 var apiVersionRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-preview)?$`)
@@ -105,11 +110,19 @@ var apiVersionRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-preview)?$`)
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	w = sw
-	requestID := clientID(r.Header.Get("x-ms-request-id"))
-	w.Header().Set("x-ms-request-id", requestID)
-	if c := r.Header.Get("x-ms-correlation-request-id"); c != "" {
-		w.Header().Set("x-ms-correlation-request-id", clientID(c))
+	// ARM's ids: the client's (x-ms-client-request-id is what Azure SDKs
+	// send) or fresh ones, returned and logged.
+	requestID := r.Header.Get("x-ms-request-id")
+	if requestID == "" {
+		requestID = r.Header.Get("x-ms-client-request-id")
 	}
+	requestID = clientID(requestID)
+	correlationID := clientID(r.Header.Get("x-ms-correlation-request-id"))
+	w.Header().Set("x-ms-request-id", requestID)
+	w.Header().Set("x-ms-correlation-request-id", correlationID)
+	// Deferred first so that it runs last, with the status a recovered
+	// panic answered.
+	defer h.accessLog(sw, r, h.s.wallNow(), requestID, correlationID)
 	defer func() {
 		route := r.Pattern
 		if route == "" || route == "/" {
@@ -206,6 +219,22 @@ func quoteName(s string) string {
 	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(strings.ToValidUTF8(s[:80], "")), len(s))
 }
 
+// accessLog writes one record for a request that ended: info, or error
+// for a 5xx.
+func (h *handler) accessLog(w *statusWriter, r *http.Request, start time.Time, requestID, correlationID string) {
+	code, level := w.code, slog.LevelInfo
+	if code == 0 {
+		code = http.StatusOK
+	}
+	if code >= 500 {
+		level = slog.LevelError
+	}
+	h.s.log().LogAttrs(r.Context(), level, "request",
+		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", code),
+		slog.Duration("duration", h.s.wallNow().Sub(start)), slog.Int64("bytes", w.bytes),
+		slog.String("x-ms-request-id", requestID), slog.String("x-ms-correlation-request-id", correlationID))
+}
+
 // recoverPanic turns a handler's panic into ARM's 500 and one log line with
 // the stack, instead of a reset stream: a bug in one request must not look
 // like a network failure to the client.
@@ -217,7 +246,7 @@ func (h *handler) recoverPanic(w *statusWriter, r *http.Request, requestID strin
 	if v == http.ErrAbortHandler { //nolint:errorlint // net/http's sentinel, compared as net/http does
 		panic(v)
 	}
-	fmt.Fprintf(h.s.opts.Log, "panic: %s %q (request %s): %v; stack: %q\n", r.Method, r.URL.Path, requestID, v, debug.Stack())
+	h.s.log().Error("panic", "method", r.Method, "path", r.URL.Path, "x-ms-request-id", requestID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 	if w.code != 0 {
 		// The status line is out: nothing to answer with but a cut response.
 		return

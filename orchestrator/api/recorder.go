@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"maps"
 	"slices"
 	"strconv"
@@ -36,7 +36,7 @@ type recordingFleet struct {
 	// saved as a snapshot in the transaction that records the change, so
 	// that a restarted server restores exactly what it had acted on.
 	sim *sim.Fleet
-	log io.Writer
+	log *slog.Logger
 	// pending are the sim's reimage records not yet committed, dirty the
 	// sets whose snapshots go with them (flush).
 	pending []boltstore.Doc
@@ -98,7 +98,7 @@ type FleetLogEntry struct {
 func vmKey(set string, id int) string { return fmt.Sprintf("%s/%09d", set, id) }
 
 func newRecordingFleet(ctx context.Context, inner orchestrator.Fleet, st *boltstore.Store, clk orchestrator.Clock) (*recordingFleet, error) {
-	f := &recordingFleet{inner: inner, base: inner, store: st, clock: clk, sets: map[string]*fleetState{}, log: io.Discard, dirty: map[string]bool{}}
+	f := &recordingFleet{inner: inner, base: inner, store: st, clock: clk, sets: map[string]*fleetState{}, log: slog.New(slog.DiscardHandler), dirty: map[string]bool{}}
 	switch w := inner.(type) {
 	case *savedSim:
 		f.sim, f.base, w.rec = w.Fleet, w.Fleet, f
@@ -428,7 +428,7 @@ func (f *recordingFleet) SetBadVersion(version string, kind fault.BadKind) {
 		err = f.store.PutDocs(context.Background(), docs...)
 	}
 	if err != nil {
-		fmt.Fprintf(f.log, "save bad version %s: %v\n", version, err)
+		f.log.Error("save bad version", "version", version, "err", err)
 	}
 }
 

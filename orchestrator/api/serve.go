@@ -3,9 +3,9 @@ package api
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/osupgrade/osupgrade/internal/cliflag"
 )
 
 // Timeouts of the HTTP server: a client that sends its headers or body a
@@ -53,6 +55,8 @@ type serveConfig struct {
 	tokenFile, certFile, keyFile string
 	seed                         uint64
 	generateToken                bool // the token file is DATA/token and does not exist yet
+	logFormat                    string
+	logLevel                     slog.Level
 	warnings                     []string
 }
 
@@ -61,8 +65,7 @@ type serveConfig struct {
 // returns the exit code when serve must stop (0 for -h).
 func parseServeFlags(ctx context.Context, args []string, stderr io.Writer, resolve func(context.Context, string) ([]net.IP, error)) (serveConfig, int, bool) {
 	var c serveConfig
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cliflag.NewFlagSet("serve", stderr)
 	fs.StringVar(&c.fleet, "fleet", "sim", "fleet backend: sim or docker")
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8443", "address to serve HTTPS on (HOST:PORT; a loopback host unless --allow-remote)")
 	fs.StringVar(&c.data, "data", "osupgrade-data", "state directory (state.db, generated certificate and token)")
@@ -73,16 +76,15 @@ func parseServeFlags(ctx context.Context, args []string, stderr io.Writer, resol
 	fs.StringVar(&c.keyFile, "tls-key", "", "TLS key file, with --tls-cert")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the platform schedule's draws and the simulated fleet")
 	allowRemote := fs.Bool("allow-remote", false, "allow a --listen address other machines can reach (0.0.0.0, ::, a non-loopback address or host name)")
+	fs.StringVar(&c.logFormat, "log-format", "text", "stderr log: text (key=value) or json, one record a line")
+	logLevel := fs.String("log-level", "info", "least level logged: debug, info (one access line per request), warn or error")
 	allowWeak := fs.Bool("allow-weak-token", false, "accept a token shorter than 32 bytes or a token file readable by group or others (with a warning)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: osupgrade serve [flags]\n\nServes the emulated Microsoft.Compute API over HTTPS with bearer-token auth.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return c, 0, false
-		}
-		return c, 2, false
+	if code, ok := cliflag.Parse(fs, args); !ok {
+		return c, code, false
 	}
 	refuse := func(format string, a ...any) (serveConfig, int, bool) {
 		fmt.Fprintf(stderr, "serve: "+format+"\n", a...)
@@ -101,7 +103,14 @@ func parseServeFlags(ctx context.Context, args []string, stderr io.Writer, resol
 		return refuse("--clock %q: want real or virtual", c.clock)
 	case c.data == "":
 		return refuse("--data: a directory is required")
+	case c.logFormat != "text" && c.logFormat != "json":
+		return refuse("--log-format %q: want text or json", c.logFormat)
 	}
+	level, ok := logLevels[*logLevel]
+	if !ok {
+		return refuse("--log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	c.logLevel = level
 	for _, f := range []string{c.certFile, c.keyFile} {
 		if f == "" {
 			continue
@@ -139,6 +148,19 @@ func parseServeFlags(ctx context.Context, args []string, stderr io.Writer, resol
 		}
 	}
 	return c, 0, true
+}
+
+// logLevels are --log-level's values.
+var logLevels = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
+
+// newLogger is serve's log on w: slog records in text or JSON, from level
+// up.
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // checkListen checks a HOST:PORT to listen on; remote describes why other
@@ -205,9 +227,15 @@ func Serve(ctx context.Context, args []string, stdout, stderr io.Writer, newDock
 		fmt.Fprintln(stderr, "serve: --fleet docker: the Docker fleet is not available in this build")
 		return 2
 	}
+	// stdout keeps its lines (scripts read the address from it); stderr
+	// is the log.
+	log := newLogger(stderr, c.logFormat, c.logLevel)
 	for _, w := range c.warnings {
-		fmt.Fprintf(stderr, "serve: warning: %s\n", w)
+		log.Warn("serve: insecure configuration", "warning", w)
 	}
+	// Until it listens, what stops serve is said plainly, as by every
+	// command: the person starting it reads it (a damaged state's
+	// message is several lines of what to do).
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		fmt.Fprintf(stderr, "serve: %v\n", err)
 		return 1
@@ -220,6 +248,7 @@ func Serve(ctx context.Context, args []string, stdout, stderr io.Writer, newDock
 	}
 	if created {
 		fmt.Fprintf(stdout, "generated bearer token in %s\n", tf)
+		log.Info("serve: generated bearer token", "file", tf)
 	}
 	host, _, _ := net.SplitHostPort(c.listen)
 	if c.certFile == "" {
@@ -231,11 +260,12 @@ func Serve(ctx context.Context, args []string, stdout, stderr io.Writer, newDock
 		c.certFile, c.keyFile = cert, key
 		if made {
 			fmt.Fprintf(stdout, "generated self-signed certificate %s\n", cert)
+			log.Info("serve: generated self-signed certificate", "file", cert)
 		}
 	}
 	srv, err := Open(ctx, Options{
 		DataDir: c.data, Fleet: c.fleet, NewDockerFleet: newDockerFleet, Clock: c.clock, TimeScale: c.scale,
-		WallNow: time.Now, Token: token, Seed: c.seed, Log: stderr,
+		WallNow: time.Now, Token: token, Seed: c.seed, Logger: log,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "serve: %v\n", err)
@@ -248,7 +278,10 @@ func Serve(ctx context.Context, args []string, stdout, stderr io.Writer, newDock
 		return 1
 	}
 	hs := newHTTPServer(srv.Handler(), serveTimeouts)
-	fmt.Fprintf(stdout, "osupgrade serve: listening on https://%s (fleet %s, clock %s, certificate %s, state %s)\n", ln.Addr(), c.fleet, c.clock, c.certFile, filepath.Join(c.data, "state.db"))
+	hs.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn) // TLS handshake and connection errors
+	state := filepath.Join(c.data, "state.db")
+	fmt.Fprintf(stdout, "osupgrade serve: listening on https://%s (fleet %s, clock %s, certificate %s, state %s)\n", ln.Addr(), c.fleet, c.clock, c.certFile, state)
+	log.Info("serve: listening", "url", "https://"+ln.Addr().String(), "fleet", c.fleet, "clock", c.clock, "certificate", c.certFile, "state", state)
 
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
 	runDone := make(chan error, 1)
@@ -261,17 +294,18 @@ func Serve(ctx context.Context, args []string, stdout, stderr io.Writer, newDock
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(stdout, "osupgrade serve: shutting down")
+		log.Info("serve: shutting down")
 	case err := <-serveDone:
-		fmt.Fprintf(stderr, "serve: %v\n", err)
+		log.Error("serve: HTTP server stopped", "err", err)
 		code = 1
 	case err := <-runDone:
-		fmt.Fprintf(stderr, "serve: runner stopped: %v\n", err)
+		log.Error("serve: runner stopped", "err", err)
 		code, runStopped = 1, true
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := hs.Shutdown(shutdownCtx); err != nil {
-		fmt.Fprintf(stderr, "serve: shutdown: %v\n", err)
+		log.Error("serve: shutdown", "err", err)
 		code = 1
 	}
 	stopRunner()

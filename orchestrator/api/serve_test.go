@@ -165,32 +165,7 @@ func TestServeTimeouts(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	stderr := &lockedBuffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- Serve(ctx, []string{"--data", filepath.Join(parent, "data"), "--listen", "127.0.0.1:0", "--clock", "virtual", "--token-file", tokenFile, "--allow-weak-token"}, pw, stderr, nil)
-		pw.Close()
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("serve exited %d: %s", code, stderr.String())
-		}
-	})
-	var addr string
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		if _, rest, ok := strings.Cut(sc.Text(), "listening on https://"); ok {
-			addr, _, _ = strings.Cut(rest, " ")
-			break
-		}
-	}
-	go io.Copy(io.Discard, pr)
-	if addr == "" {
-		t.Fatalf("serve did not listen: %s", stderr.String())
-	}
+	addr, stderr := serveInProcess(t, filepath.Join(parent, "data"), "--token-file", tokenFile, "--allow-weak-token")
 	if w := stderr.String(); !strings.Contains(w, "warning") || !strings.Contains(w, tokenFile) {
 		t.Fatalf("no warning naming the weak token's file: %q", w)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -51,8 +52,27 @@ type Options struct {
 	// JournalPageSize is the journal endpoints' page when the client gives
 	// no limit (default 1000).
 	JournalPageSize int
-	// Log receives runner errors (default: discarded).
+	// Logger receives the access log, runner and step errors and recovered
+	// panics; nil: a text log on Log.
+	Logger *slog.Logger
+	// Log receives the text log when Logger is nil (default: discarded).
 	Log io.Writer
+}
+
+// wallNow is the wall clock that times requests for the access log.
+func (s *Server) wallNow() time.Time {
+	if s.opts.WallNow != nil {
+		return s.opts.WallNow()
+	}
+	return time.Now()
+}
+
+// log is the server's logger: Options.Logger, or a text log on Options.Log.
+func (s *Server) log() *slog.Logger {
+	if s.opts.Logger != nil {
+		return s.opts.Logger
+	}
+	return slog.New(slog.NewTextHandler(s.opts.Log, nil))
 }
 
 // Server is the emulated Compute resource provider: state, runner and the
@@ -203,7 +223,7 @@ func (s *Server) open(ctx context.Context) error {
 	if s.fleet, err = newRecordingFleet(ctx, inner, s.store, s.clock); err != nil {
 		return err
 	}
-	s.fleet.log = opts.Log
+	s.fleet.log = s.log()
 	recs, err := s.store.LoadSets(ctx)
 	if err != nil {
 		return err
@@ -301,7 +321,7 @@ func (s *Server) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return ctx.Err()
 	}
-	err := s.o.Run(ctx, s.opts.Poll, func(err error) { fmt.Fprintf(s.opts.Log, "runner: %v\n", err) })
+	err := s.o.Run(ctx, s.opts.Poll, func(err error) { s.log().Error("runner", "err", err) })
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
@@ -327,10 +347,10 @@ func (s *Server) stepNow(ctx context.Context) {
 	s.stepMu.Lock()
 	defer s.stepMu.Unlock()
 	if _, err := s.o.Step(ctx); err != nil {
-		fmt.Fprintf(s.opts.Log, "step: %v\n", err)
+		s.log().Error("step", "err", err)
 	}
 	if err := s.fleet.flush(ctx); err != nil {
-		fmt.Fprintf(s.opts.Log, "step: %v\n", err)
+		s.log().Error("step: save the fleet", "err", err)
 	}
 }
 
@@ -345,7 +365,7 @@ func (s *Server) AdvanceClock(ctx context.Context, t time.Time) (time.Time, erro
 	for {
 		next, err := s.o.Step(ctx)
 		if err != nil {
-			fmt.Fprintf(s.opts.Log, "step: %v\n", err)
+			s.log().Error("step", "err", err)
 		}
 		now := s.virtual.Now()
 		if !now.Before(t) {
