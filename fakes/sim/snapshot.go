@@ -110,20 +110,36 @@ func (f *Fleet) FleetSnapshot() Snapshot {
 
 func (f *Fleet) fleetSnapshot() Snapshot {
 	out := Snapshot{Format: SnapshotFormat, Time: f.clock.Now(), Seed: f.seed, NextIndex: int32(len(f.byIdx)), Bad: maps.Clone(f.bad), ResetsData: f.resets}
-	var pend map[instanceKey][]PendingEvent
+	// A deleted set's slot is empty (DeleteScaleSet), but its queued events
+	// stay until due: they change nothing when they fire, yet NextEvent
+	// reports them. Only they are kept, in an entry with no model.
+	var deleted map[int32]*SetSnapshot
 	for _, s := range f.byIdx {
-		if f.sets[s.model.Name] == s {
+		if s == nil {
+			deleted = map[int32]*SetSnapshot{}
+			break
+		}
+	}
+	if deleted == nil {
+		return out
+	}
+	for k, evs := range f.pending(nil) {
+		if f.byIdx[k.set] != nil {
 			continue
 		}
-		if pend == nil {
-			pend = f.pending(nil)
+		d := deleted[k.set]
+		if d == nil {
+			d = &SetSnapshot{Format: SnapshotFormat, Time: out.Time, Index: k.set}
+			deleted[k.set] = d
 		}
-		for i := range s.vms {
-			if len(pend[instanceKey{s.index, int32(i)}]) > 0 {
-				out.Deleted = append(out.Deleted, f.setSnapshot(s, pend))
-				break
-			}
+		for int32(len(d.Instances)) <= k.idx {
+			d.Instances = append(d.Instances, InstanceSnapshot{})
 		}
+		d.Instances[k.idx].Pending = evs
+		d.Model.Capacity = len(d.Instances)
+	}
+	for _, i := range slices.Sorted(maps.Keys(deleted)) {
+		out.Deleted = append(out.Deleted, *deleted[i])
 	}
 	return out
 }
@@ -197,21 +213,19 @@ func (f *Fleet) Restore(snap Snapshot) error {
 		n = max(n, ss.Index+1)
 	}
 	byIdx := make([]*scaleSet, n)
+	taken := make([]bool, n)
 	sets := map[string]*scaleSet{}
 	for i, ss := range all {
-		if byIdx[ss.Index] != nil || (i < len(snap.Sets) && sets[ss.Model.Name] != nil) {
+		if taken[ss.Index] || (i < len(snap.Sets) && sets[ss.Model.Name] != nil) {
 			return fmt.Errorf("sim: snapshot holds set %s or index %d twice", ss.Model.Name, ss.Index)
 		}
-		s := restoreSet(ss)
-		byIdx[ss.Index] = s
+		taken[ss.Index] = true
 		if i < len(snap.Sets) {
+			s := restoreSet(ss)
+			byIdx[ss.Index] = s
 			sets[ss.Model.Name] = s
 		}
-	}
-	for i := range byIdx {
-		if byIdx[i] == nil {
-			byIdx[i] = &scaleSet{index: int32(i), extra: map[int32]*extra{}} // a deleted set with nothing pending
-		}
+		// A deleted set's slot stays empty: only its pending events return.
 	}
 	f.byIdx, f.sets = byIdx, sets
 	f.seed = snap.Seed // data disks and lossy health draws follow the snapshot's seed
