@@ -10,8 +10,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/osupgrade/osupgrade/fakes/docker"
+	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/scenario"
 )
+
+// The Docker fleet builds a run's images before its clock starts.
+var _ harness.ImagePreparer = (*docker.Fleet)(nil)
 
 // admissions plays admit over jobs that each run for their length in
 // ticks, and returns who started at each tick a job started: "t0: 0 1 2;

@@ -241,6 +241,14 @@ func (f *Fleet) ensureImage(ctx context.Context, img plan.Image) (string, error)
 	return tag, nil
 }
 
+// PrepareImage builds the version's OS image now if the engine does not
+// have it (harness.ImagePreparer): a run builds its published versions
+// before its clock starts, not inside a reimage's wait.
+func (f *Fleet) PrepareImage(ctx context.Context, img plan.Image) error {
+	_, err := f.ensureImage(ctx, img)
+	return err
+}
+
 // imagePresent records whether the engine has an image, so that a reimage
 // does not ask again; a create that finds it gone says so.
 func (f *Fleet) imagePresent(tag string, ok bool) {
