@@ -110,8 +110,9 @@ func TestJobFor(t *testing.T) {
 		want  runJob
 	}{
 		{"docker: every set's instances", sc(false, 10, 5), "docker", runJob{Weight: 15}},
-		{"sim: a thousandth, rounded up", sc(false, 10, 5), "sim", runJob{Weight: 1}},
-		{"sim: a million", sc(false, 1000000), "sim", runJob{Weight: 1000}},
+		{"sim: nothing", sc(false, 10, 5), "sim", runJob{}},
+		{"sim: a million, nothing", sc(false, 1000000), "sim", runJob{}},
+		{"sim exclusive", sc(true, 10), "sim", runJob{Exclusive: true}},
 		{"exclusive", sc(true, 9), "docker", runJob{Weight: 9, Exclusive: true}},
 	}
 	for _, c := range cases {
@@ -248,5 +249,20 @@ func TestRunParallelKeepsOrder(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := dispatch(context.Background(), []string{"run", "--parallel", "-1", dir}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "--parallel is -1") {
 		t.Errorf("--parallel -1: exit %d, stderr %s", code, stderr.String())
+	}
+}
+
+func TestDefaultBudget(t *testing.T) {
+	for _, c := range []struct {
+		cpus int
+		want runBudget
+	}{
+		{2, runBudget{Scenarios: 6, Weight: 60}},
+		{8, runBudget{Scenarios: 24, Weight: 240}},
+		{0, runBudget{Scenarios: 3, Weight: 30}},
+	} {
+		if got := defaultBudget(c.cpus); got != c.want {
+			t.Errorf("defaultBudget(%d) = %+v, want %+v", c.cpus, got, c.want)
+		}
 	}
 }
