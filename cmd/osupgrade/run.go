@@ -37,7 +37,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print each scenario's result contract as one JSON line")
 	out := fs.String("out", "", "write one JSON result file per scenario into this directory")
 	scale := fs.Float64("time-scale", 60, "docker: scenario seconds per wall second")
-	parallel := fs.Int("parallel", 0, "scenarios run at once, within a budget of Docker instances (30 per CPU); 0: 3 per CPU, 1: one after another")
+	parallel := fs.Int("parallel", 0, "scenarios run at once, within a budget of Docker instances (30 per CPU); 0: 2 per CPU, 1: one after another")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: osupgrade run [--fleet sim|docker|auto|both] [--json] [--out DIR] FILE|DIR...\n\n"+
 			"--fleet both: a scenario fits both fleets unless its fleets: names one, its scale sets hold more\n"+

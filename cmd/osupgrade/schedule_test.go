@@ -257,9 +257,9 @@ func TestDefaultBudget(t *testing.T) {
 		cpus int
 		want runBudget
 	}{
-		{2, runBudget{Scenarios: 6, Weight: 60}},
-		{8, runBudget{Scenarios: 24, Weight: 240}},
-		{0, runBudget{Scenarios: 3, Weight: 30}},
+		{2, runBudget{Scenarios: 4, Weight: 60}},
+		{8, runBudget{Scenarios: 16, Weight: 240}},
+		{0, runBudget{Scenarios: 2, Weight: 30}},
 	} {
 		if got := defaultBudget(c.cpus); got != c.want {
 			t.Errorf("defaultBudget(%d) = %+v, want %+v", c.cpus, got, c.want)
