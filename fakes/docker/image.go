@@ -279,6 +279,11 @@ func (f *Fleet) imageContext(img plan.Image, bad fault.BadKind) (io.Reader, erro
 		img.Version, img.Version, "osupgrade "+img.String(), img.Ref)
 	dockerfile := strings.Join([]string{
 		"FROM scratch",
+		// The owner label first: the engine's builder creates a container
+		// for every later instruction and removes it; carrying the label,
+		// it is osupgrade's, so a run going on meanwhile (run --parallel)
+		// does not list it as someone else's object its run removed (I-7).
+		"LABEL " + LabelOwner + "=" + Owner,
 		// The binary first: its layer is the same in every OS image of
 		// this build, so the engine stores it once.
 		"COPY osupgrade /osupgrade",
