@@ -22,8 +22,11 @@ image: build
 
 # The main job: every scenario on the default fleet (docker when the engine
 # answers, sim otherwise), a summary table, JSON results in $(OUT)/.
+# PARALLEL: scenarios at once (0: 2 per CPU within 30 Docker instances per
+# CPU, README.md "Scenarios at once"; 1: one after another).
+PARALLEL ?= 0
 run: build
-	$(BIN) run --fleet $(FLEET) --time-scale $(TIME_SCALE) --out $(OUT) scenarios/
+	$(BIN) run --fleet $(FLEET) --time-scale $(TIME_SCALE) --parallel $(PARALLEL) --out $(OUT) scenarios/
 
 vet:
 	$(GO) vet ./...

@@ -36,6 +36,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "write one JSON result file per scenario into this directory")
 	scale := fs.Float64("time-scale", 60, "docker: scenario seconds per wall second")
 	progressMode := progressFlag(fs)
+	parallel := fs.Int("parallel", 0, "scenarios run at once, within a budget of Docker instances (30 per CPU); 0: 2 per CPU, 1: one after another")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: osupgrade run [--fleet sim|docker|auto|both] [--json] [--out DIR] [--progress auto|plain|none] FILE|DIR...\n\n"+
 			"--fleet both: a scenario fits both fleets unless its fleets: names one, its scale sets hold more\n"+
@@ -61,6 +62,10 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "sim", "docker", "auto", "both":
 	default:
 		fmt.Fprintf(stderr, "osupgrade run: --fleet is %q, want sim, docker, auto or both\n", *fleet)
+		return 2
+	}
+	if *parallel < 0 {
+		fmt.Fprintf(stderr, "osupgrade run: --parallel is %d, want 0 (the machine's default) or more\n", *parallel)
 		return 2
 	}
 	if *scale <= 0 {
@@ -148,7 +153,10 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	for _, sc := range scs {
+	budget := budgetFor(*parallel)
+	jobs := make([]runJob, len(scs))
+	runs := make([]func(ctx context.Context) ([]*harness.Result, error), len(scs))
+	for i, sc := range scs {
 		fl := defaultFleet
 		if fl == "docker" && *fleet == "auto" {
 			if err := harness.FitsDocker(sc); err != nil {
@@ -156,42 +164,60 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stderr, "fleet: sim for %s (%v)\n", sc.Name, err)
 			}
 		}
+		// The printer is safe for scenarios at once; each event names its
+		// scenario.
 		opts := harness.Options{Fleet: fl, Docker: dockerFactory, TimeScale: *scale, Printer: pr, Wall: time.Now}
-		var rs []*harness.Result
-		var err error
-		if *fleet == "both" {
-			if misfit := harness.FitsBothFleets(sc); misfit != nil {
-				fmt.Fprintf(stderr, "fleet: sim alone for %s, not compared (%v)\n", sc.Name, misfit)
-				opts.Fleet = "sim"
-				rs, err = runOne(ctx, sc, opts)
-			} else {
+		switch {
+		case *fleet != "both":
+			runs[i] = func(ctx context.Context) ([]*harness.Result, error) { return runOne(ctx, sc, opts) }
+		case harness.FitsBothFleets(sc) != nil:
+			fmt.Fprintf(stderr, "fleet: sim alone for %s, not compared (%v)\n", sc.Name, harness.FitsBothFleets(sc))
+			opts.Fleet = "sim"
+			runs[i] = func(ctx context.Context) ([]*harness.Result, error) { return runOne(ctx, sc, opts) }
+		default:
+			fl = "docker" // the sim run before it is the lighter
+			runs[i] = func(ctx context.Context) ([]*harness.Result, error) {
 				simOpts, dockerOpts := opts, opts
 				simOpts.Fleet, dockerOpts.Fleet = "sim", "docker"
-				var a, b *harness.Result
-				a, b, err = harness.Compare(ctx, sc, simOpts, dockerOpts)
+				a, b, err := harness.Compare(ctx, sc, simOpts, dockerOpts)
+				var rs []*harness.Result
 				for _, r := range []*harness.Result{a, b} {
 					if r != nil {
 						rs = append(rs, r)
 					}
 				}
+				return rs, err
 			}
-		} else {
-			rs, err = runOne(ctx, sc, opts)
 		}
-		for _, r := range rs {
+		jobs[i] = jobFor(sc, opts.Fleet)
+	}
+	rss := make([][]*harness.Result, len(scs))
+	errs := make([]error, len(scs))
+	stop := -1 // the exit status that ends the run early
+	runScheduled(ctx, budget, jobs, func(ctx context.Context, i int) {
+		rss[i], errs[i] = runs[i](ctx)
+	}, func(i int) bool {
+		sc, err := scs[i], errs[i]
+		for _, r := range rss[i] {
 			emit(r, sc)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
 				fmt.Fprintln(stderr, "osupgrade run: interrupted")
-				return 1
+				stop = 1
+				return false
 			}
 			fmt.Fprintf(stderr, "%s: %v\n", sc.Path, err)
 			if errors.Is(err, harness.ErrBadInput) {
-				return 2
+				stop = 2
+				return false
 			}
 			code = 1
 		}
+		return true
+	})
+	if stop >= 0 {
+		return stop
 	}
 	if *out != "" {
 		// The whole run's index.html, summary.md and junit.xml.

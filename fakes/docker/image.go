@@ -241,6 +241,14 @@ func (f *Fleet) ensureImage(ctx context.Context, img plan.Image) (string, error)
 	return tag, nil
 }
 
+// PrepareImage builds the version's OS image now if the engine does not
+// have it (harness.ImagePreparer): a run builds its published versions
+// before its clock starts, not inside a reimage's wait.
+func (f *Fleet) PrepareImage(ctx context.Context, img plan.Image) error {
+	_, err := f.ensureImage(ctx, img)
+	return err
+}
+
 // imagePresent records whether the engine has an image, so that a reimage
 // does not ask again; a create that finds it gone says so.
 func (f *Fleet) imagePresent(tag string, ok bool) {
@@ -271,6 +279,11 @@ func (f *Fleet) imageContext(img plan.Image, bad fault.BadKind) (io.Reader, erro
 		img.Version, img.Version, "osupgrade "+img.String(), img.Ref)
 	dockerfile := strings.Join([]string{
 		"FROM scratch",
+		// The owner label first: the engine's builder creates a container
+		// for every later instruction and removes it; carrying the label,
+		// it is osupgrade's, so a run going on meanwhile (run --parallel)
+		// does not list it as someone else's object its run removed (I-7).
+		"LABEL " + LabelOwner + "=" + Owner,
 		// The binary first: its layer is the same in every OS image of
 		// this build, so the engine stores it once.
 		"COPY osupgrade /osupgrade",

@@ -1,15 +1,20 @@
 package docker
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/osupgrade/osupgrade/fakes/fault"
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
 // staticProgram builds a do-nothing Go program with CGO_ENABLED=0: a
@@ -119,5 +124,33 @@ func TestFindAgent(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The builder creates a container for every instruction after the first
+// and removes it: the owner label comes right after FROM, so those
+// containers are osupgrade's, and a run going on meanwhile does not count
+// them as someone else's objects removed (I-7).
+func TestImageContextLabelsFirst(t *testing.T) {
+	f := &Fleet{agent: hashed([]byte("agent"))}
+	r, err := f.imageContext(plan.Image{Ref: "Canonical:UbuntuServer:18.04-LTS", Version: "1.0.0"}, fault.BadKindNone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("no Dockerfile in the context: %v", err)
+		}
+		if h.Name != "Dockerfile" {
+			continue
+		}
+		b, _ := io.ReadAll(tr)
+		lines := strings.Split(string(b), "\n")
+		if want := "LABEL " + LabelOwner + "=" + Owner; len(lines) < 2 || lines[0] != "FROM scratch" || lines[1] != want {
+			t.Errorf("Dockerfile starts %q, want FROM scratch then %q", lines[:min(2, len(lines))], want)
+		}
+		return
 	}
 }

@@ -39,6 +39,12 @@ func TestParse_Good(t *testing.T) {
 	if s.Zones[1] != "2" || s.Extensions[0].SASExpiresAt.Duration != 2*time.Hour {
 		t.Errorf("parsed %+v", s)
 	}
+	if f.Exclusive {
+		t.Error("exclusive without the field")
+	}
+	if f, err := Parse("ok.yaml", []byte(strings.Replace(good, "name: ok\n", "name: ok\nexclusive: true\n", 1)), vocab); err != nil || !f.Exclusive {
+		t.Errorf("exclusive: true parsed as %v, %v", f != nil && f.Exclusive, err)
+	}
 	if f.Timeline[1].Line != 14 || f.Timeline[2].ExpiresAt.Duration != 48*time.Hour || !f.Timeline[3].ManualUpgrade.All {
 		t.Errorf("timeline %+v", f.Timeline)
 	}
@@ -53,6 +59,7 @@ func TestParse_BadInput(t *testing.T) {
 	}{
 		{"unknown field", "    colour: blue\n    instances: 10\n", "    instances: 10\n", 4, "colour", "unknown field"},
 		{"compare mode", "name: ok\ncompare: roughly\n", "name: ok\n", 2, "compare", `is "roughly", want instances or counts`},
+		{"exclusive not a bool", "name: ok\nexclusive: sometimes\n", "name: ok\n", 2, "exclusive", "cannot unmarshal"},
 		{"wrong type", "    instances: ten\n", "    instances: 10\n", 4, "scaleSets[0].instances", "cannot unmarshal"},
 		{"instances 0", "    instances: 0\n", "    instances: 10\n", 4, "scaleSets[0].instances", "want 1 to 1000000"},
 		{"percent 120", "percent: 120", "percent: 30", 14, "timeline[1].percent", "want 0 to 100"},

@@ -35,6 +35,10 @@ type File struct {
 	// batch's kind, version and size, for a scenario in which the fleets
 	// may rightly pick different instances (see CompareModes).
 	Compare string `yaml:"compare"`
+	// Exclusive says the scenario must run with no other scenario beside
+	// it (`run` runs independent scenarios at once): one that judges the
+	// machine's own timing, or that would disturb the others.
+	Exclusive bool `yaml:"exclusive"`
 
 	// Path is where the file was read from.
 	Path string `yaml:"-"`
