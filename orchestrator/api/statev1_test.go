@@ -41,7 +41,7 @@ func TestStateFromPreviousReleaseResumes(t *testing.T) {
 		if c.Successful != 2 || c.InProgress != 2 || c.Pending != 6 {
 			t.Fatalf("the saved rollout reads %+v, want 2 upgraded, 2 in progress, 6 pending", c)
 		}
-		startedAt = a.Rollout.StartTime
+		startedAt = a.Rollout.StartTime()
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -54,11 +54,11 @@ func TestStateFromPreviousReleaseResumes(t *testing.T) {
 		if len(rec.Attempts) != 1 {
 			t.Fatalf("%d attempts after the resume, want the one that was saved", len(rec.Attempts))
 		}
-		if st, c := a.Rollout.Status, a.Rollout.Progress(); st != plan.StatusCompleted || c.Successful != 10 {
-			t.Fatalf("the resumed rollout ended %s with %+v, want Completed with 10 upgraded (%s)", st, c, a.Rollout.ErrorMessage)
+		if st, c := a.Rollout.Status(), a.Rollout.Progress(); st != plan.StatusCompleted || c.Successful != 10 {
+			t.Fatalf("the resumed rollout ended %s with %+v, want Completed with 10 upgraded (%s)", st, c, a.Rollout.ErrorMessage())
 		}
-		if !a.Rollout.StartTime.Equal(startedAt) {
-			t.Fatalf("the attempt's start moved across the resume: %s then %s", startedAt, a.Rollout.StartTime)
+		if !a.Rollout.StartTime().Equal(startedAt) {
+			t.Fatalf("the attempt's start moved across the resume: %s then %s", startedAt, a.Rollout.StartTime())
 		}
 	}); err != nil {
 		t.Fatal(err)
