@@ -3,6 +3,7 @@ package plan
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // Each hook reaches the planner, and a rollout without hooks keeps the
@@ -48,6 +49,46 @@ func TestHooksReachThePlanner(t *testing.T) {
 			}
 			if c.hooks.Rollback != nil && strings.Contains(got, "rollback started") {
 				t.Errorf("rolled back with the Rollback hook saying never:\n%s", got)
+			}
+		})
+	}
+}
+
+// Every decision carries the status it leaves behind, and the one that ends
+// the rollout carries why: the caller journals it without reading the state.
+func TestDecisionCarriesTheStatus(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		setup func(*tfleet)
+		want  Status
+		code  string
+	}{
+		{"completed", func(*tfleet) {}, StatusCompleted, ""},
+		{"faulted", func(f *tfleet) { f.badVer["v2"] = true }, StatusFaulted, CodeUpgradedUnhealthy},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newTFleet(10, nil)
+			c.setup(f)
+			r := newRollout(t, DefaultPolicy(), true, nil)
+			now := t0
+			var d Decision
+			for step := 0; !r.Status().Terminal(); step++ {
+				if step > 1000 {
+					t.Fatal("the rollout did not end")
+				}
+				f.tick(now)
+				d = r.Next(Observation{Now: now, Instances: f.ins})
+				if d.Status != r.Status() {
+					t.Fatalf("decision at %s says %s, the rollout is %s", now.Sub(t0), d.Status, r.Status())
+				}
+				f.apply(d, now)
+				now = now.Add(30 * time.Second)
+			}
+			if d.Status != c.want || d.ErrorCode != c.code || d.ErrorMessage != r.ErrorMessage() {
+				t.Fatalf("last decision %s %q %q, want %s %q %q", d.Status, d.ErrorCode, d.ErrorMessage, c.want, c.code, r.ErrorMessage())
+			}
+			if after := r.Next(Observation{Now: now, Instances: f.ins}); after.Status != c.want || len(after.Events)+len(after.Reimages) != 0 {
+				t.Fatalf("a decision after the end: %+v", after)
 			}
 		})
 	}
