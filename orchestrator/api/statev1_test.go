@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,12 +13,14 @@ import (
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
-// testdata/state-v1/state.db was written by `osupgrade serve --fleet sim`
-// of the release before the rollout state was sealed (commit 21c7cc9): set
-// "kill" of 10 instances, an OS upgrade to killTarget started through the
-// API, the process killed with SIGKILL in the middle of a batch (2 upgraded,
-// 2 in progress). A data directory written by that release resumes here and
-// finishes its rollout: one attempt, started when it was, all 10 upgraded.
+// testdata/state-v1/state.db was written by `osupgrade serve --fleet sim
+// --clock real --time-scale 60` built from the release before the rollout
+// state was sealed (commit 21c7cc9), driven as startThenKill drives it: set
+// "kill" = scaleSetBody(10) with a 60 s boot time, killTarget published, an
+// OS upgrade started through the API, the process killed with SIGKILL in the
+// middle of batch 2 (2 upgraded, 2 in progress). A data directory written by
+// that release resumes here and finishes its rollout: one attempt, started
+// when it was, all 10 upgraded, none reimaged twice.
 func TestStateFromPreviousReleaseResumes(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("testdata", "state-v1", "state.db"))
 	if err != nil {
@@ -67,9 +71,30 @@ func TestStateFromPreviousReleaseResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(obs) != 10 {
+		t.Fatalf("%d instances after the resume, want 10", len(obs))
+	}
 	for _, in := range obs {
 		if in.Version != killTarget || !plan.HealthyOn(&in, killTarget, plan.HealthExtension) {
 			t.Fatalf("instance %d is %+v after the resume, want healthy on %s", in.ID, in, killTarget)
+		}
+	}
+	// None reimaged twice, from the fleet's log across both releases.
+	var fj struct{ Entries []FleetLogEntry }
+	// (call adds its own query: the set is picked out here.)
+	body := call(t, s, "GET", "/osupgrade/fleet/journal", nil, http.StatusOK)
+	if err := json.Unmarshal(body, &fj); err != nil {
+		t.Fatal(err)
+	}
+	reimages := map[int]int{}
+	for _, e := range fj.Entries {
+		if e.Set == set && e.Kind == "reimage" {
+			reimages[e.ID]++
+		}
+	}
+	for id := range 10 {
+		if reimages[id] != 1 {
+			t.Fatalf("instance %d reimaged %d times across the releases, want once (all: %v)", id, reimages[id], reimages)
 		}
 	}
 }
