@@ -31,7 +31,7 @@ func PlannerRollout(instances []plan.Instance, start time.Time) (int, error) {
 	}
 	now := start
 	decisions := 0
-	for !r.Status.Terminal() {
+	for !r.Status().Terminal() {
 		d := r.Next(plan.Observation{Now: now, Instances: instances})
 		decisions++
 		for _, x := range d.Reimages {
@@ -46,8 +46,8 @@ func PlannerRollout(instances []plan.Instance, start time.Time) (int, error) {
 			return decisions, fmt.Errorf("bench: the planner made %d decisions for %d instances without finishing", decisions, len(instances))
 		}
 	}
-	if r.Status != plan.StatusCompleted {
-		return decisions, fmt.Errorf("bench: planner-only rollout ended %s: %s", r.Status, r.ErrorMessage)
+	if r.Status() != plan.StatusCompleted {
+		return decisions, fmt.Errorf("bench: planner-only rollout ended %s: %s", r.Status(), r.ErrorMessage())
 	}
 	return decisions, nil
 }

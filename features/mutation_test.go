@@ -10,18 +10,19 @@ import (
 
 	"github.com/osupgrade/osupgrade/features/steps"
 	"github.com/osupgrade/osupgrade/harness"
-	"github.com/osupgrade/osupgrade/orchestrator/plan"
+	"github.com/osupgrade/osupgrade/orchestrator/plan/plantedbugs"
 )
 
 // TestEveryPlantedBugFailsAFeature plants each known bug of the planner's
 // gates, of its rules' arithmetic and of the fleet
-// (orchestrator/plan/mutation.go), one at a time, runs
+// (orchestrator/plan/plantedbugs), one at a time, in each scenario's own
+// planner and fleet, runs
 // every scenario on the simulated fleet and requires at least one to fail:
 // no gate can break without a feature noticing.
 func TestEveryPlantedBugFailsAFeature(t *testing.T) {
-	bugs := plan.AllMutations()
+	bugs := plantedbugs.All()
 	if len(bugs) == 0 {
-		t.Fatal("orchestrator/plan plants no bugs: nothing to check")
+		t.Fatal("orchestrator/plan/plantedbugs plants no bugs: nothing to check")
 	}
 	caught := 0
 	for _, bug := range bugs {
@@ -41,12 +42,7 @@ func TestEveryPlantedBugFailsAFeature(t *testing.T) {
 				}),
 				Options: &godog.Options{Format: "progress", Output: io.Discard, Paths: []string{"."}, Strict: true, Concurrency: 2},
 			}
-			// The rules' bugs live in BatchSize, Exceeds and CountsUnhealthy,
-			// for the whole process: planted once around the suite, whose
-			// scenarios run concurrently.
-			restore := plan.PlantRulesBugs(bug)
 			code := suite.Run()
-			restore()
 			if code == 0 || len(failed) == 0 {
 				t.Errorf("with the bug %q planted, every feature still passes (godog exit %d)", bug, code)
 				return

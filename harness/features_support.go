@@ -1,16 +1,15 @@
 package harness
 
-import "github.com/osupgrade/osupgrade/orchestrator/plan"
+import "github.com/osupgrade/osupgrade/orchestrator/plan/plantedbugs"
 
-// PlantBugs returns opts with known bugs planted in the planner and the fleet
-// (orchestrator/plan/mutation.go). The bugs of the rules' arithmetic are
-// not the rollouts' but the process's: the caller plants them around its
-// runs with plan.PlantRulesBugs.
+// PlantBugs returns opts with known bugs planted in the planner, through
+// the hooks of each rollout the run's orchestrator creates or loads, and in
+// the fleet (orchestrator/plan/plantedbugs).
 //
 // TEST-ONLY: features/ uses it to prove that breaking any single gate makes
 // at least one Gherkin scenario fail (issue 5). No scenario file, flag or
 // API reaches it; production code must never call it.
-func PlantBugs(opts Options, bugs plan.Mutations) Options {
-	opts.mutations = bugs
+func PlantBugs(opts Options, bugs plantedbugs.Bug) Options {
+	opts.bugs = bugs
 	return opts
 }

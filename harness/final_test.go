@@ -9,6 +9,7 @@ import (
 	"github.com/osupgrade/osupgrade/harness/scenario"
 	"github.com/osupgrade/osupgrade/internal/clock"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
+	"github.com/osupgrade/osupgrade/orchestrator/plan/plantedbugs"
 )
 
 func TestCompareFinal(t *testing.T) {
@@ -98,16 +99,16 @@ expect: {status: Completed, versions: {2.0.0: 20}}
 	}
 	cases := []struct {
 		name    string
-		planted plan.Mutations
+		planted plantedbugs.Bug
 		want    string // a substring of a mismatch; empty: none
 	}{
 		{"the same fleet twice", 0, ""},
-		{"data disks replaced", plan.MutRecreateDataVolume, "dataIntact true on sim (first run), false on sim (second run)"},
-		{"batches cut at 25%", plan.MutBatch25, "reimage batch"},
+		{"data disks replaced", plantedbugs.RecreateDataVolume, "dataIntact true on sim (first run), false on sim (second run)"},
+		{"batches cut at 25%", plantedbugs.Batch25, "reimage batch"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			a, b, err := Compare(context.Background(), sc, Options{}, Options{mutations: c.planted})
+			a, b, err := Compare(context.Background(), sc, Options{}, Options{bugs: c.planted})
 			if err != nil {
 				t.Fatal(err)
 			}

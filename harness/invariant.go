@@ -150,7 +150,7 @@ func (w *World) rollbackApplies(set string) bool {
 	ok := false
 	_ = w.Orch.View(set, func(rec *orchestrator.SetRecord) {
 		if a := rec.Last(); a != nil {
-			ok = !a.Rollout.Manual && !rec.Model.DisableAutomaticRollback
+			ok = !a.Rollout.Manual() && !rec.Model.DisableAutomaticRollback
 		}
 	})
 	return ok
@@ -192,7 +192,7 @@ func (w *World) checkHistory(s *setJournal) {
 	planned := false
 	_ = w.Orch.View(s.name, func(rec *orchestrator.SetRecord) {
 		if a := rec.Last(); a != nil {
-			planned = a.Rollout.Planned && a.Rollout.Status.Terminal()
+			planned = a.Rollout.Planned() && a.Rollout.Status().Terminal()
 		}
 	})
 	if !planned || s.epochs == 0 {

@@ -126,8 +126,8 @@ func (w *World) checkMetrics(now time.Time) string {
 				c.upgraded += p.Progress.SuccessfulInstanceCount
 				c.rolledBack += p.RollbackInfo.SuccessfullyRolledbackInstanceCount
 				c.failed += p.Progress.FailedInstanceCount - p.RollbackInfo.SuccessfullyRolledbackInstanceCount
-				if a.Rollout.Status.Terminal() {
-					want.rollouts[string(a.Rollout.Status)]++
+				if a.Rollout.Status().Terminal() {
+					want.rollouts[string(a.Rollout.Status())]++
 				}
 			}
 		})

@@ -7,13 +7,13 @@ import (
 	"testing"
 
 	"github.com/osupgrade/osupgrade/harness/scenario"
-	"github.com/osupgrade/osupgrade/orchestrator/plan"
+	"github.com/osupgrade/osupgrade/orchestrator/plan/plantedbugs"
 )
 
 // mutationCase is a planted bug, a scenario that reaches the gate it
 // breaks, and the invariant that must catch it.
 type mutationCase struct {
-	mut  plan.Mutations
+	mut  plantedbugs.Bug
 	want string // invariant id
 	yaml string
 }
@@ -43,37 +43,36 @@ func mutFaultThenManual(fault string) string {
 }
 
 var mutationCases = []mutationCase{
-	{plan.MutBatch25, "I-1", mutScenario("m-batch", "instances: 20, updateDomains: 1", mutPublish, mutManual)},
-	{plan.MutSkipPrecheck, "I-2", mutScenario("m-precheck", "instances: 10", mutPublish, mutFaultThenManual("unhealthy"))},
-	{plan.MutIgnoreUpgradedUnhealthy, "I-2", mutScenario("m-upgraded", "instances: 10", mutBad, mutManual)},
-	{plan.MutMixZones, "I-5", mutScenario("m-zones", `instances: 10, zones: ["1", "2", "3"]`, mutPublish, mutManual)},
-	{plan.MutMixUpdateDomains, "I-5", mutScenario("m-uds", "instances: 12", mutPublish, mutManual)},
-	{plan.MutSkipRollback, "I-3", mutScenario("m-rollback", "instances: 10", mutBad, "expect: {startedBy: Platform}\n")},
-	{plan.MutIgnoreStopAfterBatch, "I-2", mutScenario("m-stop-after-batch", "instances: 10", mutPublish, mutManual+`  - {on: batch 1 started, fault: maintenance, instances: [2, 3, 4], duration: 1h}
+	{plantedbugs.Batch25, "I-1", mutScenario("m-batch", "instances: 20, updateDomains: 1", mutPublish, mutManual)},
+	{plantedbugs.SkipPrecheck, "I-2", mutScenario("m-precheck", "instances: 10", mutPublish, mutFaultThenManual("unhealthy"))},
+	{plantedbugs.IgnoreUpgradedUnhealthy, "I-2", mutScenario("m-upgraded", "instances: 10", mutBad, mutManual)},
+	{plantedbugs.MixZones, "I-5", mutScenario("m-zones", `instances: 10, zones: ["1", "2", "3"]`, mutPublish, mutManual)},
+	{plantedbugs.MixUpdateDomains, "I-5", mutScenario("m-uds", "instances: 12", mutPublish, mutManual)},
+	{plantedbugs.SkipRollback, "I-3", mutScenario("m-rollback", "instances: 10", mutBad, "expect: {startedBy: Platform}\n")},
+	{plantedbugs.IgnoreStopAfterBatch, "I-2", mutScenario("m-stop-after-batch", "instances: 10", mutPublish, mutManual+`  - {on: batch 1 started, fault: maintenance, instances: [2, 3, 4], duration: 1h}
 `)},
-	{plan.MutRecreateDataVolume, "I-4", mutScenario("m-data", "instances: 10", mutPublish, mutManual)},
+	{plantedbugs.RecreateDataVolume, "I-4", mutScenario("m-data", "instances: 10", mutPublish, mutManual)},
 	// The rules' arithmetic, off by one at each kind of 20% boundary: where
 	// 20% of the set is whole (20 instances: 4) and where it rounds (12:
 	// 2.4). One update domain, so that only R-BATCH-1 bounds a batch.
-	{plan.MutBatchOneMoreWhole, "I-1", mutScenario("m-batch-whole", "instances: 20, updateDomains: 1", mutPublish, mutManual)},
-	{plan.MutBatchRoundsUp, "I-1", mutScenario("m-batch-rounds", "instances: 12, updateDomains: 1", mutPublish, mutManual)},
+	{plantedbugs.BatchOneMoreWhole, "I-1", mutScenario("m-batch-whole", "instances: 20, updateDomains: 1", mutPublish, mutManual)},
+	{plantedbugs.BatchRoundsUp, "I-1", mutScenario("m-batch-rounds", "instances: 12, updateDomains: 1", mutPublish, mutManual)},
 	// 3 of 10 unhealthy is one over a whole limit (2); 3 of 11 one over a
 	// limit that rounds (2.2).
-	{plan.MutExceedsOneOverWhole, "I-2", mutScenario("m-exceeds-whole", "instances: 10", mutPublish, mutFaultThenManual("unhealthy"))},
-	{plan.MutExceedsRoundsUp, "I-2", mutScenario("m-exceeds-rounds", "instances: 11", mutPublish, mutFaultThenManual("unhealthy"))},
+	{plantedbugs.ExceedsOneOverWhole, "I-2", mutScenario("m-exceeds-whole", "instances: 10", mutPublish, mutFaultThenManual("unhealthy"))},
+	{plantedbugs.ExceedsRoundsUp, "I-2", mutScenario("m-exceeds-rounds", "instances: 11", mutPublish, mutFaultThenManual("unhealthy"))},
 	// Hung instances still run; the health extension cannot be read:
 	// Unknown, which counts as unhealthy.
-	{plan.MutUnknownNotUnhealthy, "I-2", mutScenario("m-unknown", "instances: 10", mutPublish, mutFaultThenManual("pause"))},
+	{plantedbugs.UnknownNotUnhealthy, "I-2", mutScenario("m-unknown", "instances: 10", mutPublish, mutFaultThenManual("pause"))},
 }
 
-func runMutation(t *testing.T, src string, mut plan.Mutations) *Result {
+func runMutation(t *testing.T, src string, mut plantedbugs.Bug) *Result {
 	t.Helper()
 	sc, err := scenario.Parse("mutation.yaml", []byte(src), Vocabulary())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer plan.PlantRulesBugs(mut)()
-	r, err := Run(context.Background(), sc, Options{mutations: mut})
+	r, err := Run(context.Background(), sc, Options{bugs: mut})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,8 +95,8 @@ func invariant(r *Result, id string) Invariant {
 // scenario without the bug breaks no invariant. The mutation score is
 // logged; anything below 100% fails.
 func TestMutationsCaught(t *testing.T) {
-	if len(mutationCases) != len(plan.AllMutations()) {
-		t.Fatalf("%d mutation cases for %d mutations: every planted bug needs a case", len(mutationCases), len(plan.AllMutations()))
+	if len(mutationCases) != len(plantedbugs.All()) {
+		t.Fatalf("%d mutation cases for %d mutations: every planted bug needs a case", len(mutationCases), len(plantedbugs.All()))
 	}
 	caught := 0
 	var missed []string

@@ -213,7 +213,7 @@ func (w *World) lastStart(set string) time.Time {
 	var t time.Time
 	_ = w.Orch.View(set, func(rec *orchestrator.SetRecord) {
 		if a := rec.Last(); a != nil {
-			t = a.Rollout.StartTime
+			t = a.Rollout.StartTime()
 		}
 	})
 	return t
@@ -236,7 +236,7 @@ func (w *World) setResult(ctx context.Context, name, initialVersion string) (sr 
 		sr.Rollouts = len(rec.Attempts)
 		for _, a := range rec.Attempts {
 			ro := a.Rollout
-			for k, b := range ro.Records {
+			for k, b := range ro.Records() {
 				br := BatchResult{Attempt: a.ID, Index: k + 1, Size: b.Len(), Zone: b.Zone, UpdateDomain: b.UpdateDomain, StartTime: b.StartTime.Format(time.RFC3339)}
 				if !b.EndTime.IsZero() {
 					br.EndTime = b.EndTime.Format(time.RFC3339)
@@ -246,18 +246,18 @@ func (w *World) setResult(ctx context.Context, name, initialVersion string) (sr 
 						br.InstancesOmitted = b.Len() - MaxListedBatchInstances
 						break
 					}
-					br.Instances = append(br.Instances, strconv.Itoa(int(ro.Order[pos])))
+					br.Instances = append(br.Instances, strconv.Itoa(ro.InstanceAt(pos)))
 				}
 				sr.Batches = append(sr.Batches, br)
 			}
-			for pos, o := range ro.Outcomes {
+			for idx, o := range ro.Outcomes() {
 				if o == plan.OutcomeRolledBack || o == plan.OutcomeRollbackFailed {
-					rolledBack[int(ro.Order[pos])] = true
+					rolledBack[idx] = true
 				}
 			}
 		}
 		if a := rec.Last(); a != nil {
-			sr.Status, sr.ErrorCode = string(a.Rollout.Status), a.Rollout.ErrorCode
+			sr.Status, sr.ErrorCode = string(a.Rollout.Status()), a.Rollout.ErrorCode()
 		}
 	})
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/osupgrade/osupgrade/orchestrator"
 	"github.com/osupgrade/osupgrade/orchestrator/metrics"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
+	"github.com/osupgrade/osupgrade/orchestrator/plan/plantedbugs"
 )
 
 // Backend is a fleet the harness can build worlds on.
@@ -61,10 +62,10 @@ type Options struct {
 	// on Docker. Set by this package's tests.
 	observeOnly bool
 
-	// mutations plant bugs in the planner and the fleet: the invariant
-	// checker's self-test only, set by this package's tests; no scenario,
-	// flag or API reaches it.
-	mutations plan.Mutations
+	// bugs are planted in the planner (through its hooks) and the fleet:
+	// the invariant checker's self-test only, set by this package's tests
+	// and PlantBugs; no scenario, flag or API reaches it.
+	bugs plantedbugs.Bug
 }
 
 // World is one scenario's fleet, orchestrator and clock.
@@ -158,7 +159,7 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 		w.Fleet = sf
 		w.journal = NewJournal(slack)
 		sf.OnEvent(w.simEvent)
-		if opts.mutations.Has(plan.MutRecreateDataVolume) {
+		if opts.bugs.Has(plantedbugs.RecreateDataVolume) {
 			sf.ResetDataOnReimage(true)
 		}
 	case "docker":
@@ -205,7 +206,7 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 	w.ctl = newControlPlane(w)
 	w.Store = orchestrator.NewMemoryStore()
 	w.reimages = newReimageLog(w.Clock, f.ScaleSets)
-	w.orchOpts = orchestrator.Options{Clock: w.Clock, Fleet: &Interceptor{Fleet: w.Fleet, Funcs: InterceptFuncs{Observe: w.ctl.observe, Reimage: w.reimages.wrap(w.ctl.reimage)}}, Store: w.Store, Seed: w.Seed, ReimageConcurrency: concurrency, Mutations: opts.mutations}
+	w.orchOpts = orchestrator.Options{Clock: w.Clock, Fleet: &Interceptor{Fleet: w.Fleet, Funcs: InterceptFuncs{Observe: w.ctl.observe, Reimage: w.reimages.wrap(w.ctl.reimage)}}, Store: w.Store, Seed: w.Seed, ReimageConcurrency: concurrency, Planner: opts.bugs.Options()}
 	o, err := orchestrator.New(ctx, w.orchOpts)
 	if err != nil {
 		return nil, err

@@ -130,14 +130,6 @@ func (w *World) restartOrchestrator(ctx context.Context, snap []byte) error {
 			return fmt.Errorf("orchestrator-restart: publish %s again: %w", v.Version, err)
 		}
 	}
-	if opts.Mutations != 0 {
-		// Planted bugs are not persisted; the self-test keeps them.
-		for _, r := range recs {
-			if a := r.Active(); a != nil {
-				a.Rollout.Mutations = opts.Mutations
-			}
-		}
-	}
 	o.Subscribe(w.onEvent)
 	if err := w.attachMetrics(o); err != nil {
 		return err

@@ -74,29 +74,29 @@ type APIError struct {
 // HistoryOf builds an attempt's history entry.
 func HistoryOf(a *Attempt, region string) UpgradeHistory {
 	r := a.Rollout
-	code := string(r.Status)
-	if r.Status == plan.StatusNotStarted {
+	code := string(r.Status())
+	if r.Status() == plan.StatusNotStarted {
 		// Azure has no NotStarted code: a refused pre-check is a fault.
 		code = string(plan.StatusFaulted)
 	}
-	start := r.StartTime
+	start := r.StartTime()
 	if start.IsZero() {
-		start = r.Created
+		start = r.Created()
 	}
 	h := UpgradeHistory{Type: "Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades", Location: region}
 	p := &h.Properties
 	p.RunningStatus = RunningStatus{Code: code, StartTime: start}
-	if r.Status.Terminal() {
-		end := r.EndTime
+	if r.Status().Terminal() {
+		end := r.EndTime()
 		p.RunningStatus.EndTime, p.RunningStatus.CompletedTime = &end, &end
 	}
 	c := r.Progress()
-	if !r.Planned {
+	if !r.Planned() {
 		c.Pending = 0
 	}
 	p.Progress = Progress{SuccessfulInstanceCount: c.Successful, FailedInstanceCount: c.Failed, InProgressInstanceCount: c.InProgress, PendingInstanceCount: c.Pending}
-	if r.ErrorCode != "" {
-		p.Error = &APIError{Code: r.ErrorCode, Message: r.ErrorMessage}
+	if r.ErrorCode() != "" {
+		p.Error = &APIError{Code: r.ErrorCode(), Message: r.ErrorMessage()}
 	}
 	p.StartedBy = a.StartedBy
 	t := a.Target
@@ -120,7 +120,7 @@ func (o *Orchestrator) History(name string) ([]UpgradeHistory, error) {
 		now := o.clock.Now()
 		for i := len(rec.Attempts) - 1; i >= 0 && len(out) < HistoryEntries; i-- {
 			a := rec.Attempts[i]
-			if now.Sub(a.Rollout.Created) > HistoryWindow {
+			if now.Sub(a.Rollout.Created()) > HistoryWindow {
 				break
 			}
 			out = append(out, HistoryOf(a, rec.Model.Region))

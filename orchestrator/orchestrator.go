@@ -72,7 +72,7 @@ type SetRecord struct {
 
 // Active is the attempt in progress, or nil.
 func (r *SetRecord) Active() *Attempt {
-	if n := len(r.Attempts); n > 0 && !r.Attempts[n-1].Rollout.Status.Terminal() {
+	if n := len(r.Attempts); n > 0 && !r.Attempts[n-1].Rollout.Status().Terminal() {
 		return r.Attempts[n-1]
 	}
 	return nil
@@ -109,10 +109,11 @@ type Options struct {
 	Seed  uint64 // the platform schedule's draws (R-TRIG-2)
 	// ReimageConcurrency bounds parallel Reimage calls; 0 or 1: one at a time.
 	ReimageConcurrency int
-	// Mutations plant bugs in every new rollout's planner: TEST-ONLY, for
-	// the invariant checker's self-test (plan/mutation.go). Zero in
-	// production; no flag, API field or stored state sets it.
-	Mutations plan.Mutations
+	// Planner configures every rollout's planner, new or loaded: TEST-ONLY,
+	// the invariant checker's self-test plants bugs with it
+	// (plan/plantedbugs). Empty in production; no flag, API field or
+	// stored state sets it.
+	Planner []plan.Option
 }
 
 // Orchestrator is the runner and control plane. Its methods are safe for
@@ -126,7 +127,7 @@ type Orchestrator struct {
 	concurrency int
 	// madeBuf is act's list of the reimages made, kept between batches.
 	madeBuf   []plan.Made
-	mutations plan.Mutations
+	planner   []plan.Option
 	catalog   *Catalog
 	sets      map[string]*SetRecord
 	listeners []func(SetEvent)
@@ -144,7 +145,7 @@ func New(ctx context.Context, opts Options) (*Orchestrator, error) {
 	}
 	o := &Orchestrator{
 		clock: opts.Clock, fleet: opts.Fleet, store: opts.Store, seed: opts.Seed,
-		concurrency: max(1, opts.ReimageConcurrency), mutations: opts.Mutations,
+		concurrency: max(1, opts.ReimageConcurrency), planner: opts.Planner,
 		catalog: NewCatalog(), sets: map[string]*SetRecord{}, kick: make(chan struct{}, 1),
 	}
 	recs, err := opts.Store.LoadSets(ctx)
@@ -153,6 +154,12 @@ func New(ctx context.Context, opts Options) (*Orchestrator, error) {
 	}
 	for _, r := range recs {
 		o.sets[r.Model.Name] = r
+		if a := r.Active(); a != nil && len(o.planner) > 0 {
+			// Planner options are not stored: a loaded rollout gets them again.
+			if a.Rollout, err = plan.Restore(a.Rollout.Snapshot(), o.planner...); err != nil {
+				return nil, fmt.Errorf("load state: scale set %s: %w", r.Model.Name, err)
+			}
+		}
 	}
 	if cs, ok := opts.Store.(CatalogStore); ok {
 		vs, err := cs.LoadCatalog(ctx)
@@ -466,7 +473,7 @@ func (o *Orchestrator) stepSet(ctx context.Context, rec *SetRecord) (wake time.T
 	for range 3 {
 		if a := rec.Active(); a != nil {
 			w, err := o.advance(ctx, rec, a, now)
-			if err != nil || !a.Rollout.Status.Terminal() {
+			if err != nil || !a.Rollout.Status().Terminal() {
 				return w, false, err
 			}
 			ended = true
@@ -512,9 +519,9 @@ func (o *Orchestrator) advance(ctx context.Context, rec *SetRecord, a *Attempt, 
 			for i, r := range todo {
 				unmade[i] = r.Index
 			}
-			if d := a.Rollout.RecheckBatchStart(plan.Observation{Now: now, Instances: obs}, unmade); a.Rollout.Status.Terminal() {
+			if d := a.Rollout.RecheckBatchStart(plan.Observation{Now: now, Instances: obs}, unmade); d.Status.Terminal() {
 				rec.Unapplied = nil
-				if err := o.store.AppendJournal(ctx, JournalEntry{Time: now, Set: name, Attempt: a.ID, Status: a.Rollout.Status, Events: d.Events, Note: "the batch decided before the restart was withdrawn: " + a.Rollout.ErrorMessage}); err != nil {
+				if err := o.store.AppendJournal(ctx, JournalEntry{Time: now, Set: name, Attempt: a.ID, Status: d.Status, Events: d.Events, Note: "the batch decided before the restart was withdrawn: " + d.ErrorMessage}); err != nil {
 					return now, fmt.Errorf("journal: %w", err)
 				}
 				if err := o.store.SaveSet(ctx, rec); err != nil {
@@ -535,7 +542,7 @@ func (o *Orchestrator) advance(ctx context.Context, rec *SetRecord, a *Attempt, 
 	}
 	d := a.Rollout.Next(plan.Observation{Now: now, Instances: obs})
 	rec.Unapplied = d.Reimages
-	if err := o.store.AppendJournal(ctx, JournalEntry{Time: now, Set: name, Attempt: a.ID, Status: a.Rollout.Status, Reimages: d.Reimages, Events: d.Events}); err != nil {
+	if err := o.store.AppendJournal(ctx, JournalEntry{Time: now, Set: name, Attempt: a.ID, Status: d.Status, Reimages: d.Reimages, Events: d.Events}); err != nil {
 		return now, fmt.Errorf("journal: %w", err)
 	}
 	if err := o.store.SaveSet(ctx, rec); err != nil {
@@ -543,7 +550,7 @@ func (o *Orchestrator) advance(ctx context.Context, rec *SetRecord, a *Attempt, 
 	}
 	o.emit(name, a.ID, d.Events)
 	o.act(ctx, rec, a, d.Reimages, now)
-	if len(d.Reimages) > 0 && a.Rollout.InBatch {
+	if len(d.Reimages) > 0 && a.Rollout.InBatch() {
 		// The waits count from each reimage (ReimagesMade).
 		d.WakeAt = a.Rollout.EarliestDeadline()
 	}
@@ -562,11 +569,11 @@ func (o *Orchestrator) act(ctx context.Context, rec *SetRecord, a *Attempt, rs [
 		return
 	}
 	name := rec.Model.Name
-	batch := len(a.Rollout.Records)
+	batch := a.Rollout.BatchesStarted()
 	made, failed := o.reimage(ctx, name, rs)
 	for i, k := 0, 0; i < len(rs); i++ {
 		if len(failed) > 0 && failed[0].pos == i {
-			_ = o.store.AppendJournal(ctx, JournalEntry{Time: now, Set: name, Attempt: a.ID, Status: a.Rollout.Status, Note: fmt.Sprintf("reimage of instance %d to %s failed: %v", rs[i].Index, rs[i].Image.Version, failed[0].err)})
+			_ = o.store.AppendJournal(ctx, JournalEntry{Time: now, Set: name, Attempt: a.ID, Status: a.Rollout.Status(), Note: fmt.Sprintf("reimage of instance %d to %s failed: %v", rs[i].Index, rs[i].Image.Version, failed[0].err)})
 			failed = failed[1:]
 			continue
 		}
@@ -640,7 +647,7 @@ func (o *Orchestrator) emitOne(set string, attempt int, e plan.Event) {
 
 // settle records the end of an attempt.
 func (o *Orchestrator) settle(rec *SetRecord, a *Attempt) {
-	switch a.Rollout.Status {
+	switch a.Rollout.Status() {
 	case plan.StatusCompleted:
 		rec.Version = a.Target.Version
 	default:
@@ -772,8 +779,8 @@ func (o *Orchestrator) eligibleAt(rec *SetRecord, v ImageVersion) (time.Time, bo
 func completed(r *SetRecord, v ImageVersion) (bool, time.Time) {
 	for i := len(r.Attempts) - 1; i >= 0; i-- {
 		a := r.Attempts[i]
-		if a.Rollout.Status == plan.StatusCompleted && compareVersions(a.Target.Version, v.Version) >= 0 {
-			return true, a.Rollout.EndTime
+		if a.Rollout.Status() == plan.StatusCompleted && compareVersions(a.Target.Version, v.Version) >= 0 {
+			return true, a.Rollout.EndTime()
 		}
 	}
 	if compareVersions(r.Version, v.Version) >= 0 {
@@ -786,12 +793,11 @@ func completed(r *SetRecord, v ImageVersion) (bool, time.Time) {
 func (o *Orchestrator) start(rec *SetRecord, version, startedBy string, now time.Time) bool {
 	target := rec.Model.Image
 	target.Version = version
-	r, err := plan.NewRollout(rec.Model.Policy(), plan.Image{Ref: target.Ref(), Version: version}, rec.Model.Zones, startedBy == StartedByUser, now)
+	r, err := plan.NewRollout(rec.Model.Policy(), plan.Image{Ref: target.Ref(), Version: version}, rec.Model.Zones, startedBy == StartedByUser, now, o.planner...)
 	if err != nil {
 		// The model was validated on the way in; a policy error here is a bug.
 		panic(fmt.Sprintf("orchestrator: validated model %s has an invalid policy: %v", rec.Model.Name, err))
 	}
-	r.Mutations = o.mutations
 	rec.Attempts = append(rec.Attempts, &Attempt{ID: len(rec.Attempts) + 1, StartedBy: startedBy, Target: target, Rollout: r})
 	rec.Scheduled = nil
 	return true

@@ -158,10 +158,10 @@ func TestPlatformSchedule_FirstWithinThreeHours_RTRIG2(t *testing.T) {
 		e.publish(ubuntu, "2.0.0", 0)
 		e.runUntil(4 * time.Hour)
 		as := e.attempts("web")
-		if len(as) != 1 || as[0].StartedBy != orchestrator.StartedByPlatform || as[0].Rollout.Status != plan.StatusCompleted {
+		if len(as) != 1 || as[0].StartedBy != orchestrator.StartedByPlatform || as[0].Rollout.Status() != plan.StatusCompleted {
 			t.Fatalf("seed %d: attempts %+v", seed, as)
 		}
-		d := as[0].Rollout.StartTime.Sub(e.start)
+		d := as[0].Rollout.StartTime().Sub(e.start)
 		if d < 0 || d > 3*time.Hour {
 			t.Errorf("seed %d: first rollout started %s after enabling, want within 3h", seed, d)
 		}
@@ -186,7 +186,7 @@ func TestPlatformSchedule_LaterWithin30To60Minutes_RTRIG2(t *testing.T) {
 		if len(as) != 2 {
 			t.Fatalf("seed %d: %d attempts, want 2", seed, len(as))
 		}
-		d := as[1].Rollout.StartTime.Sub(e.start.Add(10 * time.Hour))
+		d := as[1].Rollout.StartTime().Sub(e.start.Add(10 * time.Hour))
 		if d < 30*time.Minute || d > 60*time.Minute {
 			t.Errorf("seed %d: second rollout started %s after eligibility, want 30m..60m", seed, d)
 		}
@@ -242,13 +242,13 @@ func TestRegionPhases_RAVAIL2(t *testing.T) {
 			t.Fatalf("bad=%v: east has %d attempts", bad, len(east))
 		}
 		if bad {
-			if east[0].Rollout.Status != plan.StatusFaulted || len(west) != 0 {
-				t.Errorf("bad version: east %s, west %d attempts; want east Faulted and west never started", east[0].Rollout.Status, len(west))
+			if east[0].Rollout.Status() != plan.StatusFaulted || len(west) != 0 {
+				t.Errorf("bad version: east %s, west %d attempts; want east Faulted and west never started", east[0].Rollout.Status(), len(west))
 			}
 			continue
 		}
-		if len(west) != 1 || west[0].Rollout.StartTime.Before(east[0].Rollout.EndTime) {
-			t.Fatalf("west %+v started before east ended at %s", west, east[0].Rollout.EndTime)
+		if len(west) != 1 || west[0].Rollout.StartTime().Before(east[0].Rollout.EndTime()) {
+			t.Fatalf("west %+v started before east ended at %s", west, east[0].Rollout.EndTime())
 		}
 	}
 }
@@ -262,13 +262,13 @@ func TestNoRetryAndManualTrigger_RTRIG5_RTRIG3(t *testing.T) {
 	e.publish(ubuntu, "2.0.0", 0)
 	e.fleet.SetBadVersion("2.0.0", fault.NeverHealthy)
 	e.runUntil(10 * time.Hour)
-	if as := e.attempts("web"); len(as) != 1 || as[0].Rollout.Status != plan.StatusFaulted {
+	if as := e.attempts("web"); len(as) != 1 || as[0].Rollout.Status() != plan.StatusFaulted {
 		t.Fatalf("attempts %+v, want one Faulted", as)
 	}
 	e.publish(ubuntu, "3.0.0", 10*time.Hour)
 	e.runUntil(20 * time.Hour)
 	as := e.attempts("web")
-	if len(as) != 2 || as[1].Target.Version != "3.0.0" || as[1].Rollout.Status != plan.StatusCompleted {
+	if len(as) != 2 || as[1].Target.Version != "3.0.0" || as[1].Rollout.Status() != plan.StatusCompleted {
 		t.Fatalf("attempts %+v, want a second, completed rollout to 3.0.0", as)
 	}
 	// Automatic upgrades off: the platform does nothing, a user can.
@@ -290,7 +290,7 @@ func TestNoRetryAndManualTrigger_RTRIG5_RTRIG3(t *testing.T) {
 	}
 	e.runUntil(31 * time.Hour)
 	as = e.attempts("web")
-	if len(as) != 3 || as[2].StartedBy != orchestrator.StartedByUser || as[2].Target.Version != "4.0.0" || as[2].Rollout.Status != plan.StatusCompleted {
+	if len(as) != 3 || as[2].StartedBy != orchestrator.StartedByUser || as[2].Target.Version != "4.0.0" || as[2].Rollout.Status() != plan.StatusCompleted {
 		t.Fatalf("attempt 3 %+v, want a completed user rollout to 4.0.0", as[len(as)-1])
 	}
 }
@@ -309,8 +309,8 @@ func TestCancel_RTRIG4(t *testing.T) {
 	}
 	e.runUntil(2 * time.Hour)
 	a := e.attempts("web")[0]
-	if a.Rollout.Status != plan.StatusCancelled || len(a.Rollout.Records) != 2 {
-		t.Errorf("status %s after %d batches, want Cancelled after 2", a.Rollout.Status, len(a.Rollout.Records))
+	if a.Rollout.Status() != plan.StatusCancelled || len(a.Rollout.Records()) != 2 {
+		t.Errorf("status %s after %d batches, want Cancelled after 2", a.Rollout.Status(), len(a.Rollout.Records()))
 	}
 	if err := e.o.Cancel(e.ctx, "web"); !errors.Is(err, orchestrator.ErrNoRollout) {
 		t.Errorf("cancel with nothing running: %v, want ErrNoRollout", err)
@@ -397,7 +397,7 @@ func TestResumeAfterKill(t *testing.T) {
 	e.restartOn(cf)
 	e.runUntil(3 * time.Hour)
 	a := e.attempts("web")
-	if len(a) != 1 || a[0].Rollout.Status != plan.StatusCompleted || a[0].Rollout.Progress().Successful != 10 {
+	if len(a) != 1 || a[0].Rollout.Status() != plan.StatusCompleted || a[0].Rollout.Progress().Successful != 10 {
 		t.Fatalf("after restart: %+v", a)
 	}
 	for id := range 10 {
@@ -424,8 +424,8 @@ func TestResumedReimageGetsItsFullHealthWait(t *testing.T) {
 	e.restartOn(cf)
 	e.runUntil(3 * time.Hour)
 	a := e.attempts("web")
-	if len(a) != 1 || a[0].Rollout.Status != plan.StatusCompleted || a[0].Rollout.Progress().Successful != 10 {
-		t.Fatalf("after a late restart: status %s, %+v, %s", a[0].Rollout.Status, a[0].Rollout.Progress(), a[0].Rollout.ErrorMessage)
+	if len(a) != 1 || a[0].Rollout.Status() != plan.StatusCompleted || a[0].Rollout.Progress().Successful != 10 {
+		t.Fatalf("after a late restart: status %s, %+v, %s", a[0].Rollout.Status(), a[0].Rollout.Progress(), a[0].Rollout.ErrorMessage())
 	}
 	for id := range 10 {
 		if counts[id] != 1 {
@@ -471,14 +471,14 @@ func TestResumedBatchStartChecksItsGatesAgain(t *testing.T) {
 			e.runUntil(3 * time.Hour)
 			a := e.attempts("web")
 			r := a[0].Rollout
-			if len(a) != 1 || r.Status != tc.status || r.ErrorCode != tc.code {
-				t.Fatalf("status %s %s (%s), want %s %s", r.Status, r.ErrorCode, r.ErrorMessage, tc.status, tc.code)
+			if len(a) != 1 || r.Status() != tc.status || r.ErrorCode() != tc.code {
+				t.Fatalf("status %s %s (%s), want %s %s", r.Status(), r.ErrorCode(), r.ErrorMessage(), tc.status, tc.code)
 			}
 			if len(counts) != tc.reimaged {
 				t.Errorf("%d instances reimaged, want %d: %v", len(counts), tc.reimaged, counts)
 			}
-			if want := tc.reimaged / 2; r.Status != plan.StatusCompleted && len(r.Records) != want {
-				t.Errorf("%d batches on record, want %d: the withdrawn batch never began", len(r.Records), want)
+			if want := tc.reimaged / 2; r.Status() != plan.StatusCompleted && len(r.Records()) != want {
+				t.Errorf("%d batches on record, want %d: the withdrawn batch never began", len(r.Records()), want)
 			}
 		})
 	}
@@ -508,8 +508,8 @@ func TestEachInstanceWaitsFromItsOwnReimage(t *testing.T) {
 	e.runUntil(6 * time.Hour)
 	a := e.attempts("web")
 	r := a[0].Rollout
-	if r.Status != plan.StatusCompleted || r.Progress().Successful != 40 {
-		t.Fatalf("status %s %s, %+v", r.Status, r.ErrorMessage, r.Progress())
+	if r.Status() != plan.StatusCompleted || r.Progress().Successful != 40 {
+		t.Fatalf("status %s %s, %+v", r.Status(), r.ErrorMessage(), r.Progress())
 	}
 }
 
@@ -523,7 +523,7 @@ func TestExpiredSASAndRecovery_RCRED1(t *testing.T) {
 	e.publish(ubuntu, "2.0.0", 2*time.Hour)
 	e.runUntil(6 * time.Hour)
 	a := e.attempts("web")
-	if len(a) != 1 || a[0].Rollout.Status != plan.StatusFaulted || len(a[0].Rollout.Records) != 1 {
+	if len(a) != 1 || a[0].Rollout.Status() != plan.StatusFaulted || len(a[0].Rollout.Records()) != 1 {
 		t.Fatalf("attempts %+v, want one Faulted after batch 1", a)
 	}
 	c := a[0].Rollout.Progress()

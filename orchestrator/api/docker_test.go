@@ -109,7 +109,7 @@ func TestSDKDrivesDockerFleet(t *testing.T) {
 	}
 	var sizes []int
 	if err := srv.Orchestrator().View("web", func(r *orchestrator.SetRecord) {
-		for _, b := range r.Last().Rollout.Records {
+		for _, b := range r.Last().Rollout.Records() {
 			sizes = append(sizes, b.Len())
 		}
 	}); err != nil {

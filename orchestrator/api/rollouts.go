@@ -138,20 +138,20 @@ func (h *handler) operationStatus(op *operation) operationStatus {
 				return
 			}
 			rollout := rec.Attempts[op.Attempt].Rollout
-			switch rollout.Status {
+			switch rollout.Status() {
 			case plan.StatusRollingForward:
 			case plan.StatusCompleted:
-				finish(statusSucceeded, rollout.EndTime, nil)
+				finish(statusSucceeded, rollout.EndTime(), nil)
 			case plan.StatusCancelled:
-				finish(statusCanceled, rollout.EndTime, &errorDetail{Code: "OperationCanceled", Message: "the rolling upgrade was cancelled (R-TRIG-4)"})
+				finish(statusCanceled, rollout.EndTime(), &errorDetail{Code: "OperationCanceled", Message: "the rolling upgrade was cancelled (R-TRIG-4)"})
 			default:
-				finish(statusFailed, rollout.EndTime, &errorDetail{Code: rollout.ErrorCode, Message: rollout.ErrorMessage})
+				finish(statusFailed, rollout.EndTime(), &errorDetail{Code: rollout.ErrorCode(), Message: rollout.ErrorMessage()})
 			}
 		case "cancel":
-			if op.Attempt == 0 || op.Attempt > len(rec.Attempts) || rec.Attempts[op.Attempt-1].Rollout.Status.Terminal() {
+			if op.Attempt == 0 || op.Attempt > len(rec.Attempts) || rec.Attempts[op.Attempt-1].Rollout.Status().Terminal() {
 				at := op.Start
 				if op.Attempt > 0 && op.Attempt <= len(rec.Attempts) {
-					at = rec.Attempts[op.Attempt-1].Rollout.EndTime
+					at = rec.Attempts[op.Attempt-1].Rollout.EndTime()
 				}
 				finish(statusSucceeded, at, nil)
 			}
@@ -340,7 +340,7 @@ func (h *handler) latestRollout(w http.ResponseWriter, r *http.Request) {
 	cancelled := false
 	_ = h.s.o.View(m.Name, func(rec *orchestrator.SetRecord) {
 		if a := rec.Last(); a != nil {
-			cancelled = a.Rollout.CancelRequested
+			cancelled = a.Rollout.CancelRequested()
 		}
 	})
 	var out rollingUpgradeStatus
@@ -396,7 +396,7 @@ func (h *handler) history(w http.ResponseWriter, r *http.Request) {
 		now := h.s.clock.Now()
 		for i := len(rec.Attempts) - 1; i >= 0 && len(all) < orchestrator.HistoryEntries; i-- {
 			a := rec.Attempts[i]
-			if now.Sub(a.Rollout.Created) > orchestrator.HistoryWindow {
+			if now.Sub(a.Rollout.Created()) > orchestrator.HistoryWindow {
 				break
 			}
 			all = append(all, entry{a.ID, orchestrator.HistoryOf(a, rec.Model.Region)})

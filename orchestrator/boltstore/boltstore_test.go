@@ -47,7 +47,7 @@ func (f *countingFleet) Reimage(ctx context.Context, set string, id int, img pla
 }
 
 // TestRoundTripMidRollout saves a rollout in the middle of a batch and reads
-// back exactly what was saved: plan.Rollout is plain exported data.
+// back exactly what was saved: the rollout is stored as its plan.Snapshot.
 func TestRoundTripMidRollout(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "state.db")
@@ -74,7 +74,7 @@ func TestRoundTripMidRollout(t *testing.T) {
 	}
 	var want orchestrator.SetRecord
 	if err := o.View("web", func(r *orchestrator.SetRecord) {
-		if a := r.Active(); a == nil || !a.Rollout.InBatch {
+		if a := r.Active(); a == nil || !a.Rollout.InBatch() {
 			t.Fatalf("want a batch in progress, got %+v", r.Last())
 		}
 		want = *r
@@ -104,7 +104,7 @@ func TestRoundTripMidRollout(t *testing.T) {
 	if !reflect.DeepEqual(got, again[0]) {
 		t.Fatalf("round trip changed the record:\n got %+v\nwant %+v", got, again[0])
 	}
-	ga, wa := got.Active().Rollout, want.Active().Rollout
+	ga, wa := got.Active().Rollout.Snapshot(), want.Active().Rollout.Snapshot()
 	if ga.Current != wa.Current || len(ga.Members) != len(wa.Members) || !reflect.DeepEqual(ga.Order, wa.Order) || !ga.StartTime.Equal(wa.StartTime) {
 		t.Fatalf("rollout state differs after reload: got current=%d members=%d, want current=%d members=%d", ga.Current, len(ga.Members), wa.Current, len(wa.Members))
 	}

@@ -205,10 +205,10 @@ func (m *Metrics) sync() {
 			r := a.Rollout
 			switch {
 			case it.batch == 0:
-				m.rollouts.WithLabelValues(string(r.Status), a.StartedBy).Inc()
+				m.rollouts.WithLabelValues(string(r.Status()), a.StartedBy).Inc()
 			case it.batch < 0:
-				if b := -it.batch; b <= len(r.Records) {
-					m.batchSize.Observe(float64(r.Records[b-1].Len()))
+				if rs, b := r.Records(), -it.batch; b <= len(rs) {
+					m.batchSize.Observe(float64(rs[b-1].Len()))
 				}
 			}
 		})

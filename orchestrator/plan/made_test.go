@@ -35,9 +35,9 @@ func TestReimagesMadeMovesEachOpenMembersWaitToItsOwnReimage(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := &Rollout{Members: members()}
+			r := &Rollout{members: members()}
 			r.ReimagesMade(tc.made)
-			for i, m := range r.Members {
+			for i, m := range r.members {
 				if !m.Since.Equal(tc.want[i]) {
 					t.Errorf("member %d (instance %d): since t0+%s, want t0+%s", i, m.Index, m.Since.Sub(t0), tc.want[i].Sub(t0))
 				}

@@ -26,11 +26,12 @@ func (b Batch) Len() int { return int(b.To - b.From) }
 // It runs in O(N) with no sort over instances, so that a 10^6-instance set
 // plans in milliseconds.
 func PlanBatches(instances []Instance, zones []string, target string, batchSize int, prioritize bool, mode HealthMode) (order []int32, batches []Batch) {
-	return planBatches(instances, zones, target, batchSize, prioritize, mode, 0)
+	return planBatches(instances, zones, target, batchSize, prioritize, mode, CountsUnhealthy)
 }
 
-// planBatches is PlanBatches with planted bugs (mutation.go).
-func planBatches(instances []Instance, zones []string, target string, batchSize int, prioritize bool, mode HealthMode, mut Mutations) (order []int32, batches []Batch) {
+// planBatches is PlanBatches with the rollout's notion of an unhealthy
+// instance (hooks.go).
+func planBatches(instances []Instance, zones []string, target string, batchSize int, prioritize bool, mode HealthMode, countsUnhealthy func(*Instance, HealthMode) bool) (order []int32, batches []Batch) {
 	if batchSize < 1 {
 		batchSize = 1
 	}
@@ -79,7 +80,7 @@ func planBatches(instances []Instance, zones []string, target string, batchSize 
 		}
 		g := groupOf(in)
 		groups[g].ids = append(groups[g].ids, int32(i))
-		if prioritize && CountsUnhealthy(in, mode) {
+		if prioritize && countsUnhealthy(in, mode) {
 			groups[g].unhealthy++
 		}
 	}
@@ -123,20 +124,17 @@ func planBatches(instances []Instance, zones []string, target string, batchSize 
 			start := len(order)
 			if prioritize && g.unhealthy > 0 {
 				for _, id := range g.ids {
-					if CountsUnhealthy(&instances[id], mode) {
+					if countsUnhealthy(&instances[id], mode) {
 						order = append(order, id)
 					}
 				}
 				for _, id := range g.ids {
-					if !CountsUnhealthy(&instances[id], mode) {
+					if !countsUnhealthy(&instances[id], mode) {
 						order = append(order, id)
 					}
 				}
 			} else {
 				order = append(order, g.ids...)
-			}
-			if mut.Has(MutMixZones) || mut.Has(MutMixUpdateDomains) {
-				continue // cut below, across the boundaries
 			}
 			for from := start; from < len(order); from += batchSize {
 				to := min(from+batchSize, len(order))
@@ -144,35 +142,7 @@ func planBatches(instances []Instance, zones []string, target string, batchSize 
 			}
 		}
 	}
-	if mut.Has(MutMixZones) {
-		// Zone by zone no more: update domain first, so zones meet in a batch.
-		slices.SortStableFunc(order, func(a, b int32) int { return instances[a].UpdateDomain - instances[b].UpdateDomain })
-	}
-	if mut.Has(MutMixZones) || mut.Has(MutMixUpdateDomains) {
-		batches = cutAcross(instances, order, batchSize, mut.Has(MutMixZones), mut.Has(MutMixUpdateDomains))
-	}
 	return order, batches
-}
-
-// cutAcross is the planted bug: batches cut over the whole order, breaking
-// only at the boundaries the mutation still respects. Each batch is labelled
-// with its first instance's zone and update domain.
-func cutAcross(instances []Instance, order []int32, batchSize int, mixZones, mixUDs bool) []Batch {
-	var batches []Batch
-	for from := 0; from < len(order); {
-		first := &instances[order[from]]
-		to := from + 1
-		for to < len(order) && to-from < batchSize {
-			in := &instances[order[to]]
-			if (!mixZones && in.Zone != first.Zone) || (!mixUDs && in.UpdateDomain != first.UpdateDomain) {
-				break
-			}
-			to++
-		}
-		batches = append(batches, Batch{From: int32(from), To: int32(to), Zone: first.Zone, UpdateDomain: first.UpdateDomain})
-		from = to
-	}
-	return batches
 }
 
 // boolRank sorts true before false.
@@ -188,10 +158,6 @@ func boolRank(b bool) int {
 // probe or the health extension, Unhealthy or Unknown. Initializing (the
 // grace period) is not counted.
 func CountsUnhealthy(in *Instance, mode HealthMode) bool {
-	return arithmetic.Load().countsUnhealthy(in, mode)
-}
-
-func countsUnhealthy(in *Instance, mode HealthMode) bool {
 	if !in.Running || in.Provisioning == ProvisioningFailed {
 		return true
 	}
@@ -219,10 +185,9 @@ func failedOn(in *Instance, version string) bool {
 
 // CountUnhealthy counts the instances that CountsUnhealthy.
 func CountUnhealthy(instances []Instance, mode HealthMode) int {
-	counts := arithmetic.Load().countsUnhealthy
 	n := 0
 	for i := range instances {
-		if counts(&instances[i], mode) {
+		if CountsUnhealthy(&instances[i], mode) {
 			n++
 		}
 	}

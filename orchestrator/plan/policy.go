@@ -3,7 +3,6 @@ package plan
 import (
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 )
 
@@ -75,9 +74,7 @@ func (p Policy) Validate() error {
 // Worked cases at pct=20: 0 -> 0, 1 -> 1, 5 -> 1, 9 -> 1, 10 -> 2, 14 -> 2,
 // 15 -> 3, 99 -> 19, 100 -> 20, 101 -> 20. Sets of five or fewer go one
 // instance per batch.
-func BatchSize(n, pct int) int { return arithmetic.Load().batchSize(n, pct) }
-
-func batchSize(n, pct int) int {
+func BatchSize(n, pct int) int {
 	if n <= 0 {
 		return 0
 	}
@@ -86,28 +83,6 @@ func batchSize(n, pct int) int {
 
 // Exceeds reports whether x out of n is strictly more than pct percent, in
 // integers: "more than 20% of N" is 5*x > N, never a float comparison.
-func Exceeds(x, n, pct int) bool { return arithmetic.Load().exceeds(x, n, pct) }
-
-func exceeds(x, n, pct int) bool {
+func Exceeds(x, n, pct int) bool {
 	return 100*x > pct*n
 }
-
-// rules is the arithmetic of the 20% rules: BatchSize, Exceeds and
-// CountsUnhealthy call through it. It is exactRules, or,
-// while a test plants bugs in it (PlantRulesBugs), a variant with a bug in
-// one of them for every caller, as a real bug there would be: the planner's
-// gates and anything else that asks, but not the harness's invariant
-// checker, which does its own arithmetic. A value, not a switch inside the
-// rule functions.
-type rules struct {
-	batchSize       func(n, pct int) int
-	exceeds         func(x, n, pct int) bool
-	countsUnhealthy func(in *Instance, mode HealthMode) bool
-}
-
-var exactRules = rules{batchSize: batchSize, exceeds: exceeds, countsUnhealthy: countsUnhealthy}
-
-// arithmetic is the rules every caller gets: exactRules but in tests.
-var arithmetic atomic.Pointer[rules]
-
-func init() { arithmetic.Store(&exactRules) }

@@ -34,7 +34,7 @@ func TestProperties_AroundTwentyPercent(t *testing.T) {
 			}
 			d := r.Next(Observation{Now: t0, Instances: ins})
 			wantBlocked := 5*u > n
-			if blocked := r.Status == StatusNotStarted; blocked != wantBlocked {
+			if blocked := r.Status() == StatusNotStarted; blocked != wantBlocked {
 				t.Fatalf("N=%d unhealthy=%d: blocked=%v, want %v (5*%d > %d)", n, u, blocked, wantBlocked, u, n)
 			}
 			if wantBlocked {
@@ -55,15 +55,15 @@ func checkBatches(t *testing.T, name string, r *Rollout, ins []Instance) {
 	limit := BatchSize(len(ins), 20)
 	seen := make([]bool, len(ins))
 	zoneRank := map[string]int{}
-	for i, z := range r.Zones {
+	for i, z := range r.zones {
 		zoneRank[z] = i
 	}
 	lastZone := -1
-	for _, b := range r.Batches {
+	for _, b := range r.batches {
 		if b.Len() < 1 || b.Len() > limit {
 			t.Fatalf("%s: batch of %d, limit %d", name, b.Len(), limit)
 		}
-		for _, i := range r.Order[b.From:b.To] {
+		for _, i := range r.order[b.From:b.To] {
 			if seen[i] {
 				t.Fatalf("%s: instance %d in two batches", name, i)
 			}

@@ -54,50 +54,66 @@ type Counts struct {
 }
 
 // Rollout is the state of one rollout of one scale set. Like raft's RawNode
-// it is a plain state machine: Next advances it from an observation and says
-// what to do; the caller does it. It is not safe for concurrent use.
+// it is a plain state machine that owns its state: Next advances it from an
+// observation and returns a Decision that carries every change the caller
+// must act on or journal (reimages, events, the status); the caller does it.
+// Readers use the accessor methods (view.go), persistence the Snapshot
+// (snapshot.go); nothing outside the package writes a field. It is not safe
+// for concurrent use.
 type Rollout struct {
-	Policy  Policy
-	Target  Image
-	Zones   []string
-	Manual  bool // R-TRIG-3: manual rollouts never roll back
-	Created time.Time
+	policy  Policy
+	target  Image
+	zones   []string
+	manual  bool // R-TRIG-3: manual rollouts never roll back
+	created time.Time
 
-	Status       Status
-	ErrorCode    string
-	ErrorMessage string
-	StartTime    time.Time
-	EndTime      time.Time
+	status       Status
+	errorCode    string
+	errorMessage string
+	startTime    time.Time
+	endTime      time.Time
 
-	Order    []int32   // instance indexes in upgrade order
-	Outcomes []Outcome // by position in Order
-	// ByInstance is Outcomes again, by instance index, so that R-STOP-1
+	order    []int32   // instance indexes in upgrade order
+	outcomes []Outcome // by position in order
+	// byInstance is outcomes again, by instance index, so that R-STOP-1
 	// reads the fleet in order.
-	ByInstance []Outcome
-	Batches    []Batch
-	Records    []BatchRecord // the batches that started
-	Current    int           // index into Batches of the batch in progress or next; len(Batches) when done
-	InBatch    bool
-	Members    []Member
-	// PauseUntil holds the next batch back (pauseTimeBetweenBatches).
-	PauseUntil      time.Time
-	CancelRequested bool
-	Planned         bool // the batches are cut (at the first Next)
-	// Mutations are planted bugs, for the invariant checker's self-test
-	// only (mutation.go); never persisted.
-	Mutations Mutations `json:"-"`
+	byInstance []Outcome
+	batches    []Batch
+	records    []BatchRecord // the batches that started
+	current    int           // index into batches of the batch in progress or next; len(batches) when done
+	inBatch    bool
+	members    []Member
+	// pauseUntil holds the next batch back (pauseTimeBetweenBatches).
+	pauseUntil      time.Time
+	cancelRequested bool
+	planned         bool // the batches are cut (at the first Next)
+
+	// hooks replace parts of the rules for this rollout (hooks.go): none
+	// outside tests; never persisted.
+	hooks Hooks
 }
+
+// Option configures one rollout (one planner instance) at NewRollout or
+// Restore.
+type Option func(*Rollout)
+
+// WithHooks makes the rollout consult h (hooks.go): tests only.
+func WithHooks(h Hooks) Option { return func(r *Rollout) { r.hooks = h } }
 
 // NewRollout creates a rollout to target. It plans nothing until the first
 // Next, which sees the fleet.
-func NewRollout(p Policy, target Image, zones []string, manual bool, now time.Time) (*Rollout, error) {
+func NewRollout(p Policy, target Image, zones []string, manual bool, now time.Time, opts ...Option) (*Rollout, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
 	if target.Version == "" {
 		return nil, fmt.Errorf("rollout target %q has no version", target.Ref)
 	}
-	return &Rollout{Policy: p, Target: target, Zones: zones, Manual: manual, Created: now, Status: StatusRollingForward}, nil
+	r := &Rollout{policy: p, target: target, zones: zones, manual: manual, created: now, status: StatusRollingForward}
+	for _, o := range opts {
+		o(r)
+	}
+	return r, nil
 }
 
 // EventKind names a rollout event; the strings are the scenario vocabulary
@@ -143,9 +159,17 @@ type Reimage struct {
 
 // Decision is what the caller must do now, in this order: journal it, carry
 // out Reimages, then call Next again at WakeAt or when the fleet changes.
+// Like raft's Ready it carries every change the step made that the caller
+// acts on or records, and it is read-only to the caller.
 type Decision struct {
 	Reimages []Reimage
 	Events   []Event
+	// Status is the rollout's status once the decision is taken; when the
+	// decision ends the rollout, ErrorCode and ErrorMessage say why (empty
+	// for Completed and Cancelled). The caller journals them from here.
+	Status       Status
+	ErrorCode    string
+	ErrorMessage string
 	// WakeAt is the latest time Next must be called again; zero when the
 	// rollout is over.
 	WakeAt time.Time
@@ -153,7 +177,7 @@ type Decision struct {
 
 // Cancel asks the rollout to start no new batch (R-TRIG-4). The batch in
 // progress finishes, then the status becomes Cancelled.
-func (r *Rollout) Cancel() { r.CancelRequested = true }
+func (r *Rollout) Cancel() { r.cancelRequested = true }
 
 // Made is one reimage carried out: the instance, and when it began.
 type Made struct {
@@ -174,12 +198,12 @@ func (r *Rollout) ReimagesMade(made []Made) {
 	var pos map[int]int // instance index → member, built when out of step
 	next := 0
 	for _, mk := range made {
-		k, ok := next, next < len(r.Members) && int(r.Members[next].Index) == mk.Index
+		k, ok := next, next < len(r.members) && int(r.members[next].Index) == mk.Index
 		if !ok {
 			if pos == nil {
-				pos = make(map[int]int, len(r.Members))
-				for i := range r.Members {
-					pos[int(r.Members[i].Index)] = i
+				pos = make(map[int]int, len(r.members))
+				for i := range r.members {
+					pos[int(r.members[i].Index)] = i
 				}
 			}
 			k, ok = pos[mk.Index]
@@ -188,7 +212,7 @@ func (r *Rollout) ReimagesMade(made []Made) {
 			continue // not a member of the batch in progress
 		}
 		next = k + 1
-		if m := &r.Members[k]; m.Phase != PhaseDone && mk.At.After(m.Since) {
+		if m := &r.members[k]; m.Phase != PhaseDone && mk.At.After(m.Since) {
 			m.Since = mk.At
 		}
 	}
@@ -198,8 +222,8 @@ func (r *Rollout) ReimagesMade(made []Made) {
 // runs out of its wait; zero outside a batch.
 func (r *Rollout) EarliestDeadline() time.Time {
 	var t time.Time
-	for i := range r.Members {
-		m := &r.Members[i]
+	for i := range r.members {
+		m := &r.members[i]
 		if d := m.Since.Add(HealthTimeout); m.Phase != PhaseDone && (t.IsZero() || d.Before(t)) {
 			t = d
 		}
@@ -209,38 +233,52 @@ func (r *Rollout) EarliestDeadline() time.Time {
 
 // Next advances the rollout to obs.Now and returns what to do.
 func (r *Rollout) Next(obs Observation) Decision {
+	d := r.next(obs)
+	r.stamp(&d)
+	return d
+}
+
+// stamp puts the status the decision leaves behind on it.
+func (r *Rollout) stamp(d *Decision) {
+	d.Status = r.status
+	if r.status.Terminal() {
+		d.ErrorCode, d.ErrorMessage = r.errorCode, r.errorMessage
+	}
+}
+
+func (r *Rollout) next(obs Observation) Decision {
 	var d Decision
-	if r.Status.Terminal() {
+	if r.status.Terminal() {
 		return d
 	}
 	now := obs.Now
-	if !r.Planned {
-		if msg, ok := r.precheck(obs); !ok && !r.Mutations.Has(MutSkipPrecheck) {
+	if !r.planned {
+		if msg, ok := r.precheck(obs); !ok {
 			// R-PRE-1: more than the allowed share unhealthy, nothing starts.
 			r.finish(&d, now, StatusNotStarted, CodePrecheckUnhealthy, msg)
 			return d
 		}
-		batchSize := BatchSize(len(obs.Instances), r.Policy.MaxBatchInstancePercent)
-		if r.Mutations.Has(MutBatch25) {
-			batchSize = BatchSize(len(obs.Instances), 25)
+		batchSize := r.batchSize(len(obs.Instances), r.policy.MaxBatchInstancePercent)
+		r.order, r.batches = planBatches(obs.Instances, r.zones, r.target.Version, batchSize, r.policy.PrioritizeUnhealthyInstances, r.policy.HealthMode, r.countsUnhealthy)
+		if r.hooks.Batches != nil {
+			r.order, r.batches = r.hooks.Batches(obs.Instances, r.order, r.batches, batchSize)
 		}
-		r.Order, r.Batches = planBatches(obs.Instances, r.Zones, r.Target.Version, batchSize, r.Policy.PrioritizeUnhealthyInstances, r.Policy.HealthMode, r.Mutations)
-		r.Outcomes = make([]Outcome, len(r.Order))
-		r.ByInstance = make([]Outcome, len(obs.Instances))
-		r.Planned = true
-		r.StartTime = now
+		r.outcomes = make([]Outcome, len(r.order))
+		r.byInstance = make([]Outcome, len(obs.Instances))
+		r.planned = true
+		r.startTime = now
 		d.Events = append(d.Events, Event{Kind: EventRolloutStarted, Time: now})
 		r.startNextBatch(&d, obs)
 		return d
 	}
-	if r.InBatch {
+	if r.inBatch {
 		r.advanceBatch(&d, obs)
-		if r.InBatch || r.Status.Terminal() {
+		if r.inBatch || r.status.Terminal() {
 			return d
 		}
 	}
-	if now.Before(r.PauseUntil) && !r.CancelRequested {
-		d.WakeAt = r.PauseUntil
+	if now.Before(r.pauseUntil) && !r.cancelRequested {
+		d.WakeAt = r.pauseUntil
 		return d
 	}
 	r.startNextBatch(&d, obs)
@@ -250,9 +288,9 @@ func (r *Rollout) Next(obs Observation) Decision {
 // precheck is R-PRE-1.
 func (r *Rollout) precheck(obs Observation) (string, bool) {
 	n := len(obs.Instances)
-	bad := CountUnhealthy(obs.Instances, r.Policy.HealthMode)
-	if Exceeds(bad, n, r.Policy.MaxUnhealthyInstancePercent) {
-		return fmt.Sprintf("%v: %d of %d instances unhealthy before the rollout, more than %d%%", ErrPrecheckUnhealthy, bad, n, r.Policy.MaxUnhealthyInstancePercent), false
+	bad := r.countUnhealthy(obs.Instances)
+	if r.exceeds(bad, n, r.policy.MaxUnhealthyInstancePercent) {
+		return fmt.Sprintf("%v: %d of %d instances unhealthy before the rollout, more than %d%%", ErrPrecheckUnhealthy, bad, n, r.policy.MaxUnhealthyInstancePercent), r.gate(GatePrecheck, false)
 	}
 	return "", true
 }
@@ -260,13 +298,13 @@ func (r *Rollout) precheck(obs Observation) (string, bool) {
 // setGate is R-STOP-2: the whole set is checked again before every batch
 // after the first.
 func (r *Rollout) setGate(obs Observation) (string, bool) {
-	if r.Current == 0 || r.Mutations.Has(MutIgnoreStopAfterBatch) {
+	if r.current == 0 {
 		return "", true
 	}
 	n := len(obs.Instances)
-	bad := CountUnhealthy(obs.Instances, r.Policy.HealthMode)
-	if Exceeds(bad, n, r.Policy.MaxUnhealthyInstancePercent) {
-		return fmt.Sprintf("%v: %d of %d instances unhealthy before batch %d, more than %d%%", ErrSetUnhealthy, bad, n, r.Current+1, r.Policy.MaxUnhealthyInstancePercent), false
+	bad := r.countUnhealthy(obs.Instances)
+	if r.exceeds(bad, n, r.policy.MaxUnhealthyInstancePercent) {
+		return fmt.Sprintf("%v: %d of %d instances unhealthy before batch %d, more than %d%%", ErrSetUnhealthy, bad, n, r.current+1, r.policy.MaxUnhealthyInstancePercent), r.gate(GateSet, false)
 	}
 	return "", true
 }
@@ -275,21 +313,21 @@ func (r *Rollout) setGate(obs Observation) (string, bool) {
 // failed plus the ones that succeeded and are unhealthy now. One sequential
 // pass over the fleet.
 func (r *Rollout) upgradedGate(obs Observation, upgraded int) (string, bool) {
-	if upgraded == 0 || r.Mutations.Has(MutIgnoreUpgradedUnhealthy) {
+	if upgraded == 0 {
 		return "", true
 	}
 	succeeded, relapsed := 0, 0
-	for i, o := range r.ByInstance {
+	for i, o := range r.byInstance {
 		if o == OutcomeSucceeded {
 			succeeded++
-			if CountsUnhealthy(&obs.Instances[i], r.Policy.HealthMode) {
+			if r.countsUnhealthy(&obs.Instances[i], r.policy.HealthMode) {
 				relapsed++
 			}
 		}
 	}
 	bad := upgraded - succeeded + relapsed
-	if Exceeds(bad, upgraded, r.Policy.MaxUnhealthyUpgradedInstancePercent) {
-		return fmt.Sprintf("%v: %d of %d upgraded instances unhealthy, more than %d%%", ErrUpgradedUnhealthy, bad, upgraded, r.Policy.MaxUnhealthyUpgradedInstancePercent), false
+	if r.exceeds(bad, upgraded, r.policy.MaxUnhealthyUpgradedInstancePercent) {
+		return fmt.Sprintf("%v: %d of %d upgraded instances unhealthy, more than %d%%", ErrUpgradedUnhealthy, bad, upgraded, r.policy.MaxUnhealthyUpgradedInstancePercent), r.gate(GateUpgraded, false)
 	}
 	return "", true
 }
@@ -302,21 +340,25 @@ func (r *Rollout) upgradedGate(obs Observation, upgraded int) (string, bool) {
 // the others — and when one fails it withdraws the batch and stops the
 // rollout as the gate says. Otherwise it changes nothing.
 func (r *Rollout) RecheckBatchStart(obs Observation, unmade []int) Decision {
+	d := r.recheckBatchStart(obs, unmade)
+	r.stamp(&d)
+	return d
+}
+
+func (r *Rollout) recheckBatchStart(obs Observation, unmade []int) Decision {
 	var d Decision
-	if !r.InBatch || len(unmade) != len(r.Members) || len(r.Records) == 0 {
+	if !r.inBatch || len(unmade) != len(r.members) || len(r.records) == 0 {
 		return d
 	}
-	for i := range r.Members {
-		if r.Members[i].Phase != PhaseUpgrading || int(r.Members[i].Index) != unmade[i] {
+	for i := range r.members {
+		if r.members[i].Phase != PhaseUpgrading || int(r.members[i].Index) != unmade[i] {
 			return d
 		}
 	}
-	b := r.Batches[r.Current]
+	b := r.batches[r.current]
 	msg, ok, status, code := "", true, StatusFaulted, ""
-	if r.Current == 0 {
-		if !r.Mutations.Has(MutSkipPrecheck) {
-			msg, ok = r.precheck(obs)
-		}
+	if r.current == 0 {
+		msg, ok = r.precheck(obs)
 		status, code = StatusNotStarted, CodePrecheckUnhealthy
 	} else if msg, ok = r.upgradedGate(obs, int(b.From)); !ok {
 		code = CodeUpgradedUnhealthy
@@ -326,23 +368,23 @@ func (r *Rollout) RecheckBatchStart(obs Observation, unmade []int) Decision {
 	if ok {
 		return d
 	}
-	r.InBatch = false
-	r.Members = nil
-	r.Records = r.Records[:len(r.Records)-1]
+	r.inBatch = false
+	r.members = nil
+	r.records = r.records[:len(r.records)-1]
 	r.finish(&d, obs.Now, status, code, msg)
 	return d
 }
 
-// startNextBatch starts batch r.Current, or ends the rollout.
+// startNextBatch starts batch r.current, or ends the rollout.
 func (r *Rollout) startNextBatch(d *Decision, obs Observation) {
 	now := obs.Now
 	// R-TRIG-4: a cancel is honoured even when it came during the last
 	// batch; the batch finished, the rollout reads Cancelled.
-	if r.CancelRequested {
+	if r.cancelRequested {
 		r.finish(d, now, StatusCancelled, "", "the rollout was cancelled")
 		return
 	}
-	if r.Current >= len(r.Batches) {
+	if r.current >= len(r.batches) {
 		r.finish(d, now, StatusCompleted, "", "")
 		return
 	}
@@ -350,16 +392,16 @@ func (r *Rollout) startNextBatch(d *Decision, obs Observation) {
 		r.finish(d, now, StatusFaulted, CodeSetUnhealthy, msg)
 		return
 	}
-	b := r.Batches[r.Current]
-	r.InBatch = true
-	r.Records = append(r.Records, BatchRecord{Batch: b, StartTime: now})
-	d.Events = append(d.Events, Event{Kind: EventBatchStarted, Batch: r.Current + 1, Time: now})
-	r.Members = make([]Member, 0, b.Len())
+	b := r.batches[r.current]
+	r.inBatch = true
+	r.records = append(r.records, BatchRecord{Batch: b, StartTime: now})
+	d.Events = append(d.Events, Event{Kind: EventBatchStarted, Batch: r.current + 1, Time: now})
+	r.members = make([]Member, 0, b.Len())
 	d.Reimages = make([]Reimage, 0, b.Len())
 	for pos := b.From; pos < b.To; pos++ {
-		idx := r.Order[pos]
-		r.Members = append(r.Members, Member{Index: idx, Phase: PhaseUpgrading, Since: now, PrevVersion: obs.Instances[idx].Version})
-		d.Reimages = append(d.Reimages, Reimage{Index: int(idx), Image: r.Target})
+		idx := r.order[pos]
+		r.members = append(r.members, Member{Index: idx, Phase: PhaseUpgrading, Since: now, PrevVersion: obs.Instances[idx].Version})
+		d.Reimages = append(d.Reimages, Reimage{Index: int(idx), Image: r.target})
 	}
 	d.WakeAt = now.Add(HealthTimeout)
 }
@@ -368,28 +410,31 @@ func (r *Rollout) startNextBatch(d *Decision, obs Observation) {
 // progress, and closes it with R-STOP-1 when every member is settled.
 func (r *Rollout) advanceBatch(d *Decision, obs Observation) {
 	now := obs.Now
-	b := r.Batches[r.Current]
-	mode := r.Policy.HealthMode
-	rollback := !r.Manual && !r.Policy.DisableAutomaticRollback && !r.Mutations.Has(MutSkipRollback)
+	b := r.batches[r.current]
+	mode := r.policy.HealthMode
+	rollback := !r.manual && !r.policy.DisableAutomaticRollback
+	if r.hooks.Rollback != nil {
+		rollback = r.hooks.Rollback(rollback)
+	}
 	var wake time.Time
 	open := 0
-	for i := range r.Members {
-		m := &r.Members[i]
+	for i := range r.members {
+		m := &r.members[i]
 		in := &obs.Instances[m.Index]
 		pos := b.From + int32(i)
 		deadline := m.Since.Add(HealthTimeout)
 		switch m.Phase {
 		case PhaseUpgrading:
 			switch {
-			case HealthyOn(in, r.Target.Version, mode):
+			case HealthyOn(in, r.target.Version, mode):
 				m.Phase = PhaseDone
 				r.settle(pos, m.Index, OutcomeSucceeded)
-			case failedOn(in, r.Target.Version) || !now.Before(deadline):
-				if rollback && m.PrevVersion != r.Target.Version {
+			case failedOn(in, r.target.Version) || !now.Before(deadline):
+				if rollback && m.PrevVersion != r.target.Version {
 					// R-ROLLBACK-1: the previous OS disk comes back.
 					m.Phase, m.Since = PhaseRollingBack, now
-					d.Reimages = append(d.Reimages, Reimage{Index: int(m.Index), Image: Image{Ref: r.Target.Ref, Version: m.PrevVersion}, Rollback: true})
-					d.Events = append(d.Events, Event{Kind: EventRollbackStarted, Batch: r.Current + 1, Instance: int(m.Index), Time: now})
+					d.Reimages = append(d.Reimages, Reimage{Index: int(m.Index), Image: Image{Ref: r.target.Ref, Version: m.PrevVersion}, Rollback: true})
+					d.Events = append(d.Events, Event{Kind: EventRollbackStarted, Batch: r.current + 1, Instance: int(m.Index), Time: now})
 					deadline = now.Add(HealthTimeout)
 				} else {
 					m.Phase = PhaseDone
@@ -418,48 +463,48 @@ func (r *Rollout) advanceBatch(d *Decision, obs Observation) {
 		return
 	}
 	// The batch is over.
-	r.InBatch = false
-	r.Members = nil
-	r.Records[len(r.Records)-1].EndTime = now
-	d.Events = append(d.Events, Event{Kind: EventBatchFinished, Batch: r.Current + 1, Time: now})
-	r.Current++
+	r.inBatch = false
+	r.members = nil
+	r.records[len(r.records)-1].EndTime = now
+	d.Events = append(d.Events, Event{Kind: EventBatchFinished, Batch: r.current + 1, Time: now})
+	r.current++
 
 	if msg, ok := r.upgradedGate(obs, int(b.To)); !ok {
 		r.finish(d, now, StatusFaulted, CodeUpgradedUnhealthy, msg)
 		return
 	}
-	if r.Current < len(r.Batches) && r.Policy.PauseTimeBetweenBatches > 0 && !r.CancelRequested {
-		r.PauseUntil = now.Add(r.Policy.PauseTimeBetweenBatches)
+	if r.current < len(r.batches) && r.policy.PauseTimeBetweenBatches > 0 && !r.cancelRequested {
+		r.pauseUntil = now.Add(r.policy.PauseTimeBetweenBatches)
 	}
 }
 
 // settle records what became of the instance at position pos.
 func (r *Rollout) settle(pos, index int32, o Outcome) {
-	r.Outcomes[pos] = o
-	r.ByInstance[index] = o
+	r.outcomes[pos] = o
+	r.byInstance[index] = o
 }
 
 func (r *Rollout) finish(d *Decision, now time.Time, s Status, code, msg string) {
-	r.Status, r.ErrorCode, r.ErrorMessage = s, code, msg
-	r.InBatch = false
-	r.Members = nil
-	if r.StartTime.IsZero() {
-		r.StartTime = now
+	r.status, r.errorCode, r.errorMessage = s, code, msg
+	r.inBatch = false
+	r.members = nil
+	if r.startTime.IsZero() {
+		r.startTime = now
 	}
-	r.EndTime = now
+	r.endTime = now
 	d.Events = append(d.Events, Event{Kind: EventRolloutFinished, Time: now})
 	d.WakeAt = time.Time{}
 }
 
 // Err returns the gate error a stopped rollout carries, for errors.Is.
 func (r *Rollout) Err() error {
-	switch r.ErrorCode {
+	switch r.errorCode {
 	case CodePrecheckUnhealthy:
-		return fmt.Errorf("%w: %s", ErrPrecheckUnhealthy, r.ErrorMessage)
+		return fmt.Errorf("%w: %s", ErrPrecheckUnhealthy, r.errorMessage)
 	case CodeSetUnhealthy:
-		return fmt.Errorf("%w: %s", ErrSetUnhealthy, r.ErrorMessage)
+		return fmt.Errorf("%w: %s", ErrSetUnhealthy, r.errorMessage)
 	case CodeUpgradedUnhealthy:
-		return fmt.Errorf("%w: %s", ErrUpgradedUnhealthy, r.ErrorMessage)
+		return fmt.Errorf("%w: %s", ErrUpgradedUnhealthy, r.errorMessage)
 	}
 	return nil
 }
@@ -467,7 +512,7 @@ func (r *Rollout) Err() error {
 // Progress counts the rollout's instances, Azure's progress shape.
 func (r *Rollout) Progress() Counts {
 	var c Counts
-	for pos, o := range r.Outcomes {
+	for pos, o := range r.outcomes {
 		switch o {
 		case OutcomeSucceeded:
 			c.Successful++
@@ -480,7 +525,7 @@ func (r *Rollout) Progress() Counts {
 			c.Failed++
 			c.RollbackFailed++
 		default:
-			if r.InBatch && int32(pos) >= r.Batches[r.Current].From && int32(pos) < r.Batches[r.Current].To {
+			if r.inBatch && int32(pos) >= r.batches[r.current].From && int32(pos) < r.batches[r.current].To {
 				c.InProgress++
 			} else {
 				c.Pending++
@@ -493,7 +538,7 @@ func (r *Rollout) Progress() Counts {
 // MaxBatchLen is the size of the largest batch that started.
 func (r *Rollout) MaxBatchLen() int {
 	m := 0
-	for _, b := range r.Records {
+	for _, b := range r.records {
 		m = max(m, b.Len())
 	}
 	return m

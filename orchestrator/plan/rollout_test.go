@@ -93,8 +93,8 @@ func trace(t *testing.T, r *Rollout, f *tfleet, hook func(now time.Time, e Event
 			}
 		}
 		f.apply(d, now)
-		if r.Status.Terminal() {
-			fmt.Fprintf(&b, "%s %s %s", r.EndTime.Sub(t0), r.Status, r.ErrorCode)
+		if r.Status().Terminal() {
+			fmt.Fprintf(&b, "%s %s %s", r.EndTime().Sub(t0), r.Status(), r.ErrorCode())
 			return strings.TrimSpace(b.String())
 		}
 		next := d.WakeAt
@@ -169,8 +169,8 @@ func TestRollout_Scenarios(t *testing.T) {
 			// Any new OS disk is healthy in tfleet: the two come back.
 			setup: func(f *tfleet) { f.ins[1].Health, f.ins[2].Running = HealthUnhealthy, false },
 			check: func(t *testing.T, r *Rollout) {
-				if r.Status != StatusCompleted {
-					t.Errorf("status %s, want Completed", r.Status)
+				if r.Status() != StatusCompleted {
+					t.Errorf("status %s, want Completed", r.Status())
 				}
 			},
 		},
@@ -179,8 +179,8 @@ func TestRollout_Scenarios(t *testing.T) {
 			n:     5,
 			setup: func(f *tfleet) { f.boot[0] = 4*time.Minute + 59*time.Second },
 			check: func(t *testing.T, r *Rollout) {
-				if c := r.Progress(); r.Status != StatusCompleted || c.Successful != 5 || c.RolledBack != 0 {
-					t.Errorf("status %s progress %+v, want Completed with 5 successful", r.Status, c)
+				if c := r.Progress(); r.Status() != StatusCompleted || c.Successful != 5 || c.RolledBack != 0 {
+					t.Errorf("status %s progress %+v, want Completed with 5 successful", r.Status(), c)
 				}
 			},
 		},
@@ -206,8 +206,8 @@ func TestRollout_Scenarios(t *testing.T) {
 			policy: func(p *Policy) { p.DisableAutomaticRollback = true; p.MaxUnhealthyUpgradedInstancePercent = 100 },
 			setup:  func(f *tfleet) { f.boot[0] = 6 * time.Minute },
 			check: func(t *testing.T, r *Rollout) {
-				if c := r.Progress(); c.RolledBack != 0 || c.Failed != 1 || c.Successful != 4 || r.Status != StatusCompleted {
-					t.Errorf("status %s progress %+v, want Completed with 1 failed and no rollback", r.Status, c)
+				if c := r.Progress(); c.RolledBack != 0 || c.Failed != 1 || c.Successful != 4 || r.Status() != StatusCompleted {
+					t.Errorf("status %s progress %+v, want Completed with 1 failed and no rollback", r.Status(), c)
 				}
 			},
 		},
@@ -230,8 +230,8 @@ func TestRollout_Scenarios(t *testing.T) {
 				f.boot[0], f.boot[5], f.boot[10], f.boot[15] = time.Hour, time.Hour, time.Hour, time.Hour
 			},
 			check: func(t *testing.T, r *Rollout) {
-				if c := r.Progress(); r.Status != StatusCompleted || c.RolledBack != 4 {
-					t.Errorf("status %s progress %+v, want Completed with 4 rolled back", r.Status, c)
+				if c := r.Progress(); r.Status() != StatusCompleted || c.RolledBack != 4 {
+					t.Errorf("status %s progress %+v, want Completed with 4 rolled back", r.Status(), c)
 				}
 			},
 		},
@@ -244,8 +244,8 @@ func TestRollout_Scenarios(t *testing.T) {
 				}
 			},
 			check: func(t *testing.T, r *Rollout) {
-				if r.Status != StatusFaulted || r.ErrorCode != CodeUpgradedUnhealthy || len(r.Records) != 1 {
-					t.Errorf("status %s %s after %d batches, want Faulted with %s after 1", r.Status, r.ErrorCode, len(r.Records), CodeUpgradedUnhealthy)
+				if r.Status() != StatusFaulted || r.ErrorCode() != CodeUpgradedUnhealthy || len(r.Records()) != 1 {
+					t.Errorf("status %s %s after %d batches, want Faulted with %s after 1", r.Status(), r.ErrorCode(), len(r.Records()), CodeUpgradedUnhealthy)
 				}
 				if !errors.Is(r.Err(), ErrUpgradedUnhealthy) {
 					t.Errorf("Err() = %v", r.Err())
@@ -295,8 +295,8 @@ func TestRollout_Scenarios(t *testing.T) {
 				}
 			},
 			check: func(t *testing.T, r *Rollout) {
-				if c := r.Progress(); r.Status != StatusCancelled || c.Successful != 5 || len(r.Records) != 5 {
-					t.Errorf("status %s progress %+v after %d batches, want Cancelled with all 5 upgraded", r.Status, c, len(r.Records))
+				if c := r.Progress(); r.Status() != StatusCancelled || c.Successful != 5 || len(r.Records()) != 5 {
+					t.Errorf("status %s progress %+v after %d batches, want Cancelled with all 5 upgraded", r.Status(), c, len(r.Records()))
 				}
 			},
 		},
@@ -306,8 +306,8 @@ func TestRollout_Scenarios(t *testing.T) {
 			policy: func(p *Policy) { p.HealthMode = HealthNone },
 			setup:  func(f *tfleet) { f.badVer["v2"] = true }, // the app says unhealthy; nobody asks it
 			check: func(t *testing.T, r *Rollout) {
-				if c := r.Progress(); r.Status != StatusCompleted || c.Successful != 5 {
-					t.Errorf("status %s progress %+v, want Completed", r.Status, c)
+				if c := r.Progress(); r.Status() != StatusCompleted || c.Successful != 5 {
+					t.Errorf("status %s progress %+v, want Completed", r.Status(), c)
 				}
 			},
 		},
