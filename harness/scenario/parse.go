@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
 // Error is a problem in a scenario file, with where it is.
@@ -353,21 +355,12 @@ func (c *checker) checkSet(p string, s *ScaleSet) error {
 	if s.RunningVersion == "" {
 		return c.fail(p+".runningVersion", "is required: the version every instance runs at time 0")
 	}
-	pct := func(field string, v *int, lo, hi int) error {
-		if v != nil && (*v < lo || *v > hi) {
-			return c.fail(p+".upgradePolicy."+field, "is %d, want %d to %d", *v, lo, hi)
+	if err := s.UpgradePolicy.Rolling().Validate(); err != nil {
+		var pe *plan.PolicyError
+		if errors.As(err, &pe) {
+			return c.fail(p+".upgradePolicy."+pe.Field, "%s", pe.Message)
 		}
-		return nil
-	}
-	up := s.UpgradePolicy
-	for _, e := range []error{
-		pct("maxBatchInstancePercent", up.MaxBatchInstancePercent, 5, 100),
-		pct("maxUnhealthyInstancePercent", up.MaxUnhealthyInstancePercent, 5, 100),
-		pct("maxUnhealthyUpgradedInstancePercent", up.MaxUnhealthyUpgradedInstancePercent, 0, 100),
-	} {
-		if e != nil {
-			return e
-		}
+		return c.fail(p+".upgradePolicy", "%v", err)
 	}
 	names := map[string]bool{}
 	for i, e := range s.Extensions {

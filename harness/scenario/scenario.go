@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
 // File is one scenario.
@@ -107,6 +109,27 @@ type UpgradePolicy struct {
 	MaxUnhealthyUpgradedInstancePercent *int      `yaml:"maxUnhealthyUpgradedInstancePercent"`
 	PauseTimeBetweenBatches             *Duration `yaml:"pauseTimeBetweenBatches"`
 	PrioritizeUnhealthyInstances        bool      `yaml:"prioritizeUnhealthyInstances"`
+}
+
+// Rolling is the file's rolling upgrade policy as the planner's type, with
+// Azure's default for every knob the file leaves out: the one mapping from
+// scenario files to the policy. The parser validates it (plan's Validate).
+func (u UpgradePolicy) Rolling() plan.RollingUpgradePolicy {
+	p := plan.DefaultRollingUpgradePolicy()
+	if u.MaxBatchInstancePercent != nil {
+		p.MaxBatchInstancePercent = *u.MaxBatchInstancePercent
+	}
+	if u.MaxUnhealthyInstancePercent != nil {
+		p.MaxUnhealthyInstancePercent = *u.MaxUnhealthyInstancePercent
+	}
+	if u.MaxUnhealthyUpgradedInstancePercent != nil {
+		p.MaxUnhealthyUpgradedInstancePercent = *u.MaxUnhealthyUpgradedInstancePercent
+	}
+	if u.PauseTimeBetweenBatches != nil {
+		p.PauseTimeBetweenBatches = u.PauseTimeBetweenBatches.Duration
+	}
+	p.PrioritizeUnhealthyInstances = u.PrioritizeUnhealthyInstances
+	return p
 }
 
 // Image is a version that appears during the scenario.
