@@ -376,7 +376,7 @@ func (w *World) onEvent(e orchestrator.SetEvent) {
 	name := e.Event.String()
 	for i := range w.Scenario.Timeline {
 		t := &w.Scenario.Timeline[i]
-		if w.fired[i] || t.On == "" || t.On != name || (t.ScaleSet != "" && t.ScaleSet != e.Set) {
+		if w.fired[i] || t.On == "" || t.On != name || !t.Targets(e.Set) {
 			continue
 		}
 		w.fired[i] = true
@@ -434,14 +434,15 @@ func (w *World) apply(ctx context.Context, idx int, eventSet string) error {
 	return nil
 }
 
-// targets are the live scale sets an entry acts on: its scaleSet, else the
-// set whose event fired it, else every set.
+// targets are the live scale sets an entry acts on: the set whose event
+// fired an `on:` entry (one of its scaleSet's), else its scaleSet (a set,
+// or every set of a count: entry), else every set.
 func (w *World) targets(e *scenario.Entry, eventSet string) []string {
 	switch {
-	case e.ScaleSet != "":
-		return w.live([]string{e.ScaleSet})
 	case eventSet != "":
 		return []string{eventSet}
+	case e.ScaleSet != "":
+		return w.live(e.TargetSets())
 	}
 	var all []string
 	for _, s := range w.Scenario.ScaleSets {

@@ -62,7 +62,7 @@ func NewRun(r *harness.Result, sc *scenario.File) *Run {
 		default:
 			m.When = "on " + e.On
 			for _, ev := range r.Events {
-				if ev.Event == e.On && (e.ScaleSet == "" || e.ScaleSet == ev.Set) {
+				if ev.Event == e.On && e.Targets(ev.Set) {
 					if t, err := time.Parse(time.RFC3339, ev.Time); err == nil {
 						m.At, m.Fired = t.Sub(r.Start), true
 						if m.Set == "" {
