@@ -135,7 +135,7 @@ func setRow(s *harness.SetResult) SetRow {
 		p := s.History[0].Properties
 		row.Upgraded, row.Failed, row.RolledBack = p.Progress.SuccessfulInstanceCount, p.Progress.FailedInstanceCount, p.RollbackInfo.SuccessfullyRolledbackInstanceCount
 	}
-	row.Batches = len(lastAttempt(s.Batches))
+	row.Batches = lastAttemptBatches(s.Batches)
 	row.Status = statusOf(s)
 	return row
 }
@@ -172,4 +172,18 @@ func lastEnd(s *harness.SetResult) string {
 		return ""
 	}
 	return s.Batches[len(s.Batches)-1].EndTime
+}
+
+// lastAttemptBatches is len(lastAttempt(bs)), without the copy.
+func lastAttemptBatches(bs []harness.BatchResult) int {
+	if len(bs) == 0 {
+		return 0
+	}
+	n, a := 0, bs[len(bs)-1].Attempt
+	for i := range bs {
+		if bs[i].Attempt == a {
+			n++
+		}
+	}
+	return n
 }

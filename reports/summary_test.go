@@ -131,3 +131,22 @@ expect: {status: Completed}
 		t.Errorf("got %s (ok %v), want %s", strings.Join(got, ", "), r.OK, want)
 	}
 }
+
+// BenchmarkReportFleet10000 is the cost of a 10,000-set run's tables and
+// pages (the summary rows, NAME.md, NAME.html, summary.md and index.html):
+// `go test ./reports -run '^$' -bench ReportFleet -benchmem`.
+func BenchmarkReportFleet10000(b *testing.B) {
+	r := bigResult(10_000, []string{"eastus", "westus", "northeurope", "westeurope", "japaneast", "japanwest"})
+	dir := b.TempDir()
+	b.ReportAllocs()
+	for b.Loop() {
+		var md, page bytes.Buffer
+		WriteRunMarkdown(&md, &Run{Result: r})
+		if err := WriteRunHTML(&page, &Run{Result: r}); err != nil {
+			b.Fatal(err)
+		}
+		if err := WriteRunIndex(dir, []*harness.Result{r}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

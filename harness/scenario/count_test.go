@@ -110,7 +110,7 @@ func TestParse_CountBadInput(t *testing.T) {
 		{"too many sets in the file", "    count: 10000\n", "    count: 5\n", 12, "scaleSets[1].name", "makes 10001 scale sets in the file, more than 10000"},
 		{"too many instances in the file", "    count: 5000\n    regions: [eastus, westus]\n    instances: 2001\n", "    count: 5\n    regions: [eastus, westus]\n    instances: 3\n", 4, "scaleSets[0].count", "makes 10005000 instances in the file, more than 10000000"},
 		{"member that does not exist", "scaleSet: web-5,", "scaleSet: web-3,", 21, "timeline[1].scaleSet", `"web-5" is not declared`},
-		{"group instance out of range", "scaleSet: web, instances: [3]", "scaleSet: web, instances: [2]", 20, "timeline[0].instances[0]", "instance 3 does not exist in scale set web-0"},
+		{"group instance out of range", "scaleSet: web, instances: [3]", "scaleSet: web, instances: [2]", 20, "timeline[0].instances[0]", "instance 3 does not exist in scale set web (ids are 0..2)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

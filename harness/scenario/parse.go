@@ -559,11 +559,12 @@ func (c *checker) checkEntry(p string, e *Entry, f *File, sets map[string]*Scale
 		if s, ok := sets[e.ScaleSet]; ok {
 			targets = []ScaleSet{*s}
 		} else if n, ok := groups[e.ScaleSet]; ok {
+			// A count: entry's sets differ only in name and region, which
+			// no check here reads: check the entry once, under its name.
 			e.groupSize = n
-			targets = nil
-			for _, name := range e.TargetSets() {
-				targets = append(targets, *sets[name])
-			}
+			one := *sets[MemberName(e.ScaleSet, 0)]
+			one.Name = e.ScaleSet
+			targets = []ScaleSet{one}
 		} else {
 			return c.fail(p+".scaleSet", "scale set %q is not declared (name a set, or a count: entry for all of its sets)", e.ScaleSet)
 		}
