@@ -201,7 +201,7 @@ func (w *World) Result(ctx context.Context) (*Result, error) {
 		sr.Region, sr.Phase = or(s.Region, DefaultRegion), phase[i]
 		r.ScaleSets = append(r.ScaleSets, sr)
 		r.FinalState = append(r.FinalState, fs)
-		r.Expectations = append(r.Expectations, check(s.Name, w.expectFor(s.Name), sr, w.Start, w.lastStart(s.Name))...)
+		r.Expectations = append(r.Expectations, check(s.Name, w.expectFor(&s), sr, w.Start, w.lastStart(s.Name))...)
 	}
 	for _, u := range w.unfired() {
 		r.Expectations = append(r.Expectations, Expectation{Field: "timeline", Expected: "fired", Got: u + " never fired"})

@@ -244,7 +244,7 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 		}
 		if err := w.Orch.CreateScaleSet(ctx, m, s.RunningVersion); err != nil {
 			var ve *orchestrator.ValidationError
-			if errors.As(err, &ve) && w.expectFor(s.Name).Status == "Rejected" {
+			if errors.As(err, &ve) && w.expectFor(s).Status == "Rejected" {
 				w.rejected[s.Name] = err
 				continue
 			}
@@ -340,15 +340,15 @@ func (w *World) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (w *World) expectFor(set string) scenario.Expect {
+// expectFor is the scenario's expectations with the set's own over them
+// (the set at hand, not looked up by name: a fleet has 10,000 of them).
+func (w *World) expectFor(s *scenario.ScaleSet) scenario.Expect {
 	var x scenario.Expect
 	if w.Scenario.Expect != nil {
 		x = *w.Scenario.Expect
 	}
-	for _, s := range w.Scenario.ScaleSets {
-		if s.Name == set && s.Expect != nil {
-			x = mergeExpect(x, *s.Expect)
-		}
+	if s.Expect != nil {
+		x = mergeExpect(x, *s.Expect)
 	}
 	return x
 }
