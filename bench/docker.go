@@ -247,7 +247,7 @@ func buildBinaries(ctx context.Context) (binaries, error) {
 
 // agentModel is the scale set the benchmark agents believe they are in.
 func agentModel(n int) orchestrator.ScaleSet {
-	return orchestrator.ScaleSet{Name: "bench", Capacity: n, UpdateDomains: 5, OS: "linux", Health: plan.HealthExtension, BootTime: benchBootTime, DataDisks: 1, Rolling: orchestrator.DefaultRollingPolicy()}
+	return orchestrator.ScaleSet{Name: "bench", Capacity: n, UpdateDomains: 5, OS: "linux", Health: plan.HealthExtension, BootTime: benchBootTime, DataDisks: 1, Rolling: plan.DefaultRollingUpgradePolicy()}
 }
 
 // buildImage builds one version's image from an in-memory context.

@@ -7,11 +7,12 @@ import (
 
 	"github.com/osupgrade/osupgrade/internal/clock"
 	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
 func TestLowerBound(t *testing.T) {
 	model := func(n int, zones []string) orchestrator.ScaleSet {
-		return orchestrator.ScaleSet{Capacity: n, Zones: zones, UpdateDomains: 5, BootTime: 30 * time.Second, Rolling: orchestrator.DefaultRollingPolicy()}
+		return orchestrator.ScaleSet{Capacity: n, Zones: zones, UpdateDomains: 5, BootTime: 30 * time.Second, Rolling: plan.DefaultRollingUpgradePolicy()}
 	}
 	three := []string{"1", "2", "3"}
 	for _, c := range []struct {

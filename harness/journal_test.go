@@ -28,7 +28,7 @@ func TestJournalSlackAtTheHealthWaitBoundary(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := NewJournal(slack)
-			m := orchestrator.ScaleSet{Name: "web", Capacity: 5, UpdateDomains: 5, Health: plan.HealthExtension, Rolling: orchestrator.DefaultRollingPolicy()}
+			m := orchestrator.ScaleSet{Name: "web", Capacity: 5, UpdateDomains: 5, Health: plan.HealthExtension, Rolling: plan.DefaultRollingUpgradePolicy()}
 			j.AddSet(m, "1")
 			t0 := clock.Epoch
 			j.StepBegins()

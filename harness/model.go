@@ -45,7 +45,7 @@ func ModelOf(s *scenario.ScaleSet, start time.Time) (orchestrator.ScaleSet, erro
 		APIVersion:               or(s.APIVersion, orchestrator.DefaultAPIVersion),
 		EnableAutomaticOSUpgrade: true,
 		DisableAutomaticRollback: s.UpgradePolicy.DisableAutomaticRollback,
-		Rolling:                  orchestrator.DefaultRollingPolicy(),
+		Rolling:                  s.UpgradePolicy.Rolling(),
 		BootTime:                 DefaultBootTime,
 	}
 	if s.UpdateDomains != nil {
@@ -82,18 +82,6 @@ func ModelOf(s *scenario.ScaleSet, start time.Time) (orchestrator.ScaleSet, erro
 	if up.EnableAutomaticOSUpgrade != nil {
 		m.EnableAutomaticOSUpgrade = *up.EnableAutomaticOSUpgrade
 	}
-	setInt := func(dst *int, v *int) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	setInt(&m.Rolling.MaxBatchInstancePercent, up.MaxBatchInstancePercent)
-	setInt(&m.Rolling.MaxUnhealthyInstancePercent, up.MaxUnhealthyInstancePercent)
-	setInt(&m.Rolling.MaxUnhealthyUpgradedInstancePercent, up.MaxUnhealthyUpgradedInstancePercent)
-	if up.PauseTimeBetweenBatches != nil {
-		m.Rolling.PauseTimeBetweenBatches = up.PauseTimeBetweenBatches.Duration
-	}
-	m.Rolling.PrioritizeUnhealthyInstances = up.PrioritizeUnhealthyInstances
 	for _, e := range s.Extensions {
 		x := orchestrator.Extension{Name: e.Name, Type: or(e.Type, "CustomScript"), Publisher: e.Publisher, TypeHandlerVersion: e.TypeHandlerVersion, ProvisionAfterExtensions: e.ProvisionAfterExtensions}
 		if e.SASExpiresAt != nil {

@@ -68,7 +68,12 @@ func (f FaultTiming) Took() time.Duration {
 
 // SetResult is one scale set's outcome.
 type SetResult struct {
-	Name             string                        `json:"name"`
+	Name string `json:"name"`
+	// Region is the set's region; Phase its region's phase (from 1) in the
+	// platform's rollout of the set's image over the scenario's regions
+	// (R-AVAIL-2), 0 when the region is not a supported one.
+	Region           string                        `json:"region,omitempty"`
+	Phase            int                           `json:"phase,omitempty"`
 	Status           string                        `json:"status"`
 	ErrorCode        string                        `json:"errorCode"`
 	Rejection        string                        `json:"rejection,omitempty"`
@@ -187,14 +192,16 @@ func (w *World) Result(ctx context.Context) (*Result, error) {
 	for _, e := range w.events {
 		r.Events = append(r.Events, EventRecord{Time: e.Time.Format(time.RFC3339), Set: e.Set, Attempt: e.Attempt, Event: e.Event.String()})
 	}
-	for _, s := range w.Scenario.ScaleSets {
+	phase := regionPhases(w.Scenario.ScaleSets)
+	for i, s := range w.Scenario.ScaleSets {
 		sr, fs, err := w.setResult(ctx, s.Name, s.RunningVersion)
 		if err != nil {
 			return nil, err
 		}
+		sr.Region, sr.Phase = or(s.Region, DefaultRegion), phase[i]
 		r.ScaleSets = append(r.ScaleSets, sr)
 		r.FinalState = append(r.FinalState, fs)
-		r.Expectations = append(r.Expectations, check(s.Name, w.expectFor(s.Name), sr, w.Start, w.lastStart(s.Name))...)
+		r.Expectations = append(r.Expectations, check(s.Name, w.expectFor(&s), sr, w.Start, w.lastStart(s.Name))...)
 	}
 	for _, u := range w.unfired() {
 		r.Expectations = append(r.Expectations, Expectation{Field: "timeline", Expected: "fired", Got: u + " never fired"})
@@ -411,4 +418,40 @@ func mergeExpect(base, over scenario.Expect) scenario.Expect {
 		}
 	}
 	return base
+}
+
+// regionPhases is each set's region phase (from 1; 0 for a region that is
+// not supported) in the platform's rollout of its image over the regions
+// of the sets with that image (R-AVAIL-2): what the reports group a large
+// fleet by.
+func regionPhases(sets []scenario.ScaleSet) []int {
+	byRef := map[string][]string{} // image ref -> its sets' supported regions
+	refs := make([]string, len(sets))
+	for i, s := range sets {
+		ref, err := orchestrator.ParseImageReference(s.Image)
+		if err != nil {
+			continue
+		}
+		refs[i] = ref.Ref()
+		if r := or(s.Region, DefaultRegion); orchestrator.KnownRegion(r) && !slices.Contains(byRef[refs[i]], r) {
+			byRef[refs[i]] = append(byRef[refs[i]], r)
+		}
+	}
+	phaseOf := map[[2]string]int{} // (ref, region) -> phase
+	for ref, regions := range byRef {
+		phases, err := orchestrator.Phases(regions)
+		if err != nil {
+			continue
+		}
+		for k, ph := range phases {
+			for _, r := range ph {
+				phaseOf[[2]string{ref, r}] = k + 1
+			}
+		}
+	}
+	out := make([]int, len(sets))
+	for i, s := range sets {
+		out[i] = phaseOf[[2]string{refs[i], or(s.Region, DefaultRegion)}]
+	}
+	return out
 }

@@ -245,7 +245,7 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 		}
 		if err := w.Orch.CreateScaleSet(ctx, m, s.RunningVersion); err != nil {
 			var ve *orchestrator.ValidationError
-			if errors.As(err, &ve) && w.expectFor(s.Name).Status == "Rejected" {
+			if errors.As(err, &ve) && w.expectFor(s).Status == "Rejected" {
 				w.rejected[s.Name] = err
 				continue
 			}
@@ -341,15 +341,15 @@ func (w *World) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (w *World) expectFor(set string) scenario.Expect {
+// expectFor is the scenario's expectations with the set's own over them
+// (the set at hand, not looked up by name: a fleet has 10,000 of them).
+func (w *World) expectFor(s *scenario.ScaleSet) scenario.Expect {
 	var x scenario.Expect
 	if w.Scenario.Expect != nil {
 		x = *w.Scenario.Expect
 	}
-	for _, s := range w.Scenario.ScaleSets {
-		if s.Name == set && s.Expect != nil {
-			x = mergeExpect(x, *s.Expect)
-		}
+	if s.Expect != nil {
+		x = mergeExpect(x, *s.Expect)
 	}
 	return x
 }
@@ -377,7 +377,7 @@ func (w *World) onEvent(e orchestrator.SetEvent) {
 	name := e.Event.String()
 	for i := range w.Scenario.Timeline {
 		t := &w.Scenario.Timeline[i]
-		if w.fired[i] || t.On == "" || t.On != name || (t.ScaleSet != "" && t.ScaleSet != e.Set) {
+		if w.fired[i] || t.On == "" || t.On != name || !t.Targets(e.Set) {
 			continue
 		}
 		w.fired[i] = true
@@ -435,14 +435,15 @@ func (w *World) apply(ctx context.Context, idx int, eventSet string) error {
 	return nil
 }
 
-// targets are the live scale sets an entry acts on: its scaleSet, else the
-// set whose event fired it, else every set.
+// targets are the live scale sets an entry acts on: the set whose event
+// fired an `on:` entry (one of its scaleSet's), else its scaleSet (a set,
+// or every set of a count: entry), else every set.
 func (w *World) targets(e *scenario.Entry, eventSet string) []string {
 	switch {
-	case e.ScaleSet != "":
-		return w.live([]string{e.ScaleSet})
 	case eventSet != "":
 		return []string{eventSet}
+	case e.ScaleSet != "":
+		return w.live(e.TargetSets())
 	}
 	var all []string
 	for _, s := range w.Scenario.ScaleSets {

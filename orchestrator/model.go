@@ -119,25 +119,6 @@ type ServiceFabric struct {
 	StatelessOnly       bool   `json:"statelessOnly,omitempty"`
 }
 
-// RollingPolicy is the rolling upgrade policy of the model.
-type RollingPolicy struct {
-	MaxBatchInstancePercent             int           `json:"maxBatchInstancePercent"`
-	MaxUnhealthyInstancePercent         int           `json:"maxUnhealthyInstancePercent"`
-	MaxUnhealthyUpgradedInstancePercent int           `json:"maxUnhealthyUpgradedInstancePercent"`
-	PauseTimeBetweenBatches             time.Duration `json:"pauseTimeBetweenBatches"`
-	PrioritizeUnhealthyInstances        bool          `json:"prioritizeUnhealthyInstances"`
-}
-
-// DefaultRollingPolicy holds Azure's defaults, the automatic upgrade's 20%.
-func DefaultRollingPolicy() RollingPolicy {
-	p := plan.DefaultPolicy()
-	return RollingPolicy{
-		MaxBatchInstancePercent:             p.MaxBatchInstancePercent,
-		MaxUnhealthyInstancePercent:         p.MaxUnhealthyInstancePercent,
-		MaxUnhealthyUpgradedInstancePercent: p.MaxUnhealthyUpgradedInstancePercent,
-	}
-}
-
 // ScaleSet is the scale set model: everything the user declares.
 type ScaleSet struct {
 	Name          string         `json:"name"`
@@ -161,10 +142,12 @@ type ScaleSet struct {
 	// EnableAutomaticUpdates is Windows' osProfile setting (R-REQ-4); nil = unset (Azure's default is true).
 	EnableAutomaticUpdates *bool `json:"enableAutomaticUpdates,omitempty"`
 	// APIVersion is the Compute API version the model was written with (R-REQ-3).
-	APIVersion               string        `json:"apiVersion"`
-	EnableAutomaticOSUpgrade bool          `json:"enableAutomaticOSUpgrade"`
-	DisableAutomaticRollback bool          `json:"disableAutomaticRollback"`
-	Rolling                  RollingPolicy `json:"rollingUpgradePolicy"`
+	APIVersion               string `json:"apiVersion"`
+	EnableAutomaticOSUpgrade bool   `json:"enableAutomaticOSUpgrade"`
+	DisableAutomaticRollback bool   `json:"disableAutomaticRollback"`
+	// Rolling is the rolling upgrade policy, the planner's own type:
+	// scenario files and the API map to it, plan validates it.
+	Rolling plan.RollingUpgradePolicy `json:"rollingUpgradePolicy"`
 	// BootTime is the emulator's time from reimage to a booted OS.
 	BootTime time.Duration `json:"bootTime"`
 }
@@ -186,17 +169,10 @@ func (s *ScaleSet) Placement(i int) (zone string, updateDomain int) {
 	return zone, (i / z) % uds
 }
 
-// Policy is the planner's policy for this model.
+// Policy is the planner's policy for this model: its rolling upgrade
+// policy, rollback setting and health mode.
 func (s *ScaleSet) Policy() plan.Policy {
-	return plan.Policy{
-		MaxBatchInstancePercent:             s.Rolling.MaxBatchInstancePercent,
-		MaxUnhealthyInstancePercent:         s.Rolling.MaxUnhealthyInstancePercent,
-		MaxUnhealthyUpgradedInstancePercent: s.Rolling.MaxUnhealthyUpgradedInstancePercent,
-		PauseTimeBetweenBatches:             s.Rolling.PauseTimeBetweenBatches,
-		PrioritizeUnhealthyInstances:        s.Rolling.PrioritizeUnhealthyInstances,
-		DisableAutomaticRollback:            s.DisableAutomaticRollback,
-		HealthMode:                          s.Health,
-	}
+	return plan.Policy{RollingUpgradePolicy: s.Rolling, DisableAutomaticRollback: s.DisableAutomaticRollback, HealthMode: s.Health}
 }
 
 // compareVersions orders image versions by their dot-separated numeric

@@ -43,7 +43,7 @@ func model(name, region string, n int) orchestrator.ScaleSet {
 		Image:  orchestrator.ImageReference{Publisher: "Canonical", Offer: "UbuntuServer", SKU: "18.04-LTS", Version: "latest"},
 		Health: plan.HealthExtension, SinglePlacementGroup: true, LoadBalancerSKU: "Standard",
 		APIVersion: orchestrator.DefaultAPIVersion, EnableAutomaticOSUpgrade: true,
-		Rolling: orchestrator.DefaultRollingPolicy(), BootTime: 30 * time.Second,
+		Rolling: plan.DefaultRollingUpgradePolicy(), BootTime: 30 * time.Second,
 	}
 	return m
 }

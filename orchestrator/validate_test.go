@@ -14,7 +14,7 @@ func validSet() ScaleSet {
 		Name: "web", Region: "eastus", UpdateDomains: 5, Capacity: 10, OS: "linux",
 		Image:  ImageReference{Publisher: "Canonical", Offer: "UbuntuServer", SKU: "18.04-LTS", Version: "latest"},
 		Health: plan.HealthExtension, SinglePlacementGroup: true, LoadBalancerSKU: "Standard",
-		APIVersion: DefaultAPIVersion, EnableAutomaticOSUpgrade: true, Rolling: DefaultRollingPolicy(),
+		APIVersion: DefaultAPIVersion, EnableAutomaticOSUpgrade: true, Rolling: plan.DefaultRollingUpgradePolicy(),
 	}
 }
 

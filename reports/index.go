@@ -27,7 +27,7 @@ const (
 const IndexSuiteName = "osupgrade run"
 
 // runIndex is the model of a run's index: totals, then one row per
-// scenario and scale set.
+// scenario and scale set (per region beyond MaxListedSets sets).
 type runIndex struct {
 	Scenarios, Passed, Failed int
 	Sets                      int
@@ -48,8 +48,7 @@ type indexRow struct {
 	Page     string // the scenario page's relative URL
 	Set      string
 	SetPage  string // the set's timeline on that page
-	Status   string
-	Code     string // the set's error code
+	Status   string // with the set's error code; a region's: its sets by status
 	Batches  int
 	Expect   string // held/total of the set's and the scenario's expectations
 	ExpectOK bool
@@ -58,14 +57,6 @@ type indexRow struct {
 	Fleet    string
 	Wall     string
 	Error    string
-}
-
-// status is the set's status with its error code.
-func (r indexRow) status() string {
-	if r.Code == "" {
-		return r.Status
-	}
-	return r.Status + " (" + r.Code + ")"
 }
 
 func newRunIndex(results []*harness.Result) runIndex {
@@ -103,29 +94,20 @@ func newRunIndex(results []*harness.Result) runIndex {
 		x.InvBroken += broken
 		page := (&url.URL{Path: fileName(r.Scenario) + ".html"}).String()
 		base := indexRow{OK: r.OK, Scenario: r.Scenario, File: r.File, Page: page, InvHeld: held, InvBroke: broken, Fleet: r.Fleet, Wall: wallRounded(r.WallDuration), Error: firstLine(r.Error)}
-		sets := r.ScaleSets
-		if len(sets) == 0 {
-			sets = []harness.SetResult{{Name: "–", Status: "no scale set"}}
+		rows := SummaryRows(r)
+		if len(rows) == 0 {
+			rows = []SetRow{{Set: "–", Status: "no scale set"}}
 		}
-		for i, s := range sets {
+		for i, s := range rows {
 			row := base
-			row.First, row.Span = i == 0, len(sets)
-			row.Set = s.Name
-			if len(r.ScaleSets) > 0 {
-				row.SetPage = page + "#timeline-" + url.PathEscape(s.Name)
+			row.First, row.Span = i == 0, len(rows)
+			row.Set = s.Set
+			if s.Timeline != "" {
+				row.SetPage = page + "#timeline-" + url.PathEscape(s.Timeline)
 			}
-			row.Status, row.Code = s.Status, s.ErrorCode
-			row.Batches = len(lastAttempt(s.Batches))
-			n, held := 0, 0
-			for _, e := range r.Expectations {
-				if e.ScaleSet == s.Name || e.ScaleSet == "" {
-					n++
-					if e.OK {
-						held++
-					}
-				}
-			}
-			row.Expect, row.ExpectOK = fmt.Sprintf("%d/%d", held, n), held == n
+			row.Status = s.Status
+			row.Batches = s.Batches
+			row.Expect, row.ExpectOK = fmt.Sprintf("%d/%d", s.ExpectHeld, s.ExpectTotal), !s.Failing
 			x.Rows = append(x.Rows, row)
 		}
 		x.Sets += len(r.ScaleSets)
@@ -185,9 +167,9 @@ func writeIndexMarkdown(w io.Writer, x runIndex) {
 	fmt.Fprint(w, "| | scenario | fleet | scale set | status | batches | expectations held | invariants held / broken | wall | report |\n|---|---|---|---|---|---:|---:|---:|---:|---|\n")
 	for _, r := range x.Rows {
 		if r.First {
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %d | %s | %d / %d | %s | [%s](%s) |\n", mark(r.OK), cell(r.Scenario), r.Fleet, cell(r.Set), cell(r.status()), r.Batches, r.Expect, r.InvHeld, r.InvBroke, r.Wall, cell(r.Page), r.Page)
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %d | %s | %d / %d | %s | [%s](%s) |\n", mark(r.OK), cell(r.Scenario), r.Fleet, cell(r.Set), cell(r.Status), r.Batches, r.Expect, r.InvHeld, r.InvBroke, r.Wall, cell(r.Page), r.Page)
 		} else {
-			fmt.Fprintf(w, "| | | | %s | %s | %d | %s | | | [timeline](%s) |\n", cell(r.Set), cell(r.status()), r.Batches, r.Expect, r.SetPage)
+			fmt.Fprintf(w, "| | | | %s | %s | %d | %s | | | [timeline](%s) |\n", cell(r.Set), cell(r.Status), r.Batches, r.Expect, r.SetPage)
 		}
 	}
 	fmt.Fprintln(w)
@@ -243,7 +225,7 @@ td.bad{color:#b00020;font-weight:bold}
 <table class="index">
 <thead><tr><th></th><th>scenario</th><th>fleet</th><th>scale set</th><th>status</th><th>batches</th><th>expectations held</th><th>invariants held / broken</th><th>wall</th></tr></thead>
 <tbody>
-{{range .X.Rows}}<tr class="{{if .OK}}passed{{else}}failed{{end}}">{{if .First}}<td class="verdict" rowspan="{{.Span}}">{{if .OK}}✓{{else}}✗{{end}}</td><td class="name" rowspan="{{.Span}}"><a href="{{.Page}}">{{.Scenario}}</a>{{with .File}}<span class="file">{{.}}</span>{{end}}{{with .Error}}<span class="bad">error: {{.}}</span>{{end}}</td><td rowspan="{{.Span}}">{{.Fleet}}</td>{{end}}<td>{{if .SetPage}}<a href="{{.SetPage}}">{{.Set}}</a>{{else}}{{.Set}}{{end}}</td><td>{{.Status}}{{with .Code}}<span class="code">{{.}}</span>{{end}}</td><td class="n">{{.Batches}}</td><td class="n{{if not .ExpectOK}} bad{{end}}">{{.Expect}}</td>{{if .First}}<td class="n{{if .InvBroke}} bad{{end}}" rowspan="{{.Span}}">{{.InvHeld}} / {{.InvBroke}}</td><td class="n" rowspan="{{.Span}}">{{.Wall}}</td>{{end}}</tr>
+{{range .X.Rows}}<tr class="{{if .OK}}passed{{else}}failed{{end}}">{{if .First}}<td class="verdict" rowspan="{{.Span}}">{{if .OK}}✓{{else}}✗{{end}}</td><td class="name" rowspan="{{.Span}}"><a href="{{.Page}}">{{.Scenario}}</a>{{with .File}}<span class="file">{{.}}</span>{{end}}{{with .Error}}<span class="bad">error: {{.}}</span>{{end}}</td><td rowspan="{{.Span}}">{{.Fleet}}</td>{{end}}<td>{{if .SetPage}}<a href="{{.SetPage}}">{{.Set}}</a>{{else}}{{.Set}}{{end}}</td><td>{{.Status}}</td><td class="n">{{.Batches}}</td><td class="n{{if not .ExpectOK}} bad{{end}}">{{.Expect}}</td>{{if .First}}<td class="n{{if .InvBroke}} bad{{end}}" rowspan="{{.Span}}">{{.InvHeld}} / {{.InvBroke}}</td><td class="n" rowspan="{{.Span}}">{{.Wall}}</td>{{end}}</tr>
 {{end}}</tbody></table>
 <p class="file">JUnit: <a href="` + IndexJUnit + `">` + IndexJUnit + `</a> · Markdown: <a href="` + IndexMarkdown + `">` + IndexMarkdown + `</a></p>
 </body></html>

@@ -62,7 +62,7 @@ func NewRun(r *harness.Result, sc *scenario.File) *Run {
 		default:
 			m.When = "on " + e.On
 			for _, ev := range r.Events {
-				if ev.Event == e.On && (e.ScaleSet == "" || e.ScaleSet == ev.Set) {
+				if ev.Event == e.On && e.Targets(ev.Set) {
 					if t, err := time.Parse(time.RFC3339, ev.Time); err == nil {
 						m.At, m.Fired = t.Sub(r.Start), true
 						if m.Set == "" {
@@ -153,20 +153,41 @@ func WriteRunMarkdown(w io.Writer, run *Run) {
 	}
 	fmt.Fprintf(w, "# %s — %s\n\n", r.Scenario, verdict)
 	fmt.Fprintf(w, "Fleet %s · seed %d (replays exactly) · scenario time %s · wall %s\n\n", r.Fleet, r.Seed, r.ScenarioDuration, orDash(r.WallDuration))
-	fmt.Fprint(w, "| scale set | status | error code | batches | upgraded | failed | rolled back | versions |\n|---|---|---|---:|---:|---:|---:|---|\n")
-	for _, s := range r.ScaleSets {
-		up, failed, rb := 0, 0, 0
-		if len(s.History) > 0 {
-			p := s.History[0].Properties
-			up, failed, rb = p.Progress.SuccessfulInstanceCount, p.Progress.FailedInstanceCount, p.RollbackInfo.SuccessfullyRolledbackInstanceCount
+	if Aggregated(r) {
+		fmt.Fprintf(w, "%d scale sets, one row per region in the order of its phase (R-AVAIL-2); the result JSON lists every set.\n\n", len(r.ScaleSets))
+		fmt.Fprint(w, "| phase | region (sets) | status | batches | upgraded | failed | rolled back | versions |\n|---:|---|---|---:|---:|---:|---:|---|\n")
+		for _, row := range SummaryRows(r) {
+			fmt.Fprintf(w, "| %s | %s | %s | %d | %d | %d | %d | %s |\n", phaseCell(row.Phase), cell(row.Set), cell(row.Status), row.Batches, row.Upgraded, row.Failed, row.RolledBack, versions(row.Versions))
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %d | %d | %d | %d | %s |\n", s.Name, s.Status, orDash(s.ErrorCode), len(lastAttempt(s.Batches)), up, failed, rb, versions(s.Versions))
+	} else {
+		fmt.Fprint(w, "| scale set | status | error code | batches | upgraded | failed | rolled back | versions |\n|---|---|---|---:|---:|---:|---:|---|\n")
+		for _, s := range r.ScaleSets {
+			up, failed, rb := 0, 0, 0
+			if len(s.History) > 0 {
+				p := s.History[0].Properties
+				up, failed, rb = p.Progress.SuccessfulInstanceCount, p.Progress.FailedInstanceCount, p.RollbackInfo.SuccessfullyRolledbackInstanceCount
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %d | %d | %d | %d | %s |\n", s.Name, s.Status, orDash(s.ErrorCode), len(lastAttempt(s.Batches)), up, failed, rb, versions(s.Versions))
+		}
 	}
 	fmt.Fprintln(w)
 	if len(r.Expectations) > 0 {
 		fmt.Fprint(w, "## Expectations\n\n| | scale set | field | expected | got |\n|---|---|---|---|---|\n")
+		held, listed := 0, 0
 		for _, e := range r.Expectations {
+			// Beyond MaxListedSets sets: the failed ones (as many as
+			// MaxListedSets) and a count of the rest.
+			if Aggregated(r) && (e.OK || listed == MaxListedSets) {
+				if e.OK {
+					held++
+				}
+				continue
+			}
+			listed++
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", mark(e.OK), orDash(e.ScaleSet), e.Field, cell(e.Expected), cell(e.Got))
+		}
+		if rest := len(r.Expectations) - listed; rest > 0 {
+			fmt.Fprintf(w, "| %s | %d more | | %d held | %d failed |\n", mark(rest == held), rest, held, rest-held)
 		}
 		fmt.Fprintln(w)
 	}
@@ -198,6 +219,14 @@ func WriteRunMarkdown(w io.Writer, run *Run) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// phaseCell is a region phase to read: "–" when unknown.
+func phaseCell(p int) string {
+	if p == 0 {
+		return "–"
+	}
+	return fmt.Sprint(p)
 }
 
 func cell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
@@ -268,9 +297,23 @@ func WriteRunHTML(w io.Writer, run *Run) error {
 		Caption string
 	}
 	var tls []tl
-	for _, s := range run.Result.ScaleSets {
-		svg, caption := timelineSVG(run, s)
-		tls = append(tls, tl{Set: s.Name, SVG: svg, Caption: caption})
+	if r := run.Result; Aggregated(r) {
+		// One timeline per region: its set that finished last.
+		at := make(map[string]int, len(r.ScaleSets))
+		for i, s := range r.ScaleSets {
+			at[s.Name] = i
+		}
+		for _, row := range SummaryRows(r) {
+			s := r.ScaleSets[at[row.Timeline]]
+			svg, caption := timelineSVG(run, s)
+			caption = fmt.Sprintf("%s — of the %d sets of %s (phase %s), the one that finished last", caption, row.Sets, orDash(row.Region), phaseCell(row.Phase))
+			tls = append(tls, tl{Set: s.Name, SVG: svg, Caption: caption})
+		}
+	} else {
+		for _, s := range r.ScaleSets {
+			svg, caption := timelineSVG(run, s)
+			tls = append(tls, tl{Set: s.Name, SVG: svg, Caption: caption})
+		}
 	}
 	return runPage.Execute(w, map[string]any{"Name": run.Result.Scenario, "Timelines": tls, "Markdown": markdownHTML(md.String())})
 }

@@ -277,7 +277,8 @@ func scenarioFiles(args []string) ([]string, error) {
 	return out, nil
 }
 
-// printSummary prints one row per scale set.
+// printSummary prints one row per scale set, or per region beyond
+// reports.MaxListedSets sets (reports.SummaryRows).
 func printSummary(w io.Writer, results []*harness.Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tFLEET\tSET\tSTATUS\tBATCHES\tUPGRADED\tFAILED\tROLLED BACK\tEXPECT\tSCENARIO TIME\tWALL")
@@ -286,30 +287,16 @@ func printSummary(w io.Writer, results []*harness.Result) {
 		if r.OK {
 			passed++
 		}
-		for i, s := range r.ScaleSets {
-			up, failed, rb := 0, 0, 0
-			if len(s.History) > 0 {
-				p := s.History[0].Properties
-				up, failed, rb = p.Progress.SuccessfulInstanceCount, p.Progress.FailedInstanceCount, p.RollbackInfo.SuccessfullyRolledbackInstanceCount
-			}
-			batches := 0
-			if n := len(s.Batches); n > 0 {
-				for _, b := range s.Batches {
-					if b.Attempt == s.Batches[n-1].Attempt {
-						batches++
-					}
-				}
-			}
-			mark := expectMark(r, s.Name)
+		for i, row := range reports.SummaryRows(r) {
 			name, fleet, st, wall := r.Scenario, r.Fleet, r.ScenarioDuration, r.WallDuration
 			if i > 0 {
 				name, fleet, st, wall = "", "", "", ""
 			}
-			status := s.Status
-			if s.ErrorCode != "" {
-				status += " (" + s.ErrorCode + ")"
+			set := row.Set
+			if row.Sets > 1 {
+				set = fmt.Sprintf("phase %s: %s", phaseText(row.Phase), row.Set)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", name, fleet, s.Name, status, batches, up, failed, rb, mark, st, wall)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", name, fleet, set, row.Status, row.Batches, row.Upgraded, row.Failed, row.RolledBack, expectMark(r, row), st, wall)
 		}
 	}
 	tw.Flush()
@@ -334,16 +321,8 @@ func printSummary(w io.Writer, results []*harness.Result) {
 	}
 }
 
-func expectMark(r *harness.Result, set string) string {
-	n, bad := 0, 0
-	for _, e := range r.Expectations {
-		if e.ScaleSet == set || e.ScaleSet == "" {
-			n++
-			if !e.OK {
-				bad++
-			}
-		}
-	}
+func expectMark(r *harness.Result, row reports.SetRow) string {
+	n, bad := row.ExpectTotal, row.ExpectTotal-row.ExpectHeld
 	switch {
 	case r.Error != "":
 		return "✗ error"
@@ -353,4 +332,12 @@ func expectMark(r *harness.Result, set string) string {
 		return fmt.Sprintf("✓ %d", n)
 	}
 	return fmt.Sprintf("✗ %d/%d", bad, n)
+}
+
+// phaseText is a region phase, "?" when the result does not say.
+func phaseText(p int) string {
+	if p == 0 {
+		return "?"
+	}
+	return fmt.Sprint(p)
 }

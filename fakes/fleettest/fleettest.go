@@ -74,7 +74,7 @@ func Model(name string, n int, mode plan.HealthMode) orchestrator.ScaleSet {
 		},
 		DataDisks: 1, BootTime: 30 * time.Second, CustomData: "#cloud-config\n",
 		APIVersion: orchestrator.DefaultAPIVersion, EnableAutomaticOSUpgrade: true,
-		Rolling: orchestrator.DefaultRollingPolicy(),
+		Rolling: plan.DefaultRollingUpgradePolicy(),
 	}
 }
 

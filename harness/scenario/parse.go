@@ -11,6 +11,9 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
 // Error is a problem in a scenario file, with where it is.
@@ -288,16 +291,9 @@ func (c *checker) check(f *File) error {
 	if f.Compare != "" && !slices.Contains(CompareModes, f.Compare) {
 		return c.fail("compare", "is %q, want %s", f.Compare, strings.Join(CompareModes, " or "))
 	}
-	sets := map[string]*ScaleSet{}
-	for i := range f.ScaleSets {
-		s := &f.ScaleSets[i]
-		if err := c.checkSet(fmt.Sprintf("scaleSets.%d", i), s); err != nil {
-			return err
-		}
-		if _, dup := sets[s.Name]; dup {
-			return c.fail(fmt.Sprintf("scaleSets.%d.name", i), "scale set %q is declared twice", s.Name)
-		}
-		sets[s.Name] = s
+	sets, groups, err := c.expand(f)
+	if err != nil {
+		return err
 	}
 	for i, img := range f.Images {
 		p := fmt.Sprintf("images.%d", i)
@@ -306,19 +302,130 @@ func (c *checker) check(f *File) error {
 		}
 	}
 	for i := range f.Timeline {
-		if err := c.checkEntry(fmt.Sprintf("timeline.%d", i), &f.Timeline[i], f, sets); err != nil {
+		if err := c.checkEntry(fmt.Sprintf("timeline.%d", i), &f.Timeline[i], f, sets, groups); err != nil {
 			return err
 		}
 	}
-	if err := c.checkExpect("expect", f.Expect); err != nil {
-		return err
-	}
-	for i := range f.ScaleSets {
-		if err := c.checkExpect(fmt.Sprintf("scaleSets.%d.expect", i), f.ScaleSets[i].Expect); err != nil {
-			return err
+	return c.checkExpect("expect", f.Expect)
+}
+
+// expand checks every scaleSets entry and replaces the entries with the
+// sets they declare: a `count: N` entry NAME becomes NAME-0 … NAME-(N-1),
+// spread round-robin over its regions. It returns the sets by name and the
+// count entries' sizes by name.
+func (c *checker) expand(f *File) (map[string]*ScaleSet, map[string]int, error) {
+	decls := f.ScaleSets
+	total, instances := 0, 0
+	for i := range decls {
+		p := fmt.Sprintf("scaleSets.%d", i)
+		s := &decls[i]
+		if err := c.checkSet(p, s); err != nil {
+			return nil, nil, err
+		}
+		n, err := c.checkCount(p, s)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := c.checkExpect(p+".expect", s.Expect); err != nil {
+			return nil, nil, err
+		}
+		at := p + ".name"
+		if s.Count != nil {
+			at = p + ".count"
+		}
+		if total += n; total > MaxScaleSets {
+			return nil, nil, c.fail(at, "makes %d scale sets in the file, more than %d", total, MaxScaleSets)
+		}
+		if instances += n * s.Instances; instances > MaxInstancesPerFile {
+			return nil, nil, c.fail(at, "makes %d instances in the file, more than %d", instances, MaxInstancesPerFile)
 		}
 	}
-	return nil
+	out := make([]ScaleSet, 0, total)
+	groups := map[string]int{}
+	for i, d := range decls {
+		d.Declared = i
+		if d.Count == nil {
+			out = append(out, d)
+			continue
+		}
+		n, regions := *d.Count, d.Regions
+		groups[d.Name] = n
+		d.Group, d.Count, d.Regions = d.Name, nil, nil
+		for k := range n {
+			m := d
+			m.Name = MemberName(d.Group, k)
+			if len(regions) > 0 {
+				m.Region = regions[k%len(regions)]
+			}
+			m.Zones = slices.Clone(d.Zones)
+			out = append(out, m)
+		}
+	}
+	f.ScaleSets = out
+	sets := make(map[string]*ScaleSet, len(out))
+	for i := range out {
+		s := &out[i]
+		if prev, dup := sets[s.Name]; dup {
+			return nil, nil, c.fail(fmt.Sprintf("scaleSets.%d.name", s.Declared), "scale set %q is declared twice%s", s.Name, origin(prev, s))
+		}
+		sets[s.Name] = s
+	}
+	for i, d := range decls {
+		if _, clash := sets[d.Name]; clash && d.Count != nil {
+			return nil, nil, c.fail(fmt.Sprintf("scaleSets.%d.name", i), "%q names both a scale set and this count: entry; a timeline scaleSet: could not tell them apart", d.Name)
+		}
+	}
+	return sets, groups, nil
+}
+
+// origin says which count: entries made a duplicate name.
+func origin(sets ...*ScaleSet) string {
+	var from []string
+	for _, s := range sets {
+		if s.Group != "" {
+			from = append(from, fmt.Sprintf("%s (count: of %s)", s.Name, s.Group))
+		}
+	}
+	if len(from) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(from, ", ")
+}
+
+// checkCount checks count and regions; it returns how many sets the entry
+// declares.
+func (c *checker) checkCount(p string, s *ScaleSet) (int, error) {
+	if s.Count == nil {
+		if s.Regions != nil {
+			return 0, c.fail(p+".regions", "spreads the sets of count: over regions; give count too (or region for one set)")
+		}
+		return 1, nil
+	}
+	n := *s.Count
+	if n < 1 || n > MaxScaleSets {
+		return 0, c.fail(p+".count", "is %d, want 1 to %d (the sets are named %s-0, %s-1, …)", n, MaxScaleSets, s.Name, s.Name)
+	}
+	if s.Regions == nil {
+		return n, nil
+	}
+	if s.Region != "" {
+		return 0, c.fail(p+".region", "is %q beside regions: give region (every set there) or regions (the sets spread round-robin), not both", s.Region)
+	}
+	if len(s.Regions) == 0 {
+		return 0, c.fail(p+".regions", "is empty: list at least one region, or leave it out")
+	}
+	if len(s.Regions) > n {
+		return 0, c.fail(p+".regions", "lists %d regions for %d sets: %s would hold none", len(s.Regions), n, strings.Join(s.Regions[n:], ", "))
+	}
+	for j, r := range s.Regions {
+		if !orchestrator.KnownRegion(r) {
+			return 0, c.fail(fmt.Sprintf("%s.regions.%d", p, j), "region %q is not supported (supported: %s)", r, strings.Join(orchestrator.Regions(), ", "))
+		}
+		if slices.Contains(s.Regions[:j], r) {
+			return 0, c.fail(fmt.Sprintf("%s.regions.%d", p, j), "region %q is listed twice", r)
+		}
+	}
+	return n, nil
 }
 
 func (c *checker) checkSet(p string, s *ScaleSet) error {
@@ -328,8 +435,8 @@ func (c *checker) checkSet(p string, s *ScaleSet) error {
 	if !nameRE.MatchString(s.Name) {
 		return c.fail(p+".name", "%q must match [a-z0-9-]+", s.Name)
 	}
-	if s.Instances < 1 || s.Instances > 1_000_000 {
-		return c.fail(p+".instances", "is %d, want 1 to 1000000", s.Instances)
+	if s.Instances < 1 || s.Instances > MaxInstancesPerSet {
+		return c.fail(p+".instances", "is %d, want 1 to %d", s.Instances, MaxInstancesPerSet)
 	}
 	if s.UpdateDomains != nil && (*s.UpdateDomains < 1 || *s.UpdateDomains > 20) {
 		return c.fail(p+".updateDomains", "is %d, want 1 to 20", *s.UpdateDomains)
@@ -353,21 +460,12 @@ func (c *checker) checkSet(p string, s *ScaleSet) error {
 	if s.RunningVersion == "" {
 		return c.fail(p+".runningVersion", "is required: the version every instance runs at time 0")
 	}
-	pct := func(field string, v *int, lo, hi int) error {
-		if v != nil && (*v < lo || *v > hi) {
-			return c.fail(p+".upgradePolicy."+field, "is %d, want %d to %d", *v, lo, hi)
+	if err := s.UpgradePolicy.Rolling().Validate(); err != nil {
+		var pe *plan.PolicyError
+		if errors.As(err, &pe) {
+			return c.fail(p+".upgradePolicy."+pe.Field, "%s", pe.Message)
 		}
-		return nil
-	}
-	up := s.UpgradePolicy
-	for _, e := range []error{
-		pct("maxBatchInstancePercent", up.MaxBatchInstancePercent, 5, 100),
-		pct("maxUnhealthyInstancePercent", up.MaxUnhealthyInstancePercent, 5, 100),
-		pct("maxUnhealthyUpgradedInstancePercent", up.MaxUnhealthyUpgradedInstancePercent, 0, 100),
-	} {
-		if e != nil {
-			return e
-		}
+		return c.fail(p+".upgradePolicy", "%v", err)
 	}
 	names := map[string]bool{}
 	for i, e := range s.Extensions {
@@ -447,7 +545,7 @@ func ValidEvent(on string) error {
 	return fmt.Errorf("event %q does not exist (want rollout started, batch K started, batch K finished, instance ID reimaged, rollback started or rollout finished)", on)
 }
 
-func (c *checker) checkEntry(p string, e *Entry, f *File, sets map[string]*ScaleSet) error {
+func (c *checker) checkEntry(p string, e *Entry, f *File, sets map[string]*ScaleSet, groups map[string]int) error {
 	if (e.At == nil) == (e.On == "") {
 		return c.fail(p, "needs exactly one of at: (a scenario time) or on: (a rollout event)")
 	}
@@ -458,11 +556,18 @@ func (c *checker) checkEntry(p string, e *Entry, f *File, sets map[string]*Scale
 	}
 	targets := f.ScaleSets
 	if e.ScaleSet != "" {
-		s, ok := sets[e.ScaleSet]
-		if !ok {
-			return c.fail(p+".scaleSet", "scale set %q is not declared", e.ScaleSet)
+		if s, ok := sets[e.ScaleSet]; ok {
+			targets = []ScaleSet{*s}
+		} else if n, ok := groups[e.ScaleSet]; ok {
+			// A count: entry's sets differ only in name and region, which
+			// no check here reads: check the entry once, under its name.
+			e.groupSize = n
+			one := *sets[MemberName(e.ScaleSet, 0)]
+			one.Name = e.ScaleSet
+			targets = []ScaleSet{one}
+		} else {
+			return c.fail(p+".scaleSet", "scale set %q is not declared (name a set, or a count: entry for all of its sets)", e.ScaleSet)
 		}
-		targets = []ScaleSet{*s}
 	}
 	if m := instanceRE.FindStringSubmatch(e.On); m != nil {
 		id, _ := strconv.Atoi(m[1])

@@ -76,6 +76,8 @@ func TestParse_BadInput(t *testing.T) {
 		{"bad name", "name: OK!", "name: ok", 1, "name", "must match"},
 		{"bad image", "image: ubuntu", "image: Canonical:UbuntuServer:18.04-LTS:latest", 6, "scaleSets[0].image", "publisher:offer:sku:version"},
 		{"latest published", "18.04-LTS:latest, publishAt", "18.04-LTS:18.04.2, publishAt", 11, "images[0].image", "concrete version"},
+		{"policy percent out of range", "    upgradePolicy: {maxBatchInstancePercent: 4}\n    instances: 10\n", "    instances: 10\n", 4, "scaleSets[0].upgradePolicy.maxBatchInstancePercent", "is 4, want 5 to 100"},
+		{"policy pause over a day", "    upgradePolicy:\n      pauseTimeBetweenBatches: 2d\n    instances: 10\n", "    instances: 10\n", 5, "scaleSets[0].upgradePolicy.pauseTimeBetweenBatches", "want 0 to 24h0m0s"},
 		{"zone that does not exist", "fault: unhealthy, zone: \"9\"", "fault: unhealthy, instances: [0, 1]", 13, "timeline[0].zone", "no zone"},
 	}
 	for _, c := range cases {

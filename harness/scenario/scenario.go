@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
 // File is one scenario.
@@ -44,10 +46,19 @@ type File struct {
 	Path string `yaml:"-"`
 }
 
-// ScaleSet declares one scale set and its instances.
+// ScaleSet declares one scale set and its instances, or, with Count, many
+// alike (see Count).
 type ScaleSet struct {
-	Name                   string         `yaml:"name"`
-	Region                 string         `yaml:"region"`
+	Name   string `yaml:"name"`
+	Region string `yaml:"region"`
+	// Count declares Count sets alike, named NAME-0 … NAME-(Count-1), 1 to
+	// MaxScaleSets; every other field applies to each. Parse expands them:
+	// File.ScaleSets holds the sets, never a Count.
+	Count *int `yaml:"count"`
+	// Regions spreads the Count sets round-robin: set k goes to
+	// Regions[k % len(Regions)]. Supported regions, each once; not with
+	// Region.
+	Regions                []string       `yaml:"regions"`
 	Instances              int            `yaml:"instances"`
 	Zones                  []string       `yaml:"zones"`
 	UpdateDomains          *int           `yaml:"updateDomains"`
@@ -68,7 +79,22 @@ type ScaleSet struct {
 	ServiceFabric          *ServiceFabric `yaml:"serviceFabric"`
 	// Expect overrides the scenario's expectations for this set.
 	Expect *Expect `yaml:"expect"`
+
+	// Group is the name of the `count:` entry the set was expanded from;
+	// "" for a set declared on its own.
+	Group string `yaml:"-"`
+	// Declared is the index of the set's entry in the file's scaleSets.
+	Declared int `yaml:"-"`
 }
+
+// Limits of a scenario file's fleet, after `count:` is expanded. The
+// reports list every set up to a size and aggregate by region phase beyond
+// it; the result JSON always lists every set.
+const (
+	MaxScaleSets        = 10_000
+	MaxInstancesPerSet  = 1_000_000
+	MaxInstancesPerFile = 10_000_000
+)
 
 // AppHealth configures the Application Health extension.
 type AppHealth struct {
@@ -107,6 +133,27 @@ type UpgradePolicy struct {
 	MaxUnhealthyUpgradedInstancePercent *int      `yaml:"maxUnhealthyUpgradedInstancePercent"`
 	PauseTimeBetweenBatches             *Duration `yaml:"pauseTimeBetweenBatches"`
 	PrioritizeUnhealthyInstances        bool      `yaml:"prioritizeUnhealthyInstances"`
+}
+
+// Rolling is the file's rolling upgrade policy as the planner's type, with
+// Azure's default for every knob the file leaves out: the one mapping from
+// scenario files to the policy. The parser validates it (plan's Validate).
+func (u UpgradePolicy) Rolling() plan.RollingUpgradePolicy {
+	p := plan.DefaultRollingUpgradePolicy()
+	if u.MaxBatchInstancePercent != nil {
+		p.MaxBatchInstancePercent = *u.MaxBatchInstancePercent
+	}
+	if u.MaxUnhealthyInstancePercent != nil {
+		p.MaxUnhealthyInstancePercent = *u.MaxUnhealthyInstancePercent
+	}
+	if u.MaxUnhealthyUpgradedInstancePercent != nil {
+		p.MaxUnhealthyUpgradedInstancePercent = *u.MaxUnhealthyUpgradedInstancePercent
+	}
+	if u.PauseTimeBetweenBatches != nil {
+		p.PauseTimeBetweenBatches = u.PauseTimeBetweenBatches.Duration
+	}
+	p.PrioritizeUnhealthyInstances = u.PrioritizeUnhealthyInstances
+	return p
 }
 
 // Image is a version that appears during the scenario.
@@ -152,6 +199,51 @@ type Entry struct {
 
 	// Line is where the entry starts in the file.
 	Line int `yaml:"-"`
+	// groupSize is, when scaleSet names a `count:` entry, its count: the
+	// entry then targets every set of it (Parse sets it).
+	groupSize int
+}
+
+// TargetSets are the sets scaleSet names: that set, or every set of the
+// `count:` entry it names; nil when the entry has no scaleSet.
+func (e *Entry) TargetSets() []string {
+	if e.ScaleSet == "" {
+		return nil
+	}
+	if e.groupSize == 0 {
+		return []string{e.ScaleSet}
+	}
+	out := make([]string, e.groupSize)
+	for k := range out {
+		out[k] = MemberName(e.ScaleSet, k)
+	}
+	return out
+}
+
+// Targets reports whether the entry acts on (or, with `on:`, listens to)
+// set: every set when it has no scaleSet.
+func (e *Entry) Targets(set string) bool {
+	if e.ScaleSet == "" || e.ScaleSet == set {
+		return true
+	}
+	if e.groupSize == 0 {
+		return false
+	}
+	k, ok := memberIndex(e.ScaleSet, set)
+	return ok && k < e.groupSize
+}
+
+// MemberName is the name of set k of a `count:` entry named group.
+func MemberName(group string, k int) string { return group + "-" + strconv.Itoa(k) }
+
+// memberIndex is k when set is MemberName(group, k).
+func memberIndex(group, set string) (int, bool) {
+	rest, ok := strings.CutPrefix(set, group+"-")
+	if !ok || rest == "" || (len(rest) > 1 && rest[0] == '0') {
+		return 0, false
+	}
+	k, err := strconv.Atoi(rest)
+	return k, err == nil && k >= 0
 }
 
 // Selection is "all" or a list of instance ids.

@@ -241,6 +241,7 @@ const (
 	pImage   = "properties.virtualMachineProfile.storageProfile.imageReference"
 	pExts    = "properties.virtualMachineProfile.extensionProfile.extensions"
 	pRolling = "properties.upgradePolicy.rollingUpgradePolicy"
+	pAutoOS  = "properties.upgradePolicy.automaticOSUpgradePolicy"
 )
 
 var galleryIDRE = regexp.MustCompile(`(?i)^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/galleries/([^/]+)/images/([^/]+)(?:/versions/([^/]+))?$`)
@@ -254,7 +255,7 @@ func normalizeRegion(s string) string {
 // current model of an update (nil on create): write-only fields the document
 // does not repeat (customData, protected settings) are kept from it.
 func toModel(doc *armVMSS, name, apiVersion string, old *orchestrator.ScaleSet) (orchestrator.ScaleSet, *apiError) {
-	m := orchestrator.ScaleSet{Name: name, APIVersion: apiVersion, UpdateDomains: 5, SinglePlacementGroup: true, Rolling: orchestrator.DefaultRollingPolicy(), LoadBalancerSKU: "Standard"}
+	m := orchestrator.ScaleSet{Name: name, APIVersion: apiVersion, UpdateDomains: 5, SinglePlacementGroup: true, Rolling: plan.DefaultRollingUpgradePolicy(), LoadBalancerSKU: "Standard"}
 	if doc.Location == "" {
 		return m, badRequest("LocationRequired", "location", "the location property is required")
 	}
@@ -346,6 +347,11 @@ func tagsToModel(tags map[string]string, m *orchestrator.ScaleSet) *apiError {
 	return nil
 }
 
+// upgradePolicyToModel maps upgradePolicy onto the model: the one mapping
+// from ARM's policy to the planner's (plan.RollingUpgradePolicy, whose
+// Validate, called by orchestrator.Validate, checks the ranges). A policy
+// setting osupgrade does not carry out is refused with a 400 naming it,
+// never accepted and dropped.
 func upgradePolicyToModel(up *armUpgradePolicy, m *orchestrator.ScaleSet) *apiError {
 	if up == nil {
 		return nil
@@ -358,31 +364,62 @@ func upgradePolicyToModel(up *armUpgradePolicy, m *orchestrator.ScaleSet) *apiEr
 		}
 	}
 	if a := up.AutomaticOSUpgradePolicy; a != nil {
+		if a.OSRollingUpgradeDeferral != nil && *a.OSRollingUpgradeDeferral {
+			return unsupportedPolicy(pAutoOS+".osRollingUpgradeDeferral", "deferring OS upgrades is not supported: osupgrade rolls a new image out as soon as it is due")
+		}
 		m.EnableAutomaticOSUpgrade = a.EnableAutomaticOSUpgrade != nil && *a.EnableAutomaticOSUpgrade
 		m.DisableAutomaticRollback = a.DisableAutomaticRollback != nil && *a.DisableAutomaticRollback
 	}
-	if r := up.RollingUpgradePolicy; r != nil {
-		if r.MaxBatchInstancePercent != nil {
-			m.Rolling.MaxBatchInstancePercent = *r.MaxBatchInstancePercent
+	r := up.RollingUpgradePolicy
+	if r == nil {
+		return nil
+	}
+	if r.MaxSurge != nil && *r.MaxSurge {
+		return unsupportedPolicy(pRolling+".maxSurge", "surge upgrades are not supported: osupgrade reimages the existing instances in place, it never creates new ones")
+	}
+	if r.EnableCrossZoneUpgrade != nil && *r.EnableCrossZoneUpgrade {
+		return unsupportedPolicy(pRolling+".enableCrossZoneUpgrade", "cross-zone batches are not supported: osupgrade upgrades one availability zone at a time (R-AVAIL-1)")
+	}
+	if r.MaxBatchInstancePercent != nil {
+		m.Rolling.MaxBatchInstancePercent = *r.MaxBatchInstancePercent
+	}
+	if r.MaxUnhealthyInstancePercent != nil {
+		m.Rolling.MaxUnhealthyInstancePercent = *r.MaxUnhealthyInstancePercent
+	}
+	if r.MaxUnhealthyUpgradedInstancePercent != nil {
+		m.Rolling.MaxUnhealthyUpgradedInstancePercent = *r.MaxUnhealthyUpgradedInstancePercent
+	}
+	if r.PrioritizeUnhealthyInstances != nil {
+		m.Rolling.PrioritizeUnhealthyInstances = *r.PrioritizeUnhealthyInstances
+	}
+	if r.PauseTimeBetweenBatches != nil {
+		// Parsing stops at plan's bound so that nothing overflows; the
+		// range itself is plan.RollingUpgradePolicy.Validate's.
+		d, err := parseISODuration(*r.PauseTimeBetweenBatches, plan.MaxPauseTimeBetweenBatches)
+		if err != nil {
+			return badRequest("InvalidParameter", pRolling+".pauseTimeBetweenBatches", "%s: %v", pRolling+".pauseTimeBetweenBatches", err)
 		}
-		if r.MaxUnhealthyInstancePercent != nil {
-			m.Rolling.MaxUnhealthyInstancePercent = *r.MaxUnhealthyInstancePercent
-		}
-		if r.MaxUnhealthyUpgradedInstancePercent != nil {
-			m.Rolling.MaxUnhealthyUpgradedInstancePercent = *r.MaxUnhealthyUpgradedInstancePercent
-		}
-		if r.PrioritizeUnhealthyInstances != nil {
-			m.Rolling.PrioritizeUnhealthyInstances = *r.PrioritizeUnhealthyInstances
-		}
-		if r.PauseTimeBetweenBatches != nil {
-			d, err := parseISODuration(*r.PauseTimeBetweenBatches, maxPauseTimeBetweenBatches)
-			if err != nil {
-				return badRequest("InvalidParameter", pRolling+".pauseTimeBetweenBatches", "%s: %v", pRolling+".pauseTimeBetweenBatches", err)
-			}
-			m.Rolling.PauseTimeBetweenBatches = d
-		}
+		m.Rolling.PauseTimeBetweenBatches = d
 	}
 	return nil
+}
+
+// unsupportedPolicy is ARM's 400 for a policy setting osupgrade does not
+// carry out; false (the setting's default) is accepted.
+func unsupportedPolicy(target, why string) *apiError {
+	return badRequest("InvalidParameter", target, "%s: %s; omit it or set it to false", target, why)
+}
+
+// rollingToARM renders the model's rolling upgrade policy as ARM's: the one
+// mapping back, for the scale set and its rollingUpgrades/latest.
+func rollingToARM(p plan.RollingUpgradePolicy) *armRollingPol {
+	return &armRollingPol{
+		MaxBatchInstancePercent:             ptr(p.MaxBatchInstancePercent),
+		MaxUnhealthyInstancePercent:         ptr(p.MaxUnhealthyInstancePercent),
+		MaxUnhealthyUpgradedInstancePercent: ptr(p.MaxUnhealthyUpgradedInstancePercent),
+		PauseTimeBetweenBatches:             ptr(formatISODuration(p.PauseTimeBetweenBatches)),
+		PrioritizeUnhealthyInstances:        ptr(p.PrioritizeUnhealthyInstances),
+	}
 }
 
 func imageToModel(ir *armImageRef, m *orchestrator.ScaleSet) *apiError {
@@ -586,12 +623,6 @@ func sasExpiry(settings ...map[string]any) (time.Time, bool, error) {
 
 var isoDurationRE = regexp.MustCompile(`^P(?:(\d{1,6})D)?(?:T(?:(\d{1,6})H)?(?:(\d{1,6})M)?(?:(\d{1,9}(?:\.\d{1,9})?)S)?)?$`)
 
-// maxPauseTimeBetweenBatches bounds rollingUpgradePolicy.
-// pauseTimeBetweenBatches. ARM documents no maximum; a day between batches
-// is far beyond any real policy, and the bound keeps the sum of the
-// duration's parts from overflowing.
-const maxPauseTimeBetweenBatches = 24 * time.Hour
-
 // parseISODuration reads the ISO 8601 durations ARM uses ("PT0S",
 // "PT1M30S"), refusing one longer than max: each part is compared with
 // what is left of max before it is added, so nothing overflows.
@@ -689,15 +720,12 @@ func withDefaults(doc *armVMSS, m *orchestrator.ScaleSet) {
 	}
 	up.AutomaticOSUpgradePolicy.EnableAutomaticOSUpgrade = ptr(m.EnableAutomaticOSUpgrade)
 	up.AutomaticOSUpgradePolicy.DisableAutomaticRollback = ptr(m.DisableAutomaticRollback)
-	if up.RollingUpgradePolicy == nil {
-		up.RollingUpgradePolicy = &armRollingPol{}
+	r := rollingToARM(m.Rolling)
+	if sent := up.RollingUpgradePolicy; sent != nil {
+		// The settings osupgrade refuses unless false, echoed as sent.
+		r.EnableCrossZoneUpgrade, r.MaxSurge = sent.EnableCrossZoneUpgrade, sent.MaxSurge
 	}
-	r := up.RollingUpgradePolicy
-	r.MaxBatchInstancePercent = ptr(m.Rolling.MaxBatchInstancePercent)
-	r.MaxUnhealthyInstancePercent = ptr(m.Rolling.MaxUnhealthyInstancePercent)
-	r.MaxUnhealthyUpgradedInstancePercent = ptr(m.Rolling.MaxUnhealthyUpgradedInstancePercent)
-	r.PauseTimeBetweenBatches = ptr(formatISODuration(m.Rolling.PauseTimeBetweenBatches))
-	r.PrioritizeUnhealthyInstances = ptr(m.Rolling.PrioritizeUnhealthyInstances)
+	up.RollingUpgradePolicy = r
 	sp := p.VirtualMachineProfile.StorageProfile
 	if sp.OSDisk == nil {
 		sp.OSDisk = &armOSDisk{}

@@ -346,13 +346,7 @@ func (h *handler) latestRollout(w http.ResponseWriter, r *http.Request) {
 	var out rollingUpgradeStatus
 	out.Name, out.Type, out.Location = "latest", "Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades", model.Region
 	p := &out.Properties
-	p.Policy = &armRollingPol{
-		MaxBatchInstancePercent:             ptr(model.Rolling.MaxBatchInstancePercent),
-		MaxUnhealthyInstancePercent:         ptr(model.Rolling.MaxUnhealthyInstancePercent),
-		MaxUnhealthyUpgradedInstancePercent: ptr(model.Rolling.MaxUnhealthyUpgradedInstancePercent),
-		PauseTimeBetweenBatches:             ptr(formatISODuration(model.Rolling.PauseTimeBetweenBatches)),
-		PrioritizeUnhealthyInstances:        ptr(model.Rolling.PrioritizeUnhealthyInstances),
-	}
+	p.Policy = rollingToARM(model.Rolling)
 	rs := hist.Properties.RunningStatus
 	p.RunningStatus = rollingRunningStatus{Code: rs.Code, StartTime: rs.StartTime, LastAction: "Start", LastActionTime: rs.StartTime, EndTime: rs.EndTime}
 	if cancelled {

@@ -21,7 +21,7 @@ func model(name string, n int) orchestrator.ScaleSet {
 		Name: name, Region: "eastus", UpdateDomains: 5, Capacity: n, OS: "linux",
 		Image:  orchestrator.ImageReference{Publisher: "Canonical", Offer: "UbuntuServer", SKU: "18.04-LTS", Version: "latest"},
 		Health: plan.HealthExtension, APIVersion: orchestrator.DefaultAPIVersion,
-		EnableAutomaticOSUpgrade: true, Rolling: orchestrator.DefaultRollingPolicy(),
+		EnableAutomaticOSUpgrade: true, Rolling: plan.DefaultRollingUpgradePolicy(),
 		BootTime: 30 * time.Second,
 	}
 }

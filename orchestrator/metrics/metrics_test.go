@@ -48,7 +48,7 @@ func (w *world) create(t *testing.T, name string, auto bool) {
 		Name: name, Region: "eastus", UpdateDomains: 5, Capacity: 10, OS: "linux",
 		Image:  orchestrator.ImageReference{Publisher: "Canonical", Offer: "UbuntuServer", SKU: "18.04-LTS", Version: "latest"},
 		Health: plan.HealthExtension, APIVersion: orchestrator.DefaultAPIVersion, EnableAutomaticOSUpgrade: auto,
-		Rolling: orchestrator.DefaultRollingPolicy(), BootTime: 30 * time.Second,
+		Rolling: plan.DefaultRollingUpgradePolicy(), BootTime: 30 * time.Second,
 	}
 	if err := w.o.CreateScaleSet(w.ctx, s, "1.0.0"); err != nil {
 		t.Fatal(err)

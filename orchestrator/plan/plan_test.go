@@ -49,6 +49,8 @@ func TestPolicyValidate(t *testing.T) {
 		{"unhealthy 120%", func(p *Policy) { p.MaxUnhealthyInstancePercent = 120 }, "maxUnhealthyInstancePercent"},
 		{"upgraded -1%", func(p *Policy) { p.MaxUnhealthyUpgradedInstancePercent = -1 }, "maxUnhealthyUpgradedInstancePercent"},
 		{"negative pause", func(p *Policy) { p.PauseTimeBetweenBatches = -time.Second }, "pauseTimeBetweenBatches"},
+		{"pause over a day", func(p *Policy) { p.PauseTimeBetweenBatches = MaxPauseTimeBetweenBatches + time.Second }, "pauseTimeBetweenBatches"},
+		{"health mode unknown", func(p *Policy) { p.HealthMode = HealthNone + 1 }, "healthMode"},
 	} {
 		p := base
 		c.edit(&p)
@@ -62,6 +64,11 @@ func TestPolicyValidate(t *testing.T) {
 		t.Errorf("default policy: %v", err)
 	}
 	p := base
+	p.PauseTimeBetweenBatches = MaxPauseTimeBetweenBatches
+	if err := p.Validate(); err != nil {
+		t.Errorf("a pause of exactly %s is allowed: %v", MaxPauseTimeBetweenBatches, err)
+	}
+	p = base
 	p.MaxUnhealthyUpgradedInstancePercent = 0
 	if err := p.Validate(); err != nil {
 		t.Errorf("maxUnhealthyUpgradedInstancePercent 0 is allowed: %v", err)
