@@ -92,13 +92,15 @@ func Restore(s Snapshot, opts ...Option) (*Rollout, error) {
 	sp := s.Policy
 	r := &Rollout{
 		policy: Policy{
-			MaxBatchInstancePercent:             sp.MaxBatchInstancePercent,
-			MaxUnhealthyInstancePercent:         sp.MaxUnhealthyInstancePercent,
-			MaxUnhealthyUpgradedInstancePercent: sp.MaxUnhealthyUpgradedInstancePercent,
-			PauseTimeBetweenBatches:             sp.PauseTimeBetweenBatches,
-			PrioritizeUnhealthyInstances:        sp.PrioritizeUnhealthyInstances,
-			DisableAutomaticRollback:            sp.DisableAutomaticRollback,
-			HealthMode:                          HealthMode(sp.HealthMode),
+			RollingUpgradePolicy: RollingUpgradePolicy{
+				MaxBatchInstancePercent:             sp.MaxBatchInstancePercent,
+				MaxUnhealthyInstancePercent:         sp.MaxUnhealthyInstancePercent,
+				MaxUnhealthyUpgradedInstancePercent: sp.MaxUnhealthyUpgradedInstancePercent,
+				PauseTimeBetweenBatches:             sp.PauseTimeBetweenBatches,
+				PrioritizeUnhealthyInstances:        sp.PrioritizeUnhealthyInstances,
+			},
+			DisableAutomaticRollback: sp.DisableAutomaticRollback,
+			HealthMode:               HealthMode(sp.HealthMode),
 		},
 		target: s.Target, zones: slices.Clone(s.Zones), manual: s.Manual, created: s.Created,
 		status: s.Status, errorCode: s.ErrorCode, errorMessage: s.ErrorMessage, startTime: s.StartTime, endTime: s.EndTime,
