@@ -133,9 +133,17 @@ func (f *FleetSchedule) Complete(name, version string, at time.Time) (due []stri
 		return nil
 	}
 	s.Completed = append(s.Completed, Completion{Version: version, At: at})
+	lower := CompareVersions(version, s.Base) < 0
 	s.Base = version
 	rp := f.refs[s.Ref]
 	if !s.Auto || rp == nil || rp.broken {
+		return nil
+	}
+	if lower {
+		// A set taken back to an older version (a pinned model) may no
+		// longer count as having the versions between: count again. It
+		// opens no phase.
+		clear(rp.versions)
 		return nil
 	}
 	k := rp.phaseOf[s.Region]
