@@ -234,7 +234,7 @@ func (f *Fleet) ChangedSets() (sets []string, all bool) {
 	}
 	f.changed = f.changed[:0]
 	for _, s := range f.byIdx {
-		if s == nil {
+		if s == nil || len(s.extra) == 0 {
 			continue
 		}
 		for _, x := range s.extra {
