@@ -174,6 +174,9 @@ func New(ctx context.Context, opts Options) (*Orchestrator, error) {
 	for _, r := range recs {
 		o.sets[r.Model.Name] = r
 		o.schedule.Put(fleetSet(r))
+		if a := r.Active(); a != nil {
+			o.trackZone(r, a)
+		}
 	}
 	if cs, ok := opts.Store.(CatalogStore); ok {
 		vs, err := cs.LoadCatalog(ctx)
@@ -506,8 +509,8 @@ func (o *Orchestrator) Step(ctx context.Context) (time.Time, error) {
 			ended = ended || fin
 			o.due.Set(a.rec.Model.Name, wake)
 		}
-		if !ended {
-			break
+		if !ended && len(o.marked) == 0 {
+			break // a zone freed marks the sets waiting for it: they go now
 		}
 	}
 	var next time.Time
@@ -673,9 +676,29 @@ func (o *Orchestrator) advance(ctx context.Context, rec *SetRecord, a *Attempt, 
 			return now, nil, fmt.Errorf("observe: %w", err)
 		}
 	}
-	d := a.Rollout.Next(plan.Observation{Now: now, Instances: obs})
+	observation := plan.Observation{Now: now, Instances: obs}
+	var wait *zoneWait
+	if a.StartedBy == StartedByPlatform {
+		// R-AVAIL-1 across the region: the fleet schedule admits the batch.
+		observation.Admit = func(b plan.Batch) bool {
+			ok, holder, holderZone, newly := o.schedule.AdmitBatch(name, rec.Model.Region, a.Target.Ref(), a.Target.Version, b.Zone)
+			if !ok && newly {
+				wait = &zoneWait{batch: a.Rollout.Current + 1, zone: b.Zone, holder: holder, holderZone: holderZone}
+			}
+			return ok
+		}
+	}
+	d := a.Rollout.Next(observation)
+	o.trackZone(rec, a)
 	rec.Unapplied = d.Reimages
-	if err := o.store.AppendJournal(ctx, JournalEntry{Time: now, Set: name, Attempt: a.ID, Status: a.Rollout.Status, Reimages: d.Reimages, Events: d.Events}); err != nil {
+	entry := JournalEntry{Time: now, Set: name, Attempt: a.ID, Status: a.Rollout.Status, Reimages: d.Reimages, Events: d.Events}
+	if wait != nil {
+		ev := plan.Event{Kind: EventZoneWait, Batch: wait.batch, Time: now}
+		d.Events = append(d.Events, ev)
+		entry.Events = d.Events
+		entry.Note = fmt.Sprintf("batch %d in zone %s %s: %s has a batch of %s in flight in zone %s of %s", wait.batch, wait.zone, NoteZoneWait, wait.holder, a.Target.Version, wait.holderZone, rec.Model.Region)
+	}
+	if err := o.store.AppendJournal(ctx, entry); err != nil {
 		return now, nil, fmt.Errorf("journal: %w", err)
 	}
 	if err := o.store.SaveSet(ctx, rec); err != nil {
@@ -690,6 +713,42 @@ func (o *Orchestrator) advance(ctx context.Context, rec *SetRecord, a *Attempt, 
 		return now, nil, err
 	}
 	return d.WakeAt, nil, ctx.Err()
+}
+
+// R-AVAIL-1 across a region: how a platform batch held back for its zone
+// shows (the rollout stays in progress).
+const (
+	// EventZoneWait is the event of a set whose next batch waits for its
+	// zone while another set of the region has the version in flight in
+	// another zone.
+	EventZoneWait plan.EventKind = "batch waits for zone"
+	// NoteZoneWait is in the journal note of that wait, with the batch, its
+	// zone, and the set and zone in the way.
+	NoteZoneWait = "waits for its zone (R-AVAIL-1 across the region)"
+)
+
+// zoneWait is a batch the fleet schedule held back.
+type zoneWait struct {
+	batch              int
+	zone               string
+	holder, holderZone string
+}
+
+// trackZone tells the fleet schedule where a platform rollout's batch is in
+// flight; the sets waiting for a zone it frees are due.
+func (o *Orchestrator) trackZone(rec *SetRecord, a *Attempt) {
+	if a.StartedBy != StartedByPlatform {
+		return
+	}
+	r := a.Rollout
+	inFlight := r.InBatch && !r.Status.Terminal()
+	zone := ""
+	if inFlight {
+		zone = r.Batches[r.Current].Zone
+	}
+	for _, n := range o.schedule.BatchInFlight(rec.Model.Name, rec.Model.Region, a.Target.Ref(), a.Target.Version, zone, inFlight) {
+		o.markSet(n)
+	}
 }
 
 // observe reads a set from the fleet without the lock.
@@ -838,6 +897,7 @@ func (o *Orchestrator) emitOne(set string, attempt int, e plan.Event) {
 // settle records the end of an attempt; a completed one goes into the fleet
 // schedule, and the sets of a region phase it opens are due.
 func (o *Orchestrator) settle(rec *SetRecord, a *Attempt) {
+	o.trackZone(rec, a)
 	switch a.Rollout.Status {
 	case plan.StatusCompleted:
 		rec.Version = a.Target.Version

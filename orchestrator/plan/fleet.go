@@ -79,6 +79,8 @@ type FleetSchedule struct {
 	refs map[string]*refPhases
 	// phases caches Phases by set of regions (a key of sorted names).
 	phases map[string][][]string
+	// zones is R-AVAIL-1 across each region (AdmitBatch).
+	zones map[regionVersion]*regionZones
 }
 
 // refPhases is the phase state of the automatic sets of one image.
@@ -99,7 +101,7 @@ type versionPhases struct {
 
 // NewFleetSchedule is an empty fleet schedule.
 func NewFleetSchedule() *FleetSchedule {
-	return &FleetSchedule{sets: map[string]*FleetSet{}, refs: map[string]*refPhases{}, phases: map[string][][]string{}}
+	return &FleetSchedule{sets: map[string]*FleetSet{}, refs: map[string]*refPhases{}, phases: map[string][][]string{}, zones: map[regionVersion]*regionZones{}}
 }
 
 // Put adds a set or replaces what is known of it. A change of region,
@@ -343,4 +345,97 @@ func EligibleFromScratch(sets []FleetSet, name, version string, published time.T
 		}
 	}
 	return at, true
+}
+
+// regionVersion is one version of one image in one region: R-AVAIL-1's
+// scope across a region.
+type regionVersion struct{ region, ref, version string }
+
+// regionZones is where the region's platform batches of a version are.
+type regionZones struct {
+	inFlight map[string]string // set → the zone of its batch in flight
+	waiting  map[string]string // set → the zone its next batch waits for
+}
+
+// AdmitBatch is R-AVAIL-1 across a region for platform rollouts: a batch of
+// set in zone may start while no other set of the region has a batch of the
+// same version in flight in another zone. A batch without a zone (a set
+// without availability zones) takes no part: it neither waits nor holds
+// others back. Refused, the set waits for the zone (Waiting), and
+// BatchInFlight names it when the zone frees; holder is a set in the way
+// (the first by name) and the zone it holds; newly is false when the set
+// was already waiting for this zone.
+func (f *FleetSchedule) AdmitBatch(set, region, ref, version, zone string) (ok bool, holder, holderZone string, newly bool) {
+	if zone == "" {
+		return true, "", "", false
+	}
+	rz := f.regionZones(regionVersion{region, ref, version})
+	for s, z := range rz.inFlight {
+		if s != set && z != zone && (holder == "" || s < holder) {
+			holder, holderZone = s, z
+		}
+	}
+	if holder == "" {
+		delete(rz.waiting, set)
+		return true, "", "", false
+	}
+	newly = rz.waiting[set] != zone
+	rz.waiting[set] = zone
+	return false, holder, holderZone, newly
+}
+
+// BatchInFlight records whether set has a platform batch in flight, and in
+// which zone (zone is read only when inFlight). When the set's batch ends
+// and leaves its zone free in the region, it returns the sets waiting in
+// the region, in name order: each may now go.
+func (f *FleetSchedule) BatchInFlight(set, region, ref, version, zone string, inFlight bool) (due []string) {
+	key := regionVersion{region, ref, version}
+	if inFlight {
+		if zone != "" {
+			rz := f.regionZones(key)
+			rz.inFlight[set] = zone
+			delete(rz.waiting, set)
+		}
+		return nil
+	}
+	rz, ok := f.zones[key]
+	if !ok {
+		return nil
+	}
+	delete(rz.waiting, set) // its rollout ended, or its batch went
+	zone, ok = rz.inFlight[set]
+	if !ok {
+		return nil
+	}
+	delete(rz.inFlight, set)
+	for _, z := range rz.inFlight {
+		if z == zone {
+			return nil // the zone is still busy: nobody else may go yet
+		}
+	}
+	for s := range rz.waiting {
+		due = append(due, s)
+	}
+	slices.Sort(due)
+	if len(rz.inFlight) == 0 && len(rz.waiting) == 0 {
+		delete(f.zones, key)
+	}
+	return due
+}
+
+// Waiting reports the zone a set's next platform batch waits for.
+func (f *FleetSchedule) Waiting(set, region, ref, version string) (zone string, ok bool) {
+	if rz, found := f.zones[regionVersion{region, ref, version}]; found {
+		zone, ok = rz.waiting[set]
+	}
+	return zone, ok
+}
+
+func (f *FleetSchedule) regionZones(key regionVersion) *regionZones {
+	rz, ok := f.zones[key]
+	if !ok {
+		rz = &regionZones{inFlight: map[string]string{}, waiting: map[string]string{}}
+		f.zones[key] = rz
+	}
+	return rz
 }
