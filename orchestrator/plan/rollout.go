@@ -393,6 +393,9 @@ func (r *Rollout) startNextBatch(d *Decision, obs Observation) {
 		return
 	}
 	b := r.batches[r.current]
+	if obs.Admit != nil && !obs.Admit(b) {
+		return // held: no wake time, the caller steps it when admitted
+	}
 	r.inBatch = true
 	r.records = append(r.records, BatchRecord{Batch: b, StartTime: now})
 	d.Events = append(d.Events, Event{Kind: EventBatchStarted, Batch: r.current + 1, Time: now})

@@ -70,3 +70,12 @@ func (r *Rollout) Outcomes() iter.Seq2[int, Outcome] {
 		}
 	}
 }
+
+// Current is the batch the rollout is at (in flight, or the next to start)
+// and its number from 1; ok is false once it is past the last batch.
+func (r *Rollout) Current() (b Batch, number int, ok bool) {
+	if r.current < 0 || r.current >= len(r.batches) {
+		return Batch{}, r.current + 1, false
+	}
+	return r.batches[r.current], r.current + 1, true
+}
