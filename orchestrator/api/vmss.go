@@ -136,6 +136,9 @@ func (h *handler) apply(w http.ResponseWriter, r *http.Request, doc *armVMSS) {
 			return
 		}
 		old = &cur
+		if r.Method == http.MethodPut {
+			keepOnPut(doc, cloneDoc(m.Doc))
+		}
 	}
 	model, err := h.modelFor(doc, name, r.URL.Query().Get("api-version"), old)
 	if err != nil {
@@ -293,36 +296,40 @@ func (h *handler) deleteScaleSet(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	model, _ := h.s.o.ScaleSet(name)
-	open, err := h.fixOperations(ctx, m)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := h.s.o.DeleteScaleSet(ctx, name); err != nil {
-		writeError(w, err)
-		return
-	}
-	delete(h.metas, name)
-	for _, op := range open {
-		end := nowUTC(h.s)
-		st := operationStatus{Status: statusCanceled, EndTime: &end, Error: &errorDetail{Code: "OperationCanceled", Message: fmt.Sprintf("scale set %s was deleted before the operation finished", name)}}
-		if err := h.fixOperation(ctx, op, st); err != nil {
-			writeError(w, err)
-			return
-		}
-	}
-	if err := h.s.store.DeleteResource(ctx, kindARM, name); err != nil {
-		writeError(w, err)
-		return
-	}
-	op, err := h.newOperation(ctx, operation{Kind: "delete", Set: name, SetUID: m.UniqueID, Location: model.Region, Status: statusSucceeded})
+	op, err := h.deleteSetLocked(ctx, m)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	h.setAsyncHeaders(w, r, op, true)
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// deleteSetLocked deletes scale set m (the caller holds h.mu for writing):
+// its open operations end Canceled, and the deletion is an operation of
+// its own, returned.
+func (h *handler) deleteSetLocked(ctx context.Context, m *setMeta) (operation, error) {
+	name := m.Name
+	model, _ := h.s.o.ScaleSet(name)
+	open, err := h.fixOperations(ctx, m)
+	if err != nil {
+		return operation{}, err
+	}
+	if err := h.s.o.DeleteScaleSet(ctx, name); err != nil {
+		return operation{}, err
+	}
+	delete(h.metas, name)
+	for _, op := range open {
+		end := nowUTC(h.s)
+		st := operationStatus{Status: statusCanceled, EndTime: &end, Error: &errorDetail{Code: "OperationCanceled", Message: fmt.Sprintf("scale set %s was deleted before the operation finished", name)}}
+		if err := h.fixOperation(ctx, op, st); err != nil {
+			return operation{}, err
+		}
+	}
+	if err := h.s.store.DeleteResource(ctx, kindARM, name); err != nil {
+		return operation{}, err
+	}
+	return h.newOperation(ctx, operation{Kind: "delete", Set: name, SetUID: m.UniqueID, Location: model.Region, Status: statusSucceeded})
 }
 
 func (h *handler) listScaleSets(w http.ResponseWriter, r *http.Request) {
