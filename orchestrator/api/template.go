@@ -196,7 +196,7 @@ func (p *exprParser) call() (any, error) {
 	for p.pos < len(p.src) && isIdent(p.src[p.pos]) {
 		p.pos++
 	}
-	name := strings.ToLower(p.src[start:p.pos])
+	name := p.src[start:p.pos]
 	if err := p.expect('('); err != nil {
 		return nil, err
 	}
@@ -237,7 +237,8 @@ func stringArgs(fn string, args []any, min int) ([]string, error) {
 }
 
 // call is one template function.
-func (sc *templateScope) call(fn string, args []any) (any, error) {
+func (sc *templateScope) call(name string, args []any) (any, error) {
+	fn := strings.ToLower(name)
 	switch fn {
 	case "parameters", "variables":
 		s, err := stringArgs(fn, args, 1)
@@ -305,7 +306,7 @@ func (sc *templateScope) call(fn string, args []any) (any, error) {
 		}
 		return sc.reference(id)
 	}
-	return nil, fmt.Errorf("the template function %s() is not supported by this emulator (it has parameters, variables, concat, resourceId, resourceGroup, subscription, providers, reference)", fn)
+	return nil, fmt.Errorf("the template function %s() is not supported by this emulator (it has parameters, variables, concat, resourceId, resourceGroup, subscription, providers, reference)", name)
 }
 
 // resourceID is resourceId([subscriptionId,] [resourceGroupName,]
