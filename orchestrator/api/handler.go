@@ -40,10 +40,11 @@ type handler struct {
 	mu        sync.RWMutex
 	metas     map[string]*setMeta
 	galleries map[string]*galleryVersion // "gallery/image/version"
+	groups    map[string]*resourceGroup  // groupKey: created with PUT
 }
 
 func newHandler(s *Server) *handler {
-	h := &handler{s: s, mux: http.NewServeMux(), metas: map[string]*setMeta{}, galleries: map[string]*galleryVersion{}}
+	h := &handler{s: s, mux: http.NewServeMux(), metas: map[string]*setMeta{}, galleries: map[string]*galleryVersion{}, groups: map[string]*resourceGroup{}}
 	vmss := computeBase + "/virtualMachineScaleSets/{name}"
 	routes := map[string]http.HandlerFunc{
 		"PUT " + vmss:    h.putScaleSet,
@@ -73,6 +74,9 @@ func newHandler(s *Server) *handler {
 		"GET /osupgrade/journal":                                                               h.journal,
 		"GET /osupgrade/fleet/journal":                                                         h.fleetJournal,
 		"/":                                                                                    h.notFound,
+	}
+	for p, f := range h.resourceRoutes() {
+		routes[p] = f
 	}
 	for p, f := range routes {
 		h.mux.HandleFunc(p, checkPathNames(p, f))
@@ -104,8 +108,6 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	w.bytes += int64(n)
 	return n, err
 }
-
-var apiVersionRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-preview)?$`)
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
@@ -147,14 +149,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody+1)
-	if strings.HasPrefix(r.URL.Path, "/subscriptions/") {
-		v := r.URL.Query().Get("api-version")
-		switch {
-		case v == "":
-			writeError(w, badRequest("MissingApiVersionParameter", "api-version", "The api-version query parameter (?api-version=) is required for all requests."))
-			return
-		case !apiVersionRE.MatchString(v):
-			writeError(w, badRequest("InvalidApiVersionParameter", "api-version", "The api-version %q is invalid; the format is YYYY-MM-DD or YYYY-MM-DD-preview.", v))
+	canonicalize(r)
+	if err := checkContentType(r); err != nil {
+		writeError(w, err)
+		return
+	}
+	if p := r.URL.Path; p == "/subscriptions" || p == "/tenants" || strings.HasPrefix(p, "/subscriptions/") || strings.HasPrefix(p, "/tenants/") {
+		if err := checkAPIVersion(r); err != nil {
+			writeError(w, err)
 			return
 		}
 	}
@@ -175,10 +177,16 @@ var pathNameRules = []struct {
 	code, target    string
 	rule            string
 }{
+	{"sub", "/subscriptions/", regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`), "InvalidSubscriptionId", "subscriptionId",
+		"The provided subscription identifier %s is malformed or invalid: it must be a GUID."},
 	{"rg", "/resourceGroups/", regexp.MustCompile(`^[\p{L}\p{N}_.()-]{0,89}[\p{L}\p{N}_()-]$`), "InvalidResourceGroup", "resourceGroupName",
 		"The resource group name %s is invalid: it must be 1 to 90 characters of letters, digits, '_', '-', '.', '(' and ')', and not end in '.'."},
 	{"name", "/virtualMachineScaleSets/", regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9_])?$`), "InvalidResourceName", "name",
 		"The resource name %s is invalid for Microsoft.Compute/virtualMachineScaleSets: it must be 1 to 64 characters of letters, digits, '_', '.' and '-', start with a letter or digit, and end with a letter, digit or '_'."},
+	{"nname", "/", regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$`), "InvalidResourceName", "name",
+		"The resource name %s is invalid for Microsoft.Network: it must be 1 to 80 characters of letters, digits, '_', '.' and '-', start with a letter or digit, and end with a letter, digit or '_'."},
+	{"dname", "/deployments/", regexp.MustCompile(`^[-\w._()]{1,64}$`), "InvalidDeploymentName", "deploymentName",
+		"The deployment name %s is invalid: it must be 1 to 64 characters of letters, digits, '_', '-', '.', '(' and ')'."},
 	{"gallery", "/galleries/", regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9_.]{0,78}[A-Za-z0-9])?$`), "InvalidResourceName", "galleryName",
 		"The resource name %s is invalid for Microsoft.Compute/galleries: it must be 1 to 80 characters of letters, digits, '_' and '.', starting and ending with a letter or digit."},
 	{"image", "/images/", regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9])?$`), "InvalidResourceName", "galleryImageName",
@@ -276,6 +284,10 @@ func (h *handler) authorized(r *http.Request) bool {
 }
 
 func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {
+	if allowed := h.allowedMethods(r); len(allowed) > 0 {
+		methodNotAllowed(w, r, allowed)
+		return
+	}
 	writeError(w, &apiError{Status: http.StatusNotFound, Code: "NotFound", Message: fmt.Sprintf("no resource or operation at %s %s in this emulator", r.Method, r.URL.Path)})
 }
 
@@ -360,6 +372,9 @@ func newID() string {
 // dropping changes a crash interrupted.
 func (h *handler) load(ctx context.Context) error {
 	if err := h.loadCatalog(ctx); err != nil {
+		return err
+	}
+	if err := h.loadGroups(ctx); err != nil {
 		return err
 	}
 	var fix []*setMeta
