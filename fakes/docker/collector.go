@@ -7,8 +7,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -220,5 +222,21 @@ func (f *Fleet) report(s *scaleSet, id int, boot string) *agent.Report {
 		Token:     f.reports.token(s.model.Name, id),
 		Boot:      boot,
 		Heartbeat: heartbeat(s.model.Capacity, f.scale),
+	}
+}
+
+// AgentHealthEnv chooses how the fleet learns the agents' state when
+// Options.PollAgents is false: "push" (or unset) or "poll".
+const AgentHealthEnv = "OSUPGRADE_AGENT_HEALTH"
+
+// pollAgents is whether the fleet asks its agents over HTTP.
+func pollAgents(opts Options) (bool, error) {
+	switch v := os.Getenv(AgentHealthEnv); v {
+	case "", "push":
+		return opts.PollAgents, nil
+	case "poll":
+		return true, nil
+	default:
+		return false, fmt.Errorf("docker: %s=%q: want push or poll", AgentHealthEnv, v)
 	}
 }

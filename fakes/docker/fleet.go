@@ -91,7 +91,8 @@ type Options struct {
 	// PollAgents makes Observe ask every agent over HTTP instead of reading
 	// what the agents push to the collector (push health): the way before
 	// it, kept for comparison and for agents of images built by an older
-	// osupgrade, which are polled whatever this says.
+	// osupgrade, which are polled whatever this says. The environment's
+	// OSUPGRADE_AGENT_HEALTH=poll sets it too (push: the default).
 	PollAgents bool
 }
 
@@ -205,7 +206,11 @@ func New(ctx context.Context, opts Options) (*Fleet, error) {
 		sets:   map[string]*scaleSet{}, bad: map[string]fault.BadKind{}, builds: map[string]*sync.Mutex{}, images: map[string]bool{}, cache: map[string]seen{},
 		netUndo: map[string]netfault.Undo{},
 	}
-	f.reports, f.poll = newCollector(opts.RunID, time.Now), opts.PollAgents
+	f.reports = newCollector(opts.RunID, time.Now)
+	if f.poll, err = pollAgents(opts); err != nil {
+		f.Close()
+		return nil, err
+	}
 	if err := f.reattach(ctx); err != nil {
 		f.Close()
 		return nil, err
