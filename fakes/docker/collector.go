@@ -138,17 +138,19 @@ func (c *collector) forgetSet(set string) {
 }
 
 // latest is the instance's last report of its current boot: ok is false
-// when none came, at is when (wall time) the last one did.
-func (c *collector) latest(set string, id int) (st agent.Status, at time.Time, ok bool) {
+// when none came, at is when (wall time) the last one did. expected is
+// false when the collector knows nothing of the instance: no boot of it
+// started since the fleet object was made, and no report came.
+func (c *collector) latest(set string, id int) (st agent.Status, at time.Time, ok, expected bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	h := c.last[instanceKey{set, id}]
 	if h == nil || h.at.IsZero() {
-		return st, at, false
+		return st, at, false, h != nil
 	}
 	st = h.status
 	st.Extensions = append([]agent.ExtensionStatus(nil), st.Extensions...)
-	return st, h.at, true
+	return st, h.at, true, true
 }
 
 // ServeHTTP takes one report: POST ReportPath, the instance's token as a

@@ -58,11 +58,11 @@ func TestCollectorAuthenticatesEachInstance(t *testing.T) {
 			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
 		}
 	}
-	st, _, ok := c.latest("web", 1)
+	st, _, ok, _ := c.latest("web", 1)
 	if !ok || st.Health != plan.HealthHealthy {
 		t.Fatalf("instance 1 holds %+v (ok %t): a refused report was taken", st, ok)
 	}
-	if _, _, ok := c.latest("web", 0); ok {
+	if _, _, ok, _ := c.latest("web", 0); ok {
 		t.Fatal("instance 0 has a report it never sent")
 	}
 }
@@ -77,18 +77,18 @@ func TestCollectorOrdersReportsAndForgetsOldBoots(t *testing.T) {
 	c.expect("web", 0, "b1")
 	post(t, c, tok, report("web", 0, "b1", 2, plan.HealthHealthy))
 	post(t, c, tok, report("web", 0, "b1", 1, plan.HealthUnhealthy))
-	if st, _, _ := c.latest("web", 0); st.Health != plan.HealthHealthy {
+	if st, _, _, _ := c.latest("web", 0); st.Health != plan.HealthHealthy {
 		t.Fatalf("a late report overwrote the newer: %s", st.Health)
 	}
 	c.expect("web", 0, "b2")
-	if _, _, ok := c.latest("web", 0); ok {
+	if _, _, ok, _ := c.latest("web", 0); ok {
 		t.Fatal("a new boot still shows the old boot's report")
 	}
 	if got := post(t, c, tok, report("web", 0, "b1", 3, plan.HealthHealthy)); got != http.StatusConflict {
 		t.Fatalf("the old boot's report: %d, want 409", got)
 	}
 	post(t, c, tok, report("web", 0, "b2", 1, plan.HealthUnhealthy))
-	if st, _, ok := c.latest("web", 0); !ok || st.Health != plan.HealthUnhealthy {
+	if st, _, ok, _ := c.latest("web", 0); !ok || st.Health != plan.HealthUnhealthy {
 		t.Fatalf("the new boot's first report: %+v %t", st, ok)
 	}
 

@@ -169,11 +169,16 @@ func (f *Fleet) observeOne(ctx context.Context, s *scaleSet, m *orchestrator.Sca
 // (not listening or not reporting yet), hung, or cut off.
 func (f *Fleet) agentStatus(ctx context.Context, s *scaleSet, m *orchestrator.ScaleSet, id int, c *container.Summary) (st agent.Status, ok bool) {
 	if f.pushes(c.Labels) {
-		st, at, ok := f.reports.latest(m.Name, id)
-		if !ok || f.reports.now().Sub(at) > staleAfter(heartbeat(m.Capacity, f.scale)) {
+		st, at, ok, expected := f.reports.latest(m.Name, id)
+		switch {
+		case ok && f.reports.now().Sub(at) <= staleAfter(heartbeat(m.Capacity, f.scale)):
+			return st, true
+		case ok || expected:
 			return st, false
 		}
-		return st, true
+		// Started before this fleet object was made (a reattach) and not
+		// heard since: its reports may go to an endpoint that moved (its
+		// port was taken); asked, it answers for itself.
 	}
 	st, err := f.conns.client(m.Name, containerEndpoint(c, s.network)).Status(ctx, containerIP(c, s.network))
 	return st, err == nil
