@@ -12,3 +12,8 @@ func PolledAgents(f *Fleet) int {
 	defer f.conns.mu.Unlock()
 	return len(f.conns.pools)
 }
+
+// SetPolling switches how Observe learns the agents' state, as
+// Options.PollAgents does at New; it also decides whether the configs of
+// later starts tell agents to report. Call it while nothing observes.
+func SetPolling(f *Fleet, poll bool) { f.poll = poll }
