@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -240,5 +241,48 @@ func pollAgents(opts Options) (bool, error) {
 		return true, nil
 	default:
 		return false, fmt.Errorf("docker: %s=%q: want push or poll", AgentHealthEnv, v)
+	}
+}
+
+// awaitReports waits, after a reattach, until every instance of the sets
+// has reported to this fleet object's collector, or for one staleness
+// bound: the running agents report to the endpoint served again at the
+// same address within a heartbeat or two, and the first Observe then reads
+// their reports instead of asking each agent (the fallback for an agent
+// not heard).
+func (f *Fleet) awaitReports(ctx context.Context) {
+	f.mu.Lock()
+	type want struct {
+		set string
+		n   int
+	}
+	var sets []want
+	var bound time.Duration
+	for name, s := range f.sets {
+		sets = append(sets, want{name, s.model.Capacity})
+		bound = max(bound, staleAfter(heartbeat(s.model.Capacity, f.scale)))
+	}
+	f.mu.Unlock()
+	if f.poll || f.olderAgents || len(sets) == 0 {
+		return
+	}
+	deadline := time.Now().Add(bound)
+	for {
+		missing := 0
+		for _, s := range sets {
+			for id := range s.n {
+				if _, _, ok, _ := f.reports.latest(s.set, id); !ok {
+					missing++
+				}
+			}
+		}
+		if missing == 0 || !time.Now().Before(deadline) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }

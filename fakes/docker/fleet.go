@@ -215,6 +215,7 @@ func New(ctx context.Context, opts Options) (*Fleet, error) {
 		f.Close()
 		return nil, err
 	}
+	f.awaitReports(ctx)
 	return f, nil
 }
 
