@@ -77,7 +77,9 @@ func TestObserveCPU(t *testing.T) {
 	settle(t, f, m.Name)
 	engine := enginePID()
 	p0 := measure(t, f, cli, m.Name, engine, false)
+	logPhase(t, "0 agents alone", p0, p0)
 	pPoll := measure(t, f, cli, m.Name, engine, true)
+	logPhase(t, "poll", pPoll, p0)
 
 	docker.SetPolling(f, false)
 	all := make([]int, n)
@@ -92,7 +94,9 @@ func TestObserveCPU(t *testing.T) {
 		t.Fatalf("%d agents still asked over HTTP after the restart", k)
 	}
 	pPushIdle := measure(t, f, cli, m.Name, engine, false)
+	logPhase(t, "push, no observer", pPushIdle, p0)
 	pPush := measure(t, f, cli, m.Name, engine, true)
+	logPhase(t, "push", pPush, p0)
 
 	t.Logf("N=%d, time scale %d, %% of one core, median [min–max of %d windows of %s]:", n, cpuScale, cpuWindows, cpuWindow)
 	for _, p := range []struct {
@@ -116,6 +120,12 @@ const (
 	cpuWindow  = 4 * time.Second
 	cpuScale   = 60
 )
+
+// logPhase logs a phase as soon as it is measured.
+func logPhase(t *testing.T, name string, p, p0 phase) {
+	t.Logf("phase %-18s this process %s, agents %s, engine %s, total %s; observation: total less phase 0 %s; %s",
+		name, stat(p.self), stat(p.agents), stat(p.engine), stat(p.total()), stat(diff(p.total(), p0.total())), p.observed())
+}
 
 // settle waits (wall time: the machine may be loaded) until at least 98%
 // of the set is healthy.
