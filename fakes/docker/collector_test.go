@@ -99,7 +99,8 @@ func TestCollectorOrdersReportsAndForgetsOldBoots(t *testing.T) {
 }
 
 // The heartbeat follows the scenario's 5 s at the time scale, within the
-// report budget; the bound is staleHeartbeats heartbeats plus slack.
+// report budget; the bound is staleHeartbeats heartbeats plus slack, and
+// at least the status call's old timeout.
 func TestHeartbeatAndStaleness(t *testing.T) {
 	tests := []struct {
 		n         int
@@ -107,8 +108,9 @@ func TestHeartbeatAndStaleness(t *testing.T) {
 		heartbeat time.Duration
 		stale     time.Duration
 	}{
-		{10, 60, 83333333, 533333332},
+		{10, 60, 83333333, time.Second},
 		{10, 20, 250 * time.Millisecond, 1200 * time.Millisecond},
+		{50, 60, 125 * time.Millisecond, time.Second},
 		{200, 60, 500 * time.Millisecond, 2200 * time.Millisecond},
 		{200, 1, 5 * time.Second, 20200 * time.Millisecond},
 		{1, 0, 5 * time.Second, 20200 * time.Millisecond},
