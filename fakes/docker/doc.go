@@ -63,9 +63,8 @@
 // is refused. Heartbeats come every 5 s of scenario time, but at most 400
 // reports a wall second across a set (200 instances: every 0.5 s); an
 // agent unheard for 4 heartbeats plus 200 ms, and at least 1 s, of wall
-// time (a container
-// paused, killed, cut off or hung) is unreachable: Unknown, which counts
-// as unhealthy (collector.go has the figures). health: probe still probes
+// time (a container paused, killed, cut off or hung) is unreachable:
+// Unknown, which counts as unhealthy (collector.go has the figures). health: probe still probes
 // the app from the host, as a load balancer does. OS images built by an
 // osupgrade before push health lack the osupgrade.agent-reports label:
 // their agents are asked over HTTP (GET /status), as are all with
