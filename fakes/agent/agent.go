@@ -68,6 +68,8 @@ type Agent struct {
 
 	saveMu    sync.Mutex
 	lastSaved []byte
+
+	push *pusher // nil: the config names no collector
 }
 
 // Run boots the agent and serves until ctx ends (a SIGTERM: Run returns
@@ -95,6 +97,21 @@ func Run(ctx context.Context, opts Options) error {
 	a.saveStatus()
 	if a.img.Bad == fault.CrashOnBoot {
 		return ErrCrash
+	}
+	if r := a.cfg.Report; r != nil && r.URL != "" {
+		// Reports go from the start, booting included: the collector
+		// hears of this boot before anything else of it.
+		pctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		a.push = newPusher(*r)
+		go func() {
+			defer close(done)
+			a.push.run(pctx, a.Snapshot)
+		}()
+		defer func() {
+			cancel()
+			<-done
+		}()
 	}
 
 	addr := opts.ControlAddr
@@ -556,6 +573,9 @@ func (a *Agent) saveStatus() {
 	}
 	if writeFileAtomic(a.path(StatusPath), b) == nil {
 		a.lastSaved = b
+	}
+	if a.push != nil {
+		a.push.notify()
 	}
 }
 

@@ -85,6 +85,9 @@ type Config struct {
 	// extension downloads at boot, by extension name.
 	ExtensionURLs map[string]string `json:"extensionUrls,omitempty"`
 	Faults        Faults            `json:"faults"`
+	// Report is where the agent pushes its state (push health); nil: it
+	// only answers GET /status, as agents before push health did.
+	Report *Report `json:"report,omitempty"`
 }
 
 // Faults are the fault switches the agent obeys (fault.Switch kinds that are

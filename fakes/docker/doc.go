@@ -50,6 +50,26 @@
 // 30 s boot takes 0.5 s and a 5 s probe interval ~83 ms. SAS tokens expire
 // on the scenario Clock, checked by the storage endpoint in this process.
 //
+// # Health: push, and polling for older agents
+//
+// Every agent reports its state (booted, provisioning, each extension, the
+// Application Health extension's state) to a collector on its set's
+// endpoint, the one that serves the extensions' blobs on the network's
+// gateway, on every change and as a heartbeat, as Azure's VM agent reports
+// to its host; Observe lists the containers once and reads the collector.
+// Reports carry the instance's token (an HMAC of set and instance under a
+// key derived from the run id), so a container cannot report for another,
+// and the boot they belong to, so that a replaced container's late report
+// is refused. Heartbeats come every 5 s of scenario time, but at most 400
+// reports a wall second across a set (200 instances: every 0.5 s); an
+// agent unheard for 4 heartbeats plus 200 ms, and at least 1 s, of wall
+// time (a container paused, killed, cut off or hung) is unreachable:
+// Unknown, which counts as unhealthy (collector.go has the figures). health: probe still probes
+// the app from the host, as a load balancer does. OS images built by an
+// osupgrade before push health lack the osupgrade.agent-reports label:
+// their agents are asked over HTTP (GET /status), as are all with
+// Options.PollAgents or OSUPGRADE_AGENT_HEALTH=poll.
+//
 // # Limits
 //
 // Fault switch counters (down, app-unhealthy) live in the Fleet object; a

@@ -88,6 +88,12 @@ type Options struct {
 	AgentBinary string
 	// Seed fixes the initial data-disk contents.
 	Seed uint64
+	// PollAgents makes Observe ask every agent over HTTP instead of reading
+	// what the agents push to the collector (push health): the way before
+	// it, kept for comparison and for agents of images built by an older
+	// osupgrade, which are polled whatever this says. The environment's
+	// OSUPGRADE_AGENT_HEALTH=poll sets it too (push: the default).
+	PollAgents bool
 }
 
 // Fleet is a fleet of containers standing in for VMs. Safe for concurrent
@@ -107,6 +113,11 @@ type Fleet struct {
 	agents   agent.Client
 	conns    *agentConns // kept-alive status connections, one pool per container start
 	probe    *http.Client
+	reports  *collector // what the agents push (push health)
+	poll     bool       // Options.PollAgents
+	// olderAgents imitates OS images built by an osupgrade before push
+	// health (tests of version skew): no LabelReports, no Report.
+	olderAgents bool
 
 	mu     sync.Mutex
 	sets   map[string]*scaleSet
@@ -197,10 +208,16 @@ func New(ctx context.Context, opts Options) (*Fleet, error) {
 		sets:   map[string]*scaleSet{}, bad: map[string]fault.BadKind{}, builds: map[string]*sync.Mutex{}, images: map[string]bool{}, cache: map[string]seen{},
 		netUndo: map[string]netfault.Undo{},
 	}
+	f.reports = newCollector(opts.RunID, time.Now)
+	if f.poll, err = pollAgents(opts); err != nil {
+		f.Close()
+		return nil, err
+	}
 	if err := f.reattach(ctx); err != nil {
 		f.Close()
 		return nil, err
 	}
+	f.awaitReports(ctx)
 	return f, nil
 }
 
@@ -344,7 +361,7 @@ func (f *Fleet) serveStorage(s *scaleSet) error {
 		return fmt.Errorf("docker: storage endpoint on %s: %w", s.gateway, err)
 	}
 	s.base = "http://" + ln.Addr().String()
-	s.srv = &http.Server{Handler: f.store, ReadHeaderTimeout: 5 * time.Second}
+	s.srv = &http.Server{Handler: f.endpoint(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }()
 	return nil
 }

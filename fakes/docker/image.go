@@ -178,6 +178,9 @@ func hashed(b []byte) agentBinary {
 func (f *Fleet) imageTag(img plan.Image, bad fault.BadKind) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s", f.agent.hash, img.Ref, img.Version, bad)
+	if f.olderAgents {
+		h.Write([]byte("\x00older"))
+	}
 	return "osupgrade-os:" + f.agent.hash[:12] + "-" + hex.EncodeToString(h.Sum(nil))[:16]
 }
 
@@ -215,6 +218,9 @@ func (f *Fleet) ensureImage(ctx context.Context, img plan.Image) (string, error)
 	labels := map[string]string{LabelOwner: Owner, LabelImageRef: img.Ref, LabelVersion: img.Version, LabelAgent: f.agent.hash[:16]}
 	if bad != fault.BadKindNone {
 		labels[LabelBad] = string(bad)
+	}
+	if !f.olderAgents {
+		labels[LabelReports] = ReportsPush
 	}
 	resp, err := f.cli.ImageBuild(ctx, buildCtx, build.ImageBuildOptions{Tags: []string{tag}, Labels: labels, Remove: true, ForceRemove: true, SuppressOutput: true})
 	if err != nil {

@@ -198,6 +198,7 @@ func (f *Fleet) DeleteScaleSet(ctx context.Context, name string) error {
 	if s != nil && s.srv != nil {
 		s.srv.Close()
 	}
+	f.reports.forgetSet(name)
 	return f.remove(ctx, name)
 }
 
@@ -367,7 +368,11 @@ func (f *Fleet) bootFiles(s *scaleSet, id int, version string, bootFrom time.Tim
 	f.mu.Lock()
 	linkWait = len(s.inst[id].net) > 0
 	f.mu.Unlock()
-	cfg, err := f.configFile(s, id, version, bootFrom, linkWait)
+	// A new boot: the collector takes reports of it only, none of the
+	// container it replaces or of the start before.
+	boot := newBoot()
+	f.reports.expect(s.model.Name, id, boot)
+	cfg, err := f.configFile(s, id, version, bootFrom, linkWait, boot)
 	if err != nil {
 		return nil, false, err
 	}
@@ -417,7 +422,7 @@ func (f *Fleet) start(ctx context.Context, s *scaleSet, id int, containerID stri
 // writeConfig copies the agent's config into the container's writable
 // layer.
 func (f *Fleet) writeConfig(ctx context.Context, s *scaleSet, id int, containerID, version string) error {
-	b, err := f.configFile(s, id, version, time.Time{}, false)
+	b, err := f.configFile(s, id, version, time.Time{}, false, "")
 	if err != nil {
 		return err
 	}
@@ -429,14 +434,16 @@ var noExpiry = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
 // configFile is the agent's config: the model, fresh SAS URLs for the
 // extensions' downloads, the fault switches as they apply to a container
-// on version.
-func (f *Fleet) configFile(s *scaleSet, id int, version string, bootFrom time.Time, linkWait bool) ([]byte, error) {
+// on version, where to report (push health) and as which boot ("": a
+// config read at no start of its own, only by a reattaching fleet).
+func (f *Fleet) configFile(s *scaleSet, id int, version string, bootFrom time.Time, linkWait bool, boot string) ([]byte, error) {
 	f.mu.Lock()
 	m := s.model
 	faults := s.inst[id].agentFaults(version)
 	base := s.base
+	report := f.report(s, id, boot)
 	f.mu.Unlock()
-	cfg := agent.Config{Set: m.Name, Instance: id, TimeScale: f.scale, Model: m, Faults: faults, BootFrom: bootFrom, LinkFaults: linkWait}
+	cfg := agent.Config{Set: m.Name, Instance: id, TimeScale: f.scale, Model: m, Faults: faults, BootFrom: bootFrom, LinkFaults: linkWait, Report: report}
 	for _, e := range m.Extensions {
 		expiry := e.SASExpiresAt
 		if expiry.IsZero() {

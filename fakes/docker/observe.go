@@ -36,8 +36,11 @@ func newProbeClient() *http.Client {
 	}}
 }
 
-// Observe reports every instance of the set: one container list, then every
-// running agent asked in parallel with short timeouts.
+// Observe reports every instance of the set: one container list, and what
+// each running agent last pushed to the collector (push health; see
+// collector.go), an agent unheard for longer than staleAfter counting as
+// unreachable; agents that do not push (images of an older osupgrade, or
+// Options.PollAgents) are asked in parallel with short timeouts.
 //
 //   - Running: the container runs and its agent has booted; a paused or
 //     unreachable container counts as running if it had booted (it hangs,
@@ -119,8 +122,8 @@ func (f *Fleet) observeOne(ctx context.Context, s *scaleSet, m *orchestrator.Sca
 	}
 	switch c.State {
 	case container.StateRunning:
-		st, err := f.conns.client(m.Name, containerEndpoint(c, s.network)).Status(ctx, containerIP(c, s.network))
-		if err != nil {
+		st, ok := f.agentStatus(ctx, s, m, i, c)
+		if !ok || st.Image.Version != in.Version {
 			// Booting (the agent not listening yet) or unreachable (a
 			// network fault, a hang): what it last said, and no health but
 			// a failed probe.
@@ -156,6 +159,29 @@ func (f *Fleet) observeOne(ctx context.Context, s *scaleSet, m *orchestrator.Sca
 		in.Provisioning = f.lastSeen(ctx, c.ID).prov
 	}
 	return in
+}
+
+// agentStatus is what the agent of c, a running container of instance id,
+// says of itself: when it reports by push, its last report to the
+// collector, if one of this boot came within staleAfter; else its answer
+// to GET /status (an agent of an image built before push health, or a
+// fleet told to poll). ok is false when the agent is not heard: booting
+// (not listening or not reporting yet), hung, or cut off.
+func (f *Fleet) agentStatus(ctx context.Context, s *scaleSet, m *orchestrator.ScaleSet, id int, c *container.Summary) (st agent.Status, ok bool) {
+	if f.pushes(c.Labels) {
+		st, at, ok, expected := f.reports.latest(m.Name, id)
+		switch {
+		case ok && f.reports.now().Sub(at) <= staleAfter(heartbeat(m.Capacity, f.scale)):
+			return st, true
+		case ok || expected:
+			return st, false
+		}
+		// Started before this fleet object was made (a reattach) and not
+		// heard since: its reports may go to an endpoint that moved (its
+		// port was taken); asked, it answers for itself.
+	}
+	st, err := f.conns.client(m.Name, containerEndpoint(c, s.network)).Status(ctx, containerIP(c, s.network))
+	return st, err == nil
 }
 
 // noneHealth is R-HEALTH-2: with neither probe nor health extension, a
