@@ -133,7 +133,7 @@ func cmpOr(a, b string) string {
 func benchModel(n int) orchestrator.ScaleSet {
 	return orchestrator.ScaleSet{
 		Name: "bench", Capacity: n, UpdateDomains: 5, OS: "linux", Health: plan.HealthExtension,
-		BootTime: benchBootTime, Rolling: orchestrator.DefaultRollingPolicy(),
+		BootTime: benchBootTime, Rolling: plan.DefaultRollingUpgradePolicy(),
 		AppHealth: orchestrator.AppHealth{IntervalInSeconds: 5, NumberOfProbes: 1},
 	}
 }
