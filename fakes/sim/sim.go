@@ -187,6 +187,9 @@ func (f *Fleet) DeleteScaleSet(_ context.Context, name string) error {
 	if s, ok := f.sets[name]; ok {
 		f.byIdx[s.index] = nil
 		delete(f.sets, name)
+		if s.changed {
+			f.changed = slices.DeleteFunc(f.changed, func(c *scaleSet) bool { return c == s })
+		}
 	}
 	return nil
 }
@@ -232,6 +235,7 @@ func (f *Fleet) ChangedSets() (sets []string, all bool) {
 			sets = append(sets, s.model.Name)
 		}
 	}
+	clear(f.changed) // the backing array must not keep deleted sets alive
 	f.changed = f.changed[:0]
 	for _, s := range f.byIdx {
 		if s == nil || len(s.extra) == 0 {
