@@ -112,6 +112,10 @@ scaleSets:
   - {name: web, count: 4, regions: [eastus, westus], instances: 2, image: "Canonical:UbuntuServer:18.04-LTS:latest", runningVersion: "1.0.0"}
 images:
   - {image: "Canonical:UbuntuServer:18.04-LTS:2.0.0", publishAt: 0s}
+timeline:
+  - {at: 0s, fault: slow-boot, scaleSet: web, delay: 20s}
+  - {on: "rollout started", fault: slow-boot, scaleSet: web-1, delay: 40s, duration: 1h}
+  - {on: "rollout started", fault: slow-boot, scaleSet: web, delay: 10s, duration: 1h}
 expect: {status: Completed}
 `
 	sc, err := scenario.Parse("fleet.yaml", []byte(src), harness.Vocabulary())
@@ -129,6 +133,22 @@ expect: {status: Completed}
 	want := "web-0 eastus 1 Completed, web-1 westus 2 Completed, web-2 eastus 1 Completed, web-3 westus 2 Completed"
 	if strings.Join(got, ", ") != want || !r.OK {
 		t.Errorf("got %s (ok %v), want %s", strings.Join(got, ", "), r.OK, want)
+	}
+	// scaleSet: web-1 fires on web-1's event; scaleSet: web on the first of
+	// the entry's sets to start (an eastus one: phase 1), acting on it.
+	run := NewRun(r, sc)
+	if len(run.Faults) != 3 || !run.Faults[1].Fired || run.Faults[1].Set != "web-1" || !run.Faults[2].Fired || run.Faults[2].Set != "web" {
+		t.Errorf("faults %+v", run.Faults)
+	}
+	var first string
+	for _, e := range r.Events {
+		if e.Event == "rollout started" {
+			first = e.Set
+			break
+		}
+	}
+	if first != "web-0" && first != "web-2" {
+		t.Errorf("the first rollout was %s's, want an eastus set's", first)
 	}
 }
 

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -164,5 +165,21 @@ func TestPlanBatches_PrioritizeUnhealthy_RORDER1(t *testing.T) {
 			t.Errorf("zone %s revisited", b.Zone)
 		}
 		seen[b.Zone], last = true, b.Zone
+	}
+}
+
+// A rollout journaled by the previous release holds its policy under Go's
+// field names, before the rolling knobs had a type of their own: it still
+// decodes (encoding/json matches names case-insensitively, through the
+// embedded RollingUpgradePolicy).
+func TestPolicyDecodesPreviousJSON(t *testing.T) {
+	old := `{"MaxBatchInstancePercent":50,"MaxUnhealthyInstancePercent":30,"MaxUnhealthyUpgradedInstancePercent":0,"PauseTimeBetweenBatches":60000000000,"PrioritizeUnhealthyInstances":true,"DisableAutomaticRollback":true,"HealthMode":2}`
+	var p Policy
+	if err := json.Unmarshal([]byte(old), &p); err != nil {
+		t.Fatal(err)
+	}
+	want := Policy{RollingUpgradePolicy: RollingUpgradePolicy{50, 30, 0, time.Minute, true}, DisableAutomaticRollback: true, HealthMode: 2}
+	if p != want {
+		t.Errorf("decoded %+v, want %+v", p, want)
 	}
 }
