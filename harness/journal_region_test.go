@@ -165,3 +165,41 @@ func TestJournalRegionWideAvailability(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkJournalUpgrade is the journal's cost of one upgrade (reimage,
+// then healthy) of a 3-zone set, in an automatic rollout (counted in the
+// region's zones) and in a user-started one (not): the difference is the
+// region-wide check's cost per upgrade.
+func BenchmarkJournalUpgrade(b *testing.B) {
+	for _, user := range []bool{false, true} {
+		name := "platform"
+		if user {
+			name = "user"
+		}
+		b.Run(name, func(b *testing.B) {
+			const n = 1 << 16
+			m := orchestrator.ScaleSet{Name: "huge", Region: "eastus", Zones: []string{"1", "2", "3"}, Capacity: n, UpdateDomains: 5, Image: orchestrator.ImageReference{Publisher: "Canonical", Offer: "UbuntuServer", SKU: "18.04-LTS"}, Health: plan.HealthExtension, Rolling: orchestrator.DefaultRollingPolicy()}
+			j := NewJournal(0)
+			j.AddSet(m, "1")
+			t0 := clock.Epoch
+			versions := [2]string{"1", "2"}
+			round := 0
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				id := i % n
+				if id == 0 {
+					round++
+					if user {
+						j.BeginUserRollout("huge", t0)
+					} else {
+						j.BeginRollout("huge", t0)
+					}
+				}
+				v := versions[round%2]
+				at := t0.Add(time.Duration(i) * time.Millisecond)
+				j.Reimage(at, "huge", id, v)
+				j.State(at, "huge", plan.Instance{ID: id, Version: v, Running: true, Provisioning: plan.ProvisioningSucceeded, Health: plan.HealthHealthy})
+			}
+		})
+	}
+}
