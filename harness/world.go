@@ -96,9 +96,6 @@ type World struct {
 
 	journal    *Journal
 	journalMu  *sync.Mutex
-	// userStarted are the sets whose next rollout the world asked for by a
-	// manual trigger: the journal holds them to R-AVAIL-1 within the set.
-	userStarted map[string]bool
 	ctl        *controlPlane
 	orchOpts   orchestrator.Options
 	foreignAt0 []string
@@ -115,6 +112,10 @@ type World struct {
 	// faultChanged is when a fault was last applied or ended.
 	faultChanged time.Time
 	printer      *progress.Printer
+
+	// userStarted are the sets whose next rollout the world asked for by a
+	// manual trigger: the journal holds them to R-AVAIL-1 within the set.
+	userStarted map[string]bool
 }
 
 type firedOn struct {
