@@ -49,6 +49,10 @@ func (j *Journal) violate(id string, at time.Time, msg string) {
 // The world compares a listing taken before the run with one taken after.
 type Inventory interface {
 	Foreign(ctx context.Context) ([]string, error)
+	// Addressed reports whether the fleet's own engine client asked for a
+	// change to the object of one Foreign line: the engine is shared, and
+	// an object someone else removed meanwhile is not the run's doing.
+	Addressed(line string) bool
 }
 
 // setLister is implemented by the sim: the scale sets it holds.
@@ -250,12 +254,17 @@ func (w *World) checkForeign(ctx context.Context) string {
 		// is someone else's new work (everything osupgrade creates carries
 		// its labels), noted but not counted.
 		gone, changed, added := diffObjects(w.foreignAt0, after)
+		gone, goneElse := splitAddressed(inv, gone)
+		changed, changedElse := splitAddressed(inv, changed)
 		if len(gone) > 0 || len(changed) > 0 {
 			j.violate("I-7", now, fmt.Sprintf("objects the run did not create were touched: %d removed (%s), %d changed (%s)", len(gone), strings.Join(head(gone, maxListed), ", "), len(changed), strings.Join(head(changed, maxListed), ", ")))
 		}
 		note := ""
 		if len(added) > 0 {
 			note = fmt.Sprintf("; %d appeared meanwhile, not osupgrade's (they carry no osupgrade label)", len(added))
+		}
+		if n := len(goneElse) + len(changedElse); n > 0 {
+			note += fmt.Sprintf("; %d removed or changed meanwhile by someone else (the run's engine client never addressed them: %s)", n, strings.Join(head(append(goneElse, changedElse...), maxListed), ", "))
 		}
 		return fmt.Sprintf("%d objects the run did not create, none touched%s", len(w.foreignAt0), note)
 	}
@@ -273,6 +282,21 @@ func (w *World) checkForeign(ctx context.Context) string {
 	}
 	j.violate("I-7", now, fmt.Sprintf("not checked: the %s fleet cannot list what it did not create", w.FleetName))
 	return ""
+}
+
+// splitAddressed separates the lines of objects the fleet's engine client
+// addressed from the others (changed lines "before -> after" are matched by
+// their before part).
+func splitAddressed(inv Inventory, lines []string) (addressed, others []string) {
+	for _, l := range lines {
+		before, _, _ := strings.Cut(l, " -> ")
+		if inv.Addressed(before) {
+			addressed = append(addressed, l)
+		} else {
+			others = append(others, l)
+		}
+	}
+	return addressed, others
 }
 
 // diffObjects compares two Foreign listings ("kind id rest…") by object:

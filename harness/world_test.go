@@ -385,3 +385,23 @@ timeline:
 		}
 	}
 }
+
+// addressedInventory says the fleet's client addressed the listed lines.
+type addressedInventory map[string]bool
+
+func (a addressedInventory) Foreign(context.Context) ([]string, error) { return nil, nil }
+func (a addressedInventory) Addressed(line string) bool                { return a[line] }
+
+// I-7 blames the run only for a foreign object its own engine client
+// addressed; one someone else removed meanwhile is noted, not counted.
+func TestSplitAddressed(t *testing.T) {
+	inv := addressedInventory{"container abc /x state=running": true, "volume v1 driver=local": true}
+	lines := []string{"container abc /x state=running -> container abc /x state=exited", "volume v1 driver=local", "network n1 foo driver=bridge"}
+	ours, others := splitAddressed(inv, lines)
+	if len(ours) != 2 || !strings.HasPrefix(ours[0], "container abc") || ours[1] != "volume v1 driver=local" {
+		t.Errorf("addressed %v", ours)
+	}
+	if len(others) != 1 || !strings.HasPrefix(others[0], "network n1") {
+		t.Errorf("others %v", others)
+	}
+}

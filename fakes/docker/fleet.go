@@ -94,6 +94,8 @@ type Options struct {
 // use.
 type Fleet struct {
 	cli      *client.Client
+	cliBase  *client.Client // owns cli's connection pool
+	engine   *engineLog     // what cli asked the engine to change (I-7)
 	runID    string
 	clock    PassiveClock
 	scale    float64
@@ -172,22 +174,22 @@ func New(ctx context.Context, opts Options) (*Fleet, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 8
 	}
-	cli, err := Connect(ctx)
+	cli, cliBase, engine, err := connectLogged(ctx)
 	if err != nil {
 		return nil, err
 	}
 	bin, err := loadAgent(ctx, opts.AgentBinary, opts.Progress)
 	if err != nil {
-		cli.Close()
+		cliBase.Close()
 		return nil, err
 	}
 	store, err := storage.NewWithKey("osupgrade", storageKey(opts.RunID), opts.Clock)
 	if err != nil {
-		cli.Close()
+		cliBase.Close()
 		return nil, err
 	}
 	f := &Fleet{
-		cli: cli, runID: opts.RunID, clock: opts.Clock, scale: opts.TimeScale, seed: opts.Seed,
+		cli: cli, cliBase: cliBase, engine: engine, runID: opts.RunID, clock: opts.Clock, scale: opts.TimeScale, seed: opts.Seed,
 		sem: make(chan struct{}, opts.Concurrency), progress: opts.Progress, agent: bin, store: store,
 		agents: agent.Client{HTTP: &http.Client{Timeout: agentTimeout, Transport: &http.Transport{DisableKeepAlives: true}}},
 		conns:  newAgentConns(),
@@ -248,7 +250,7 @@ func (f *Fleet) Close() error {
 	}
 	f.mu.Unlock()
 	f.conns.closeAll()
-	return f.cli.Close()
+	return errors.Join(f.cli.Close(), f.cliBase.Close())
 }
 
 // names of the run's resources.

@@ -152,6 +152,12 @@ func (f *Fleet) reimaged(set string, in plan.Instance) {
 // or a concurrent test's, within the build. It is nobody's object to touch.
 func builderStep(command string) bool { return strings.Contains(command, "#(nop) ") }
 
+// Addressed reports whether this fleet's engine client sent a request that
+// can change the object of one Foreign line (a stop, a kill, a removal, a
+// prune of its kind …): of the foreign objects that went or changed during
+// a run, only those can be the run's doing (I-7).
+func (f *Fleet) Addressed(line string) bool { return f.engine.addressed(line) }
+
 // Foreign lists what osupgrade did not create — every container, network,
 // volume and image without osupgrade.owner=osupgrade — with the state a
 // change of which would mean it was touched (I-7): compare a listing taken
