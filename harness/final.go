@@ -83,7 +83,7 @@ const MaxDockerInstances = 50
 type reimageLog struct {
 	mu      sync.Mutex
 	step    uint64
-	entries []fleetReimage
+	entries map[string][]fleetReimage // by set: a result reads one set's
 	// capacity of each set: larger than MaxListedInstances, its reimages
 	// are not kept (only the time of the latest).
 	capacity map[string]int
@@ -93,13 +93,12 @@ type reimageLog struct {
 
 type fleetReimage struct {
 	step    uint64
-	set     string
 	id      int
 	version string
 }
 
 func newReimageLog(clk interface{ Now() time.Time }, sets []scenario.ScaleSet) *reimageLog {
-	l := &reimageLog{capacity: map[string]int{}, latest: map[string]time.Time{}, clock: clk}
+	l := &reimageLog{entries: map[string][]fleetReimage{}, capacity: map[string]int{}, latest: map[string]time.Time{}, clock: clk}
 	for _, s := range sets {
 		l.capacity[s.Name] = s.Instances
 	}
@@ -125,7 +124,7 @@ func (l *reimageLog) wrap(next func(ctx context.Context, f Backend, set string, 
 		defer l.mu.Unlock()
 		l.latest[set] = now
 		if l.capacity[set] <= MaxListedInstances {
-			l.entries = append(l.entries, fleetReimage{step: l.step, set: set, id: id, version: image.Version})
+			l.entries[set] = append(l.entries[set], fleetReimage{step: l.step, id: id, version: image.Version})
 		}
 		return nil
 	}
@@ -159,10 +158,7 @@ func (l *reimageLog) history(set, initial string) ([]FleetBatch, map[int]bool) {
 	}
 	inst := map[int]*versions{}
 	rolledBack := map[int]bool{}
-	for _, e := range l.entries {
-		if e.set != set {
-			continue
-		}
+	for _, e := range l.entries[set] {
 		v := inst[e.id]
 		if v == nil {
 			v = &versions{cur: initial}

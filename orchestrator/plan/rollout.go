@@ -351,6 +351,9 @@ func (r *Rollout) startNextBatch(d *Decision, obs Observation) {
 		return
 	}
 	b := r.Batches[r.Current]
+	if obs.Admit != nil && !obs.Admit(b) {
+		return // held: no wake time, the caller steps it when admitted
+	}
 	r.InBatch = true
 	r.Records = append(r.Records, BatchRecord{Batch: b, StartTime: now})
 	d.Events = append(d.Events, Event{Kind: EventBatchStarted, Batch: r.Current + 1, Time: now})

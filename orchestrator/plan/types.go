@@ -151,4 +151,10 @@ const HealthTimeout = 5 * time.Minute
 type Observation struct {
 	Now       time.Time
 	Instances []Instance
+	// Admit, when set, is asked before a batch starts: false holds the
+	// batch back (the fleet schedule's R-AVAIL-1 across a region: another
+	// set of the region has the version in flight in another zone). The
+	// rollout stays in progress; the caller steps it again when the zone
+	// frees. It must answer from the caller's state alone (no I/O).
+	Admit func(Batch) bool
 }
