@@ -746,7 +746,13 @@ func (o *Orchestrator) trackZone(rec *SetRecord, a *Attempt) {
 	if inFlight {
 		zone = r.Batches[r.Current].Zone
 	}
-	for _, n := range o.schedule.BatchInFlight(rec.Model.Name, rec.Model.Region, a.Target.Ref(), a.Target.Version, zone, inFlight) {
+	var due []string
+	if r.Status.Terminal() {
+		due = o.schedule.RolloutEnded(rec.Model.Name, rec.Model.Region, a.Target.Ref(), a.Target.Version)
+	} else {
+		due = o.schedule.BatchInFlight(rec.Model.Name, rec.Model.Region, a.Target.Ref(), a.Target.Version, zone, inFlight)
+	}
+	for _, n := range due {
 		o.markSet(n)
 	}
 }

@@ -390,26 +390,28 @@ func (f *FleetSchedule) AdmitBatch(set, region, ref, version, zone string) (ok b
 // the region, in name order: each may now go.
 func (f *FleetSchedule) BatchInFlight(set, region, ref, version, zone string, inFlight bool) (due []string) {
 	key := regionVersion{region, ref, version}
-	if inFlight {
-		if zone != "" {
-			rz := f.regionZones(key)
-			rz.inFlight[set] = zone
-			delete(rz.waiting, set)
-		}
+	if inFlight && zone == "" {
 		return nil
 	}
 	rz, ok := f.zones[key]
-	if !ok {
+	if !ok && !inFlight {
 		return nil
 	}
-	delete(rz.waiting, set) // its rollout ended, or its batch went
-	zone, ok = rz.inFlight[set]
 	if !ok {
-		return nil
+		rz = f.regionZones(key)
 	}
-	delete(rz.inFlight, set)
+	left, was := rz.inFlight[set]
+	if inFlight {
+		rz.inFlight[set] = zone
+		delete(rz.waiting, set) // its batch went
+	} else {
+		delete(rz.inFlight, set)
+	}
+	if !was || (inFlight && left == zone) {
+		return nil // no zone left
+	}
 	for _, z := range rz.inFlight {
-		if z == zone {
+		if z == left {
 			return nil // the zone is still busy: nobody else may go yet
 		}
 	}
@@ -419,6 +421,19 @@ func (f *FleetSchedule) BatchInFlight(set, region, ref, version, zone string, in
 	slices.Sort(due)
 	if len(rz.inFlight) == 0 && len(rz.waiting) == 0 {
 		delete(f.zones, key)
+	}
+	return due
+}
+
+// RolloutEnded forgets a set's platform rollout of version: its batch in
+// flight (as BatchInFlight) and its wait.
+func (f *FleetSchedule) RolloutEnded(set, region, ref, version string) (due []string) {
+	due = f.BatchInFlight(set, region, ref, version, "", false)
+	if rz, ok := f.zones[regionVersion{region, ref, version}]; ok {
+		delete(rz.waiting, set)
+		if len(rz.inFlight) == 0 && len(rz.waiting) == 0 {
+			delete(f.zones, regionVersion{region, ref, version})
+		}
 	}
 	return due
 }
