@@ -54,6 +54,11 @@ const (
 	// Unknown (a hung or unreachable instance that still runs), which
 	// counts as unhealthy, at every gate (I-2).
 	MutUnknownNotUnhealthy
+	// MutRegionZonesTogether starts a platform batch that the fleet
+	// schedule holds back for its zone (Observation.Admit refused): two
+	// zones of a region upgrade to one version at once (breaks R-AVAIL-1
+	// across a region, I-5).
+	MutRegionZonesTogether
 
 	mutEnd
 )
@@ -81,6 +86,7 @@ var mutationNames = map[Mutations]string{
 	MutExceedsOneOverWhole:     "exceeds-one-over-passes-where-whole",
 	MutExceedsRoundsUp:         "exceeds-limit-rounded-up",
 	MutUnknownNotUnhealthy:     "unknown-health-not-counted",
+	MutRegionZonesTogether:     "region-zones-together",
 }
 
 // rulesBugs are the mutations planted in the rules' arithmetic itself

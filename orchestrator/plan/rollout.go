@@ -351,7 +351,7 @@ func (r *Rollout) startNextBatch(d *Decision, obs Observation) {
 		return
 	}
 	b := r.Batches[r.Current]
-	if obs.Admit != nil && !obs.Admit(b) {
+	if obs.Admit != nil && !obs.Admit(b) && !r.Mutations.Has(MutRegionZonesTogether) {
 		return // held: no wake time, the caller steps it when admitted
 	}
 	r.InBatch = true
