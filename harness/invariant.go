@@ -84,6 +84,7 @@ func (w *World) checkInvariants(ctx context.Context, final map[string][]plan.Ins
 		w.checkData(s, data[s.name])
 		w.checkHistory(s)
 	}
+	sums[4] = append(sums[4], j.regionSummary())
 	sums[2] = []string{"every instance on its target or previous version, failed upgrades rolled back where R-ROLLBACK-1 applies"}
 	sums[3] = []string{"every data disk's digest unchanged since time 0"}
 	sums[5] = []string{"history progress and rollback counts within the fleet's bounds"}

@@ -54,6 +54,12 @@ type Journal struct {
 	// their waits ends before the step does.
 	step uint32
 
+	// regions are the upgrades of automatic rollouts in flight, by region,
+	// image and version, then by zone (I-5 across a region: see
+	// journal_region.go); regionOrder lists them as they first appeared.
+	regions     map[string]*regionFlight
+	regionOrder []*regionFlight
+
 	Events        []JournalEvent
 	EventsDropped int
 	violations    map[string]*violationLog
@@ -109,6 +115,8 @@ const (
 	// before the wait ran out (Observed). What it must count, at least.
 	fSeenSucceeded  // healthy on the target
 	fSeenRolledBack // back and healthy on its previous version
+	// The open upgrade interval counts in its region's zone (regionFlight).
+	fRegional
 )
 
 type instJ struct {
@@ -152,12 +160,20 @@ type setJournal struct {
 	tripped     bool   // R-STOP-1 held at the last batch end
 	trippedNote string
 	checks      [3]int // batch starts checked for R-PRE-1, R-STOP-2, R-STOP-1
+
+	// user: the current rollout was started by the user (R-TRIG-3), whose
+	// upgrades keep R-AVAIL-1 within the set and are not counted in the
+	// region's zones.
+	user bool
+	// flights are the region's records of the set's versions, by version
+	// index (nil until the first upgrade to it that counts).
+	flights []*regionFlight
 }
 
 // NewJournal is an empty journal; slack shortens the upgrade deadline where
 // the fleet's timestamps trail the orchestrator's decisions (Docker).
 func NewJournal(slack time.Duration) *Journal {
-	return &Journal{deadline: max(plan.HealthTimeout-slack, 0), slack: slack, sets: map[string]*setJournal{}, violations: map[string]*violationLog{}}
+	return &Journal{deadline: max(plan.HealthTimeout-slack, 0), slack: slack, sets: map[string]*setJournal{}, regions: map[string]*regionFlight{}, violations: map[string]*violationLog{}}
 }
 
 // AddSet starts the record of a scale set whose instances all run version.
@@ -209,14 +225,23 @@ func (j *Journal) set(name string) *setJournal {
 }
 
 // BeginRollout marks where a new rollout of the set begins: the checks that
-// compare batches of one rollout (R-STOP-1, I-6) start afresh.
-func (j *Journal) BeginRollout(set string, at time.Time) {
+// compare batches of one rollout (R-STOP-1, I-6) start afresh. The rollout
+// is automatic (the platform's): its upgrades count in their region's zones
+// (R-AVAIL-1 across a region).
+func (j *Journal) BeginRollout(set string, at time.Time) { j.beginRollout(set, at, false) }
+
+// BeginUserRollout is BeginRollout for a rollout the user started (the
+// manual trigger, R-TRIG-3): R-AVAIL-1 binds it within its set only.
+func (j *Journal) BeginUserRollout(set string, at time.Time) { j.beginRollout(set, at, true) }
+
+func (j *Journal) beginRollout(set string, at time.Time, user bool) {
 	s := j.set(set)
 	if s == nil {
 		return
 	}
 	j.expire(at.UnixNano(), true)
 	s.newEpoch(at, -1)
+	s.user = user
 }
 
 func (s *setJournal) newEpoch(at time.Time, target int) {
@@ -264,7 +289,7 @@ func (j *Journal) Reimage(at time.Time, set string, id int, version string) {
 		s.upStep = j.step
 	}
 	if in.flags&fInflight != 0 {
-		j.endInterval(s, in, t) // a rollback ends the upgrade it replaces
+		j.endInterval(s, in, id, t) // a rollback ends the upgrade it replaces
 	}
 	before := s.badOf(in)
 	if rollback {
@@ -286,6 +311,9 @@ func (j *Journal) Reimage(at time.Time, set string, id int, version string) {
 	j.enqueue(in.since, s.index, int32(id))
 	s.inflight++
 	zone, ud := s.model.Placement(id)
+	if !rollback && !s.user && zone != "" {
+		j.enterRegion(s, in, id, zone, at)
+	}
 	if s.inflight == 1 {
 		s.zone, s.ud = zone, ud
 	} else if zone != s.zone || ud != s.ud {
@@ -358,6 +386,7 @@ func (j *Journal) State(at time.Time, set string, r plan.Instance) {
 	before := s.badOf(in)
 	if r.Version != s.versions[in.cur] {
 		// A version change the journal did not see as a reimage: take it.
+		j.leaveRegion(s, in, r.ID)
 		in.cur = s.version(r.Version)
 	}
 	wasUnhealthy := in.flags&fUnhealthy != 0
@@ -397,7 +426,7 @@ func (j *Journal) State(at time.Time, set string, r plan.Instance) {
 				in.flags |= fSucceeded
 			}
 		}
-		j.endInterval(s, in, t)
+		j.endInterval(s, in, r.ID, t)
 	}
 	s.setBad(in, before)
 }
@@ -454,7 +483,8 @@ func (s *setJournal) setBad(in *instJ, before bool) {
 	}
 }
 
-func (j *Journal) endInterval(s *setJournal, in *instJ, t int64) {
+func (j *Journal) endInterval(s *setJournal, in *instJ, id int, t int64) {
+	j.leaveRegion(s, in, id)
 	in.flags &^= fInflight | fRollbackIv
 	s.inflight--
 	if s.inflight == 0 {
@@ -493,10 +523,11 @@ func (j *Journal) expire(t int64, inclusive bool) {
 		}
 		s := j.order[run.set]
 		for ; j.iHead < int(run.end); j.iHead++ {
-			in := &s.inst[j.idxs[j.iHead]]
+			id := int(j.idxs[j.iHead])
+			in := &s.inst[id]
 			if in.flags&fInflight != 0 && in.since == run.from {
 				before := s.badOf(in)
-				j.endInterval(s, in, end)
+				j.endInterval(s, in, id, end)
 				s.setBad(in, before)
 				if s.inflight == 0 {
 					// A wait that ran out by the journal's early deadline:

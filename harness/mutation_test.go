@@ -64,7 +64,21 @@ var mutationCases = []mutationCase{
 	// Hung instances still run; the health extension cannot be read:
 	// Unknown, which counts as unhealthy.
 	{plantedbugs.UnknownNotUnhealthy, "I-2", mutScenario("m-unknown", "instances: 10", mutPublish, mutFaultThenManual("pause"))},
+	// Two zonal sets of one region take a platform version together, at
+	// publication (after the one-time delay): b, with one instance per
+	// zone, reaches zone 2 while a still upgrades zone 1, and the fleet
+	// schedule holds it back (R-AVAIL-1 across a region).
+	{plantedbugs.RegionZonesTogether, "I-5", mutRegionZones},
 }
+
+const mutRegionZones = `name: m-region-zones
+scaleSets:
+  - {name: a, instances: 6, zones: ["1", "2", "3"], updateDomains: 1, ` + mutImage + `}
+  - {name: b, instances: 3, zones: ["1", "2", "3"], updateDomains: 1, ` + mutImage + `}
+images:
+  - {image: "Canonical:UbuntuServer:18.04-LTS:2.0.0", publishAt: 4h}
+expect: {startedBy: Platform}
+`
 
 func runMutation(t *testing.T, src string, mut plantedbugs.Bug) *Result {
 	t.Helper()

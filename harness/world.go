@@ -113,6 +113,10 @@ type World struct {
 	// faultChanged is when a fault was last applied or ended.
 	faultChanged time.Time
 	printer      *progress.Printer
+
+	// userStarted are the sets whose next rollout the world asked for by a
+	// manual trigger: the journal holds them to R-AVAIL-1 within the set.
+	userStarted map[string]bool
 }
 
 type firedOn struct {
@@ -369,7 +373,14 @@ func (w *World) onEvent(e orchestrator.SetEvent) {
 		w.printer.Event("%s (%s) %s: %s at %s", w.Scenario.Name, w.FleetName, e.Set, e.Event, e.Time.Sub(w.Start))
 	}
 	if e.Kind == plan.EventRolloutStarted && w.journal != nil {
-		w.journal.BeginRollout(e.Set, e.Time)
+		unlock := w.lockJournal()
+		if w.userStarted[e.Set] {
+			delete(w.userStarted, e.Set)
+			w.journal.BeginUserRollout(e.Set, e.Time)
+		} else {
+			w.journal.BeginRollout(e.Set, e.Time)
+		}
+		unlock()
 	}
 	if w.pendingOn == 0 {
 		return
@@ -412,7 +423,12 @@ func (w *World) apply(ctx context.Context, idx int, eventSet string) error {
 				w.undos = append(w.undos, undo{at: now.Add(e.Duration.Duration), desc: fmt.Sprintf("end of %s (timeline[%d])", e.Fault, idx), fn: stop})
 			}
 		case e.Trigger == "manual":
-			err = w.Orch.StartOSUpgrade(ctx, set)
+			if err = w.Orch.StartOSUpgrade(ctx, set); err == nil {
+				if w.userStarted == nil {
+					w.userStarted = map[string]bool{}
+				}
+				w.userStarted[set] = true
+			}
 		case e.Trigger == "cancel":
 			err = w.Orch.Cancel(ctx, set)
 		case e.RenewSas != "":

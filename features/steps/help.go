@@ -50,6 +50,8 @@ var help = map[string]string{
 	"noBatchMixed":             "every batch stayed within one zone and one update domain",
 	"zonesNeverTogether":       "no two zones had batches running at the same time",
 	"notTouched":               "the set had no rollout and no batch, and every instance runs its first version",
+	"regionZonesNeverTogether": "R-AVAIL-1 across a region: no batches of the region's zonal sets in automatic rollouts to one version ran in two zones at once (sets without zones are in no zone; user-started rollouts are not compared)",
+	"upgradedWhile":            "a batch of the first set (in that zone, if named) ran while the other set upgraded that zone: the first was not held back",
 	"historyLists":             "osUpgradeHistory lists N entries, newest first",
 	"historyEntryIs":           "entry K's runningStatus.code, startedBy and target image version",
 	"historyProgress":          "entry K's progress counts",

@@ -16,6 +16,8 @@ func (s *state) invariantSteps(sc stepper) {
 	sc.Step(`^no batch mixed zones or update domains$`, s.noBatchMixed)
 	sc.Step(`^no two zones were upgraded at the same time$`, s.zonesNeverTogether)
 	sc.Step(`^scale set "([^"]+)" was not touched$`, s.notTouched)
+	sc.Step(`^no two zones of region "([^"]+)" were upgraded to one platform version at the same time$`, s.regionZonesNeverTogether)
+	sc.Step(`^"([^"]+)"(?: in zone "([^"]+)")? was upgraded while "([^"]+)" was upgrading zone "([^"]+)"$`, s.upgradedWhile)
 }
 
 var invariantChecks = map[string]func(s *state, sr *harness.SetResult) error{

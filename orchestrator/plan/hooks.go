@@ -25,6 +25,9 @@ type Hooks struct {
 	// R-BATCH-2, R-AVAIL-1), with the batch size, and returns the ones the
 	// rollout runs.
 	Batches func(instances []Instance, order []int32, batches []Batch, batchSize int) ([]int32, []Batch)
+	// Admit is told whether the fleet schedule admits the next batch
+	// (R-AVAIL-1 across a region) and returns what the planner does.
+	Admit func(admitted bool) bool
 }
 
 // Gate names a health gate.
@@ -43,6 +46,13 @@ func (g Gate) String() string {
 		return gateNames[g]
 	}
 	return "Gate(?)"
+}
+
+func (r *Rollout) admit(admitted bool) bool {
+	if r.hooks.Admit != nil {
+		return r.hooks.Admit(admitted)
+	}
+	return admitted
 }
 
 func (r *Rollout) batchSize(n, pct int) int {

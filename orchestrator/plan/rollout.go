@@ -393,7 +393,7 @@ func (r *Rollout) startNextBatch(d *Decision, obs Observation) {
 		return
 	}
 	b := r.batches[r.current]
-	if obs.Admit != nil && !obs.Admit(b) {
+	if obs.Admit != nil && !r.admit(obs.Admit(b)) {
 		return // held: no wake time, the caller steps it when admitted
 	}
 	r.inBatch = true

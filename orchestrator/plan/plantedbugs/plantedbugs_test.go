@@ -42,12 +42,14 @@ func TestEachBugPlantsItsHookOnly(t *testing.T) {
 		set := map[string]bool{
 			"BatchSize": h.BatchSize != nil, "Exceeds": h.Exceeds != nil, "CountsUnhealthy": h.CountsUnhealthy != nil,
 			"Gate": h.Gate != nil, "Rollback": h.Rollback != nil, "Batches": h.Batches != nil,
+			"Admit": h.Admit != nil,
 		}
 		want := map[Bug]string{
 			Batch25: "BatchSize", BatchOneMoreWhole: "BatchSize", BatchRoundsUp: "BatchSize",
 			ExceedsOneOverWhole: "Exceeds", ExceedsRoundsUp: "Exceeds", UnknownNotUnhealthy: "CountsUnhealthy",
 			SkipPrecheck: "Gate", IgnoreUpgradedUnhealthy: "Gate", IgnoreStopAfterBatch: "Gate",
 			SkipRollback: "Rollback", MixZones: "Batches", MixUpdateDomains: "Batches",
+			RegionZonesTogether: "Admit",
 		}[b]
 		for name, on := range set {
 			if on != (name == want) {
