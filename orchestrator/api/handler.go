@@ -41,10 +41,11 @@ type handler struct {
 	mu        sync.RWMutex
 	metas     map[string]*setMeta
 	galleries map[string]*galleryVersion // "gallery/image/version"
+	groups    map[string]*resourceGroup  // groupKey: created with PUT
 }
 
 func newHandler(s *Server) *handler {
-	h := &handler{s: s, mux: http.NewServeMux(), metas: map[string]*setMeta{}, galleries: map[string]*galleryVersion{}}
+	h := &handler{s: s, mux: http.NewServeMux(), metas: map[string]*setMeta{}, galleries: map[string]*galleryVersion{}, groups: map[string]*resourceGroup{}}
 	vmss := computeBase + "/virtualMachineScaleSets/{name}"
 	routes := map[string]http.HandlerFunc{
 		"PUT " + vmss:    h.putScaleSet,
@@ -74,6 +75,9 @@ func newHandler(s *Server) *handler {
 		"GET /osupgrade/journal":                                                               h.journal,
 		"GET /osupgrade/fleet/journal":                                                         h.fleetJournal,
 		"/":                                                                                    h.notFound,
+	}
+	for p, f := range h.resourceRoutes() {
+		routes[p] = f
 	}
 	for p, f := range routes {
 		h.mux.HandleFunc(p, checkPathNames(p, f))
@@ -106,8 +110,6 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	w.bytes += int64(n)
 	return n, err
 }
-
-var apiVersionRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-preview)?$`)
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
@@ -149,14 +151,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody+1)
-	if strings.HasPrefix(r.URL.Path, "/subscriptions/") {
-		v := r.URL.Query().Get("api-version")
-		switch {
-		case v == "":
-			writeError(w, badRequest("MissingApiVersionParameter", "api-version", "The api-version query parameter (?api-version=) is required for all requests."))
-			return
-		case !apiVersionRE.MatchString(v):
-			writeError(w, badRequest("InvalidApiVersionParameter", "api-version", "The api-version %q is invalid; the format is YYYY-MM-DD or YYYY-MM-DD-preview.", v))
+	canonicalize(r)
+	if err := checkContentType(r); err != nil {
+		writeError(w, err)
+		return
+	}
+	if p := r.URL.Path; p == "/subscriptions" || p == "/tenants" || strings.HasPrefix(p, "/subscriptions/") || strings.HasPrefix(p, "/tenants/") {
+		if err := checkAPIVersion(r); err != nil {
+			writeError(w, err)
 			return
 		}
 	}
@@ -177,6 +179,8 @@ var pathNameRules = []struct {
 	code, target    string
 	rule            string
 }{
+	{"sub", "/subscriptions/", regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`), "InvalidSubscriptionId", "subscriptionId",
+		"The provided subscription identifier %s is malformed or invalid: it must be a GUID."},
 	{"rg", "/resourceGroups/", regexp.MustCompile(`^[\p{L}\p{N}_.()-]{0,89}[\p{L}\p{N}_()-]$`), "InvalidResourceGroup", "resourceGroupName",
 		"The resource group name %s is invalid: it must be 1 to 90 characters of letters, digits, '_', '-', '.', '(' and ')', and not end in '.'."},
 	{"name", "/virtualMachineScaleSets/", regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9_])?$`), "InvalidResourceName", "name",
@@ -273,6 +277,10 @@ func clientID(s string) string {
 }
 
 func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {
+	if allowed := h.allowedMethods(r); len(allowed) > 0 {
+		methodNotAllowed(w, r, allowed)
+		return
+	}
 	writeError(w, &apiError{Status: http.StatusNotFound, Code: "NotFound", Message: fmt.Sprintf("no resource or operation at %s %s in this emulator", r.Method, r.URL.Path)})
 }
 
@@ -357,6 +365,9 @@ func newID() string {
 // dropping changes a crash interrupted.
 func (h *handler) load(ctx context.Context) error {
 	if err := h.loadCatalog(ctx); err != nil {
+		return err
+	}
+	if err := h.loadGroups(ctx); err != nil {
 		return err
 	}
 	var fix []*setMeta

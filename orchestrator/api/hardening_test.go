@@ -478,7 +478,8 @@ func TestNamesFollowARMRules(t *testing.T) {
 		{"gal", "app-1", 201},
 	} {
 		path := "/subscriptions/" + testSub + "/resourceGroups/" + testRG + "/providers/Microsoft.Compute/galleries/" + url.PathEscape(tc.gallery) + "/images/" + url.PathEscape(tc.image) + "/versions/1.0.0"
-		if rec := do(h, "PUT", path, galleryBody); rec.Code != tc.status {
+		// Galleries have api-versions of their own (armcompute v6: 2024-03-03).
+		if rec := (armCall{"PUT", path + "?api-version=2024-03-03", string(galleryBody), "application/json"}).do(h); rec.Code != tc.status {
 			t.Errorf("gallery %.20q image %.20q: %d, want %d: %.300s", tc.gallery, tc.image, rec.Code, tc.status, rec.Body.String())
 		} else if rec.Code == 400 && armError(t, rec.Body.Bytes()).Code != "InvalidResourceName" {
 			t.Errorf("gallery %.20q image %.20q: %s, want InvalidResourceName", tc.gallery, tc.image, rec.Body.String())

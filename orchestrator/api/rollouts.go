@@ -279,14 +279,10 @@ func (h *handler) manualUpgrade(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("InvalidParameter", "instanceIds", "at least one instance id is required"))
 		return
 	}
-	ids := make([]int, 0, len(body.InstanceIDs))
-	for i, s := range body.InstanceIDs {
-		id, err := strconv.Atoi(s)
-		if err != nil || id < 0 || id >= model.Capacity || strconv.Itoa(id) != s {
-			writeError(w, badRequest("InvalidParameter", fmt.Sprintf("instanceIds[%d]", i), "%q is not an instance of %s (0 to %d)", s, m.Name, model.Capacity-1))
-			return
-		}
-		ids = append(ids, id)
+	ids, aerr := instanceIDs(body.InstanceIDs, m.Name, model.Capacity)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
 	}
 	if err := h.s.o.ManualUpgrade(ctx, m.Name, ids); err != nil {
 		writeError(w, err)
@@ -300,6 +296,32 @@ func (h *handler) manualUpgrade(w http.ResponseWriter, r *http.Request) {
 	h.s.stepNow(ctx)
 	h.setAsyncHeaders(w, r, op, false)
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// instanceIDs reads a request's instanceIds: ["*"] is every instance, as
+// in ARM (what `az vmss update-instances --instance-ids '*'` sends);
+// otherwise each is an instance id of the set. "*" among other ids is
+// refused: ARM gives it no meaning there.
+func instanceIDs(in []string, set string, capacity int) ([]int, *apiError) {
+	if len(in) == 1 && in[0] == "*" {
+		ids := make([]int, capacity)
+		for i := range ids {
+			ids[i] = i
+		}
+		return ids, nil
+	}
+	ids := make([]int, 0, len(in))
+	for i, s := range in {
+		if s == "*" {
+			return nil, badRequest("InvalidParameter", fmt.Sprintf("instanceIds[%d]", i), "\"*\" (every instance) must be the only instance id")
+		}
+		id, err := strconv.Atoi(s)
+		if err != nil || id < 0 || id >= capacity || strconv.Itoa(id) != s {
+			return nil, badRequest("InvalidParameter", fmt.Sprintf("instanceIds[%d]", i), "%q is not an instance of %s (0 to %d)", s, set, capacity-1)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
 }
 
 // rollingUpgradeStatus is Azure's RollingUpgradeStatusInfo (R-HIST-3).

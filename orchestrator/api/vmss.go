@@ -119,28 +119,43 @@ func (h *handler) patchScaleSet(w http.ResponseWriter, r *http.Request) {
 // first, then journaled as pending, then handed to the orchestrator, then
 // confirmed. A failure at any step leaves the old state.
 func (h *handler) apply(w http.ResponseWriter, r *http.Request, doc *armVMSS) {
-	ctx := r.Context()
-	sub, rg, name := r.PathValue("sub"), r.PathValue("rg"), r.PathValue("name")
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	m, model, status, op, err := h.applyLocked(r.Context(), r.PathValue("sub"), r.PathValue("rg"), r.PathValue("name"), r.URL.Query().Get("api-version"), r.Method == http.MethodPut, doc)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	h.setAsyncHeaders(w, r, op, false)
+	writeJSON(w, status, h.render(m, model))
+}
+
+// applyLocked is apply's work (the caller holds h.mu for writing): put
+// tells a PUT, whose document ARM completes with what it keeps
+// (keepOnPut), from a PATCH already merged onto the stored one. It returns
+// the set, its model, 201 or 200, and the operation.
+func (h *handler) applyLocked(ctx context.Context, sub, rg, name, apiVersion string, put bool, doc *armVMSS) (*setMeta, orchestrator.ScaleSet, int, operation, error) {
+	fail := func(err error) (*setMeta, orchestrator.ScaleSet, int, operation, error) {
+		return nil, orchestrator.ScaleSet{}, 0, operation{}, err
+	}
 	m := h.metas[name]
 	if m != nil && !m.in(sub, rg) {
-		writeError(w, &apiError{Status: http.StatusConflict, Code: "Conflict", Message: fmt.Sprintf("a scale set named %s exists in resource group %s; the emulator keeps scale set names unique", name, m.ResourceGroup)})
-		return
+		return fail(&apiError{Status: http.StatusConflict, Code: "Conflict", Message: fmt.Sprintf("a scale set named %s exists in resource group %s; the emulator keeps scale set names unique", name, m.ResourceGroup)})
 	}
 	var old *orchestrator.ScaleSet
 	if m != nil {
 		cur, ok := h.s.o.ScaleSet(name)
 		if !ok {
-			writeError(w, notFoundSet(rg, name))
-			return
+			return fail(notFoundSet(rg, name))
 		}
 		old = &cur
+		if put {
+			keepOnPut(doc, cloneDoc(m.Doc))
+		}
 	}
-	model, err := h.modelFor(doc, name, r.URL.Query().Get("api-version"), old)
+	model, err := h.modelFor(doc, name, apiVersion, old)
 	if err != nil {
-		writeError(w, err)
-		return
+		return fail(err)
 	}
 	stored := cloneDoc(doc)
 	sanitize(stored)
@@ -151,23 +166,19 @@ func (h *handler) apply(w http.ResponseWriter, r *http.Request, doc *armVMSS) {
 	if m == nil {
 		version, err := h.initialVersion(model)
 		if err != nil {
-			writeError(w, err)
-			return
+			return fail(err)
 		}
 		nm := &setMeta{Name: name, Subscription: sub, ResourceGroup: rg, UniqueID: newID(), TimeCreated: now, ModelUpdatedAt: now, Pending: &pendingChange{Doc: stored, Model: model, Old: model, At: now}}
 		if err := h.saveMeta(ctx, nm); err != nil {
-			writeError(w, err)
-			return
+			return fail(err)
 		}
 		if err := h.s.o.CreateScaleSet(ctx, model, version); err != nil {
 			_ = h.s.store.DeleteResource(ctx, kindARM, name)
-			writeError(w, err)
-			return
+			return fail(err)
 		}
 		nm.Doc, nm.Pending = stored, nil
 		if err := h.saveMeta(ctx, nm); err != nil {
-			writeError(w, err)
-			return
+			return fail(err)
 		}
 		h.metas[name] = nm
 		m = nm
@@ -179,13 +190,11 @@ func (h *handler) apply(w http.ResponseWriter, r *http.Request, doc *armVMSS) {
 		nm := *m
 		nm.Pending = &pendingChange{Doc: stored, Model: model, Old: *old, At: now}
 		if err := h.saveMeta(ctx, &nm); err != nil {
-			writeError(w, err)
-			return
+			return fail(err)
 		}
 		if err := h.s.o.UpdateScaleSet(ctx, model); err != nil {
 			_ = h.saveMeta(ctx, m)
-			writeError(w, err)
-			return
+			return fail(err)
 		}
 		nm.Doc, nm.Pending = stored, nil
 		if vmProfileChanged(*old, model) {
@@ -194,8 +203,7 @@ func (h *handler) apply(w http.ResponseWriter, r *http.Request, doc *armVMSS) {
 		h.metas[name] = &nm
 		m = &nm
 		if err := h.saveMeta(ctx, m); err != nil {
-			writeError(w, err)
-			return
+			return fail(err)
 		}
 	}
 	h.s.stepNow(ctx)
@@ -205,11 +213,9 @@ func (h *handler) apply(w http.ResponseWriter, r *http.Request, doc *armVMSS) {
 	}
 	op, err := h.newOperation(ctx, operation{Kind: kind, Set: name, SetUID: m.UniqueID, Location: model.Region, Status: statusSucceeded})
 	if err != nil {
-		writeError(w, err)
-		return
+		return fail(err)
 	}
-	h.setAsyncHeaders(w, r, op, false)
-	writeJSON(w, status, h.render(m, model))
+	return m, model, status, op, nil
 }
 
 // initialVersion is what a new set's instances run: the pinned version or
@@ -293,36 +299,40 @@ func (h *handler) deleteScaleSet(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	model, _ := h.s.o.ScaleSet(name)
-	open, err := h.fixOperations(ctx, m)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := h.s.o.DeleteScaleSet(ctx, name); err != nil {
-		writeError(w, err)
-		return
-	}
-	delete(h.metas, name)
-	for _, op := range open {
-		end := nowUTC(h.s)
-		st := operationStatus{Status: statusCanceled, EndTime: &end, Error: &errorDetail{Code: "OperationCanceled", Message: fmt.Sprintf("scale set %s was deleted before the operation finished", name)}}
-		if err := h.fixOperation(ctx, op, st); err != nil {
-			writeError(w, err)
-			return
-		}
-	}
-	if err := h.s.store.DeleteResource(ctx, kindARM, name); err != nil {
-		writeError(w, err)
-		return
-	}
-	op, err := h.newOperation(ctx, operation{Kind: "delete", Set: name, SetUID: m.UniqueID, Location: model.Region, Status: statusSucceeded})
+	op, err := h.deleteSetLocked(ctx, m)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	h.setAsyncHeaders(w, r, op, true)
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// deleteSetLocked deletes scale set m (the caller holds h.mu for writing):
+// its open operations end Canceled, and the deletion is an operation of
+// its own, returned.
+func (h *handler) deleteSetLocked(ctx context.Context, m *setMeta) (operation, error) {
+	name := m.Name
+	model, _ := h.s.o.ScaleSet(name)
+	open, err := h.fixOperations(ctx, m)
+	if err != nil {
+		return operation{}, err
+	}
+	if err := h.s.o.DeleteScaleSet(ctx, name); err != nil {
+		return operation{}, err
+	}
+	delete(h.metas, name)
+	for _, op := range open {
+		end := nowUTC(h.s)
+		st := operationStatus{Status: statusCanceled, EndTime: &end, Error: &errorDetail{Code: "OperationCanceled", Message: fmt.Sprintf("scale set %s was deleted before the operation finished", name)}}
+		if err := h.fixOperation(ctx, op, st); err != nil {
+			return operation{}, err
+		}
+	}
+	if err := h.s.store.DeleteResource(ctx, kindARM, name); err != nil {
+		return operation{}, err
+	}
+	return h.newOperation(ctx, operation{Kind: "delete", Set: name, SetUID: m.UniqueID, Location: model.Region, Status: statusSucceeded})
 }
 
 func (h *handler) listScaleSets(w http.ResponseWriter, r *http.Request) {
