@@ -25,7 +25,7 @@ import (
 // none, and MSAL, azidentity and az treat them as a private authority that
 // needs no instance discovery from a public host.
 const (
-	identityTenantID = "00000000-0000-0000-0000-0000000000aa"
+	identityTenantID = DefaultTenant // subscriptions.go: the tenant of every subscription
 	adfsTenant       = "adfs"
 	// servicePrincipalObjectID is the principal's object id (the oid claim).
 	servicePrincipalObjectID = "00000000-0000-0000-0000-0000000000bb"
