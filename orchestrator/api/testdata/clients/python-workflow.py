@@ -7,7 +7,6 @@ quickstart is copied from here.
 Needs OSUPGRADE_URL (https://127.0.0.1:PORT), OSUPGRADE_DATA (serve's --data)
 and REQUESTS_CA_BUNDLE=$OSUPGRADE_DATA/tls.crt (requests and MSAL trust it).
 """
-import os
 import sys
 import time
 
@@ -15,6 +14,8 @@ import requests
 from azure.core.exceptions import ClientAuthenticationError
 
 # --- quickstart: Python ---
+import os
+
 from azure.identity import ClientSecretCredential
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.resource import ResourceManagementClient
