@@ -34,15 +34,16 @@ advance_until_done() {
   done
   wait "$pid"
 }
-# Waits until the latest rolling upgrade's status is $1.
-wait_rolling_status() {
-  local i code=""
+# Waits until the latest rolling upgrade's field $1 (a JMESPath under
+# runningStatus) is $2.
+wait_latest() {
+  local i got=""
   for i in $(seq 1 60); do
-    code=$(az vmss rolling-upgrade get-latest -g rg -n web --query runningStatus.code -o tsv 2>/dev/null || true)
-    [ "$code" = "$1" ] && return 0
+    got=$(az vmss rolling-upgrade get-latest -g rg -n web --query "runningStatus.$1" -o tsv 2>/dev/null || true)
+    [ "$got" = "$2" ] && return 0
     sleep 1
   done
-  fail "rolling upgrade status: got '$code', want '$1'"
+  fail "rolling upgrade $1: got '$got', want '$2'"
 }
 
 # --- quickstart: az ---
@@ -82,7 +83,7 @@ az rest --method post --url "$URL/osupgrade/images" --resource https://managemen
   --body '{"image": "Canonical:UbuntuServer:18.04-LTS", "version": "18.04.202601010"}' -o none
 az vmss rolling-upgrade start -g rg -n web -o none &
 # --- end quickstart ---
-wait_rolling_status RollingForward
+wait_latest code RollingForward
 advance_until_done $! || fail "rolling-upgrade start failed"
 step rolling-upgrade get-latest
 want "$(az vmss rolling-upgrade get-latest -g rg -n web --query runningStatus.code -o tsv)" Completed "latest rolling upgrade"
@@ -98,10 +99,13 @@ az rest --method post --url "$URL/osupgrade/images" --resource https://managemen
   --body '{"image": "Canonical:UbuntuServer:18.04-LTS", "version": "18.04.202602010"}' -o none
 az vmss rolling-upgrade start -g rg -n web -o none &
 started=$!
-wait_rolling_status RollingForward
-# The cancel waits for the batch in flight to end: the clock moves meanwhile.
+wait_latest code RollingForward
+# The cancel waits for the batch in flight to end: once it is asked for
+# (lastAction Cancel), the clock moves.
 az vmss rolling-upgrade cancel -g rg -n web -o none &
-advance_until_done $! || fail "rolling-upgrade cancel failed"
+cancelled=$!
+wait_latest lastAction Cancel
+advance_until_done $cancelled || fail "rolling-upgrade cancel failed"
 want "$(az vmss rolling-upgrade get-latest -g rg -n web --query runningStatus.code -o tsv)" Cancelled "latest rolling upgrade after cancel"
 wait "$started" || true # the start's operation ends as cancelled
 
