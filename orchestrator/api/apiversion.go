@@ -26,6 +26,9 @@ import (
 //     2021-10-01, resources 2024-11-01, subscriptions 2022-12-01.
 //   - Azure SDK for Go armcompute v6.4.0: compute 2024-11-01, galleries
 //     2024-03-03.
+//   - Debian's python3-azure (azure-mgmt-compute 29, azure-mgmt-resource
+//     21): compute 2022-08-01, galleries 2022-03-03, resources 2022-09-01,
+//     subscriptions 2021-01-01.
 var apiVersions = map[string][]string{
 	// Microsoft.Compute's published versions for virtualMachineScaleSets,
 	// virtualMachines, locations/publishers (images) and operations.

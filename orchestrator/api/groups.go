@@ -194,7 +194,8 @@ func (h *handler) listGroups(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"value": out})
 }
 
-// deleteGroup deletes a group and the scale sets in it, as a long-running
+// deleteGroup deletes a group and the scale sets, network resources and
+// deployments in it, as a long-running
 // operation (202, Location and Azure-AsyncOperation). The sets are deleted
 // before the answer, so the operation has succeeded when first polled.
 // Gallery versions in the group stay: the catalog keeps every version it
@@ -221,6 +222,10 @@ func (h *handler) deleteGroup(w http.ResponseWriter, r *http.Request) {
 			writeError(w, fmt.Errorf("delete resource group %s: scale set %s: %w", rg, n, err))
 			return
 		}
+	}
+	if err := h.deleteGroupResourcesLocked(ctx, sub, rg); err != nil {
+		writeError(w, err)
+		return
 	}
 	if err := h.s.store.DeleteResource(ctx, kindGroups, groupKey(sub, rg)); err != nil {
 		writeError(w, err)

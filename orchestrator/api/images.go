@@ -131,8 +131,15 @@ func (h *handler) listImageVersions(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []armImageResource{}
 	parts := strings.Split(ref, ":")
+	// $expand=properties (az vm image list --all asks for it) adds each
+	// version's properties, as GET of the version gives them.
+	expand := strings.EqualFold(q.Get("$expand"), "properties")
 	for _, v := range vs[:top] {
-		out = append(out, armImageResource{ID: imageResourceID(sub, loc, parts[0], parts[1], parts[2], v.Version), Name: v.Version, Location: loc})
+		e := armImageResource{ID: imageResourceID(sub, loc, parts[0], parts[1], parts[2], v.Version), Name: v.Version, Location: loc}
+		if expand {
+			e.Properties = imageVersionProperties(parts[0])
+		}
+		out = append(out, e)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -146,15 +153,22 @@ func (h *handler) getImageVersion(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		parts := strings.Split(ref, ":")
-		osName := "Linux"
-		if strings.HasPrefix(parts[0], "MicrosoftWindows") {
-			osName = "Windows"
-		}
 		writeJSON(w, http.StatusOK, armImageResource{ID: imageResourceID(sub, loc, parts[0], parts[1], parts[2], v.Version), Name: v.Version, Location: loc,
-			Properties: map[string]any{"osDiskImage": map[string]string{"operatingSystem": osName}, "hyperVGeneration": "V1", "imageDeprecationStatus": map[string]string{"imageState": "Active"}}})
+			Properties: imageVersionProperties(parts[0])})
 		return
 	}
 	writeError(w, &apiError{Status: http.StatusNotFound, Code: "NotFound", Message: fmt.Sprintf("Artifact: VMImage was not found: %s:%s:%s:%s", r.PathValue("pub"), r.PathValue("offer"), r.PathValue("sku"), version)})
+}
+
+// imageVersionProperties are a platform version's properties: the
+// emulator's images are x64, generation 1, active.
+func imageVersionProperties(publisher string) map[string]any {
+	osName := "Linux"
+	if strings.HasPrefix(publisher, "MicrosoftWindows") {
+		osName = "Windows"
+	}
+	return map[string]any{"osDiskImage": map[string]string{"operatingSystem": osName}, "hyperVGeneration": "V1", "architecture": "x64",
+		"imageDeprecationStatus": map[string]string{"imageState": "Active"}}
 }
 
 // ---- gallery image versions (R-TRIG-1) ----

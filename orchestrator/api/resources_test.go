@@ -120,6 +120,7 @@ func TestARMSurface(t *testing.T) {
 		{"skus say automatic OS upgrade", armCall{"GET", ubuntuLoc + "/Canonical/artifacttypes/vmimage/offers/UbuntuServer/skus" + computeV, "", ""}, 200, `"automaticOSUpgradeSupported":true`},
 		{"skus, unknown offer", armCall{"GET", ubuntuLoc + "/Canonical/artifacttypes/vmimage/offers/Nothing/skus" + computeV, "", ""}, 404, "NotFound"},
 		{"versions", armCall{"GET", ubuntuLoc + "/Canonical/artifacttypes/vmimage/offers/UbuntuServer/skus/18.04-LTS/versions" + computeV, "", ""}, 200, `"name":"18.04.202511120"`},
+		{"versions, properties expanded", armCall{"GET", ubuntuLoc + "/Canonical/artifacttypes/vmimage/offers/UbuntuServer/skus/18.04-LTS/versions?$expand=properties&api-version=2020-06-01", "", ""}, 200, `"architecture":"x64"`},
 		{"version", armCall{"GET", ubuntuLoc + "/canonical/ARTIFACTTYPES/vmimage/offers/ubuntuserver/skus/18.04-lts/versions/18.04.202511120" + computeV, "", ""}, 200, `"operatingSystem":"Linux"`},
 		{"publishers, wrong method", armCall{"PUT", ubuntuLoc + computeV, "{}", ""}, 405, "MethodNotAllowed"},
 		{"no such resource", armCall{"GET", subPath + "/resourceGroups/" + testRG + "/providers/Microsoft.Compute/disks" + computeV, "", ""}, 404, "NotFound"},
@@ -154,6 +155,10 @@ func TestAPIVersionsOfClients(t *testing.T) {
 		{"azure-cli current", subPath, []string{"2022-12-01", "2024-11-01"}},
 		{"armcompute v6.4.0", subPath + "/resourceGroups/g/providers/Microsoft.Compute/virtualMachineScaleSets/s/osRollingUpgrade", []string{"2024-11-01"}},
 		{"armcompute v6.4.0", subPath + "/resourceGroups/g/providers/Microsoft.Compute/galleries/g/images/i/versions/1.0.0", []string{"2024-03-03"}},
+		{"python3-azure (Debian)", subPath + "/resourceGroups/g/providers/Microsoft.Compute/virtualMachineScaleSets/s", []string{"2022-08-01"}},
+		{"python3-azure (Debian)", subPath + "/resourceGroups/g/providers/Microsoft.Compute/galleries/g/images/i/versions/1.0.0", []string{"2022-03-03"}},
+		{"python3-azure (Debian)", subPath + "/resourcegroups/g", []string{"2022-09-01"}},
+		{"python3-azure (Debian)", "/subscriptions", []string{"2021-01-01"}},
 		{"R-REQ-3's refusal stays reachable", subPath + "/resourceGroups/g/providers/Microsoft.Compute/virtualMachineScaleSets/s", []string{"2018-06-01"}},
 	} {
 		for _, v := range tc.versions {
