@@ -48,7 +48,7 @@ test: vet race lint-workflows
 # a missing client skips, or fails when CI is set.
 .PHONY: test-clients
 test-clients:
-	$(GO) test -count=1 -v -run 'TestClient' ./orchestrator/api/clients/
+	$(GO) test -count=1 -v -timeout 30m -run 'TestClient' ./orchestrator/api/clients/
 	$(GO) test -count=1 -run 'TestSDKLifecycle|TestSDKServicePrincipal' ./orchestrator/api/
 
 # actionlint (pinned in internal/workflowlint; with shellcheck's checks of
