@@ -43,6 +43,14 @@ test: vet race lint-workflows
 		echo "make test: the Docker engine does not answer and OSUPGRADE_REQUIRE_DOCKER=1" >&2; exit 1; \
 	else echo "make test: the Docker engine does not answer: @docker features not run on containers"; fi
 
+# The stock clients against serve (in `make test` too, through ./...):
+# Debian's azure-cli and python3-azure run orchestrator/api/testdata/clients/;
+# a missing client skips, or fails when CI is set.
+.PHONY: test-clients
+test-clients:
+	$(GO) test -count=1 -v -timeout 30m -run 'TestClient' ./orchestrator/api/clients/
+	$(GO) test -count=1 -run 'TestSDKLifecycle|TestSDKServicePrincipal' ./orchestrator/api/
+
 # actionlint (pinned in internal/workflowlint; with shellcheck's checks of
 # the scripts when shellcheck is on PATH) over .github/workflows/, the
 # composite action action.yml and the workflows `osupgrade init` writes.

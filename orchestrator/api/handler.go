@@ -10,7 +10,6 @@ package api
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -34,6 +33,8 @@ const computeBase = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsof
 type handler struct {
 	s   *Server
 	mux *http.ServeMux
+	// tokenMux routes the token service's paths (token.go).
+	tokenMux *http.ServeMux
 
 	// mu serializes changes to scale sets and gallery versions (document
 	// and model change together) and guards the maps.
@@ -82,6 +83,7 @@ func newHandler(s *Server) *handler {
 		h.mux.HandleFunc(p, checkPathNames(p, f))
 	}
 	h.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry(), promhttp.HandlerOpts{}))
+	h.tokenMux = s.identity.routes()
 	return h
 }
 
@@ -139,13 +141,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Deferred after the metric so that it runs first: a recovered panic is
 	// counted as the 500 it answers.
 	defer h.recoverPanic(sw, r, requestID)
-	if !h.authorized(r) {
-		code := "AuthenticationFailed"
-		msg := "Authentication failed. The 'Authorization' header is missing."
-		if r.Header.Get("Authorization") != "" {
-			code, msg = "InvalidAuthenticationToken", "The access token is invalid."
-		}
-		writeError(w, &apiError{Status: http.StatusUnauthorized, Code: code, Message: msg})
+	// The token service and the cloud metadata answer without a token.
+	if th := h.s.identity.publicHandler(h.tokenMux, r); th != nil {
+		th.ServeHTTP(w, r)
+		return
+	}
+	if err := h.s.identity.authenticate(r); err != nil {
+		writeError(w, err)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody+1)
@@ -276,11 +278,6 @@ func clientID(s string) string {
 		}
 	}
 	return s
-}
-
-func (h *handler) authorized(r *http.Request) bool {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(tok), []byte(h.s.opts.Token)) == 1
 }
 
 func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {

@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v6"
 )
 
@@ -68,6 +69,40 @@ func clientOptions(url string, transport policy.Transporter, apiVersion string) 
 		APIVersion: apiVersion,
 		Retry:      policy.RetryOptions{MaxRetries: -1},
 	}}
+}
+
+// credential is the SDK's stock service-principal credential for the
+// server's service principal: tenant "adfs" (the authority
+// https://HOST/adfs, no instance discovery), or the tenant's id with
+// instance discovery turned off.
+func (e *env) credential(tenant, secret string) *azidentity.ClientSecretCredential {
+	e.t.Helper()
+	sp := e.srv.ServicePrincipal()
+	if secret == "" {
+		secret = sp.ClientSecret
+	}
+	cred, err := azidentity.NewClientSecretCredential(tenant, sp.ClientID, secret, &azidentity.ClientSecretCredentialOptions{
+		ClientOptions: azcore.ClientOptions{
+			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: e.ts.URL + "/"},
+			Transport: e.ts.Client(),
+			Retry:     policy.RetryOptions{MaxRetries: -1},
+		},
+		DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return cred
+}
+
+// spFactory is a client factory signed in as the service principal.
+func (e *env) spFactory(tenant, apiVersion string) *armcompute.ClientFactory {
+	e.t.Helper()
+	f, err := armcompute.NewClientFactory(testSub, e.credential(tenant, ""), clientOptions(e.ts.URL, e.ts.Client(), apiVersion))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return f
 }
 
 func (e *env) factory(token, apiVersion string) *armcompute.ClientFactory {
@@ -187,7 +222,7 @@ func responseError(t *testing.T, err error, status int) *azcore.ResponseError {
 
 func TestSDKLifecycle(t *testing.T) {
 	e := newEnv(t, t.TempDir())
-	f := e.factory(testToken, "")
+	f := e.spFactory("adfs", "")
 	sets, vms, rolling := f.NewVirtualMachineScaleSetsClient(), f.NewVirtualMachineScaleSetVMsClient(), f.NewVirtualMachineScaleSetRollingUpgradesClient()
 	ctx := e.ctx
 	fast := &runtime.PollUntilDoneOptions{Frequency: time.Millisecond}
@@ -407,4 +442,26 @@ func TestSDKLifecycle(t *testing.T) {
 	}
 	_, err = sets.Get(ctx, testRG, "web", nil)
 	responseError(t, err, 404)
+}
+
+// TestSDKServicePrincipal: azidentity's ClientSecretCredential signs in at
+// both authorities; a wrong secret is Azure AD's invalid_client, which
+// azidentity reports with its AADSTS code and no ARM call is made.
+func TestSDKServicePrincipal(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	for _, tenant := range []string{"adfs", DefaultTenant} {
+		pager := e.spFactory(tenant, "").NewVirtualMachineScaleSetsClient().NewListPager(testRG, nil)
+		if _, err := pager.NextPage(e.ctx); err != nil {
+			t.Fatalf("tenant %s: %v", tenant, err)
+		}
+	}
+	_, err := e.credential("adfs", "wrong").GetToken(e.ctx, policy.TokenRequestOptions{Scopes: []string{"https://management.core.windows.net//.default"}})
+	var afe *azidentity.AuthenticationFailedError
+	if !errors.As(err, &afe) || afe.RawResponse == nil || afe.RawResponse.StatusCode != 401 || !strings.Contains(err.Error(), "AADSTS7000215") {
+		t.Fatalf("wrong secret: %v", err)
+	}
+	_, err = e.credential("contoso", "").GetToken(e.ctx, policy.TokenRequestOptions{Scopes: []string{"https://management.core.windows.net//.default"}})
+	if err == nil || !strings.Contains(err.Error(), "contoso") {
+		t.Fatalf("unknown tenant: %v", err)
+	}
 }

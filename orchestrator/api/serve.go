@@ -68,7 +68,7 @@ func parseServeFlags(ctx context.Context, args []string, stderr io.Writer, resol
 	fs := cliflag.NewFlagSet("serve", stderr)
 	fs.StringVar(&c.fleet, "fleet", "sim", "fleet backend: sim or docker")
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8443", "address to serve HTTPS on (HOST:PORT; a loopback host unless --allow-remote)")
-	fs.StringVar(&c.data, "data", "osupgrade-data", "state directory (state.db, generated certificate and token)")
+	fs.StringVar(&c.data, "data", "osupgrade-data", "state directory (state.db, generated certificate, token, service principal: client-id, client-secret, token-signing-key.pem)")
 	fs.StringVar(&c.clock, "clock", "real", "clock: real (scaled by --time-scale) or virtual (moves only through POST /osupgrade/clock)")
 	fs.Float64Var(&c.scale, "time-scale", 1, "real clock: scenario seconds per wall second")
 	tokenFile := fs.String("token-file", "", "file holding the bearer token, at least 32 bytes, readable by its owner only (default: DATA/token, generated on first start)")
@@ -80,7 +80,7 @@ func parseServeFlags(ctx context.Context, args []string, stderr io.Writer, resol
 	logLevel := fs.String("log-level", "info", "least level logged: debug, info (one access line per request), warn or error")
 	allowWeak := fs.Bool("allow-weak-token", false, "accept a token shorter than 32 bytes or a token file readable by group or others (with a warning)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: osupgrade serve [flags]\n\nServes the emulated Microsoft.Compute API over HTTPS with bearer-token auth.\n\n")
+		fmt.Fprintf(stderr, "Usage: osupgrade serve [flags]\n\nServes the emulated Microsoft.Compute API over HTTPS. Clients sign in as the\nservice principal in DATA/client-id and DATA/client-secret at the token\nendpoint https://LISTEN/adfs/oauth2/token (tenant \"adfs\"), or send the static\nbearer token of --token-file.\n\n")
 		fs.PrintDefaults()
 	}
 	if code, ok := cliflag.Parse(fs, args); !ok {
@@ -272,6 +272,11 @@ func Serve(ctx context.Context, args []string, stdout, stderr io.Writer, newDock
 		return 1
 	}
 	defer srv.Close()
+	sp := srv.ServicePrincipal()
+	if sp.Created {
+		fmt.Fprintf(stdout, "generated service principal in %s and %s\n", sp.ClientIDFile, sp.ClientSecretFile)
+		log.Info("serve: generated service principal", "client-id-file", sp.ClientIDFile, "client-secret-file", sp.ClientSecretFile)
+	}
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "serve: %v\n", err)
@@ -282,6 +287,13 @@ func Serve(ctx context.Context, args []string, stdout, stderr io.Writer, newDock
 	state := filepath.Join(c.data, "state.db")
 	fmt.Fprintf(stdout, "osupgrade serve: listening on https://%s (fleet %s, clock %s, certificate %s, state %s)\n", ln.Addr(), c.fleet, c.clock, c.certFile, state)
 	log.Info("serve: listening", "url", "https://"+ln.Addr().String(), "fleet", c.fleet, "clock", c.clock, "certificate", c.certFile, "state", state)
+	// What a client signs in with: az, azure-identity and azidentity take
+	// the ADFS-style authority without asking a public host (README.md,
+	// "Quickstart with az, Python and Go").
+	url := "https://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "osupgrade serve: sign in at %s/adfs (tenant %s) as client id %s, secret in %s; az cloud register --endpoint-resource-manager %s/\n",
+		url, sp.Tenant, sp.ClientID, sp.ClientSecretFile, url)
+	log.Info("serve: service principal", "authority", url+"/adfs", "tenant", sp.Tenant, "client-id", sp.ClientID, "client-secret-file", sp.ClientSecretFile)
 
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
 	runDone := make(chan error, 1)

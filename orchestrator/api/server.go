@@ -37,8 +37,11 @@ type Options struct {
 	// WallNow reads the wall clock to start a real clock; required for
 	// Clock "real".
 	WallNow func() time.Time
-	// Token is the bearer token every request must carry.
+	// Token is a bearer token every request may carry instead of an
+	// access token from the token endpoint (/adfs/oauth2/token).
 	Token string
+	// TokenLifetime is how long access tokens live (default 1h).
+	TokenLifetime time.Duration
 	// Seed fixes the platform schedule's draws and the sim's data disks.
 	Seed uint64
 	// Poll is how often, in scenario time, a real-clock runner observes
@@ -86,6 +89,9 @@ type Server struct {
 	o       *orchestrator.Orchestrator
 	metrics *metrics.Metrics
 	handler *handler
+	// identity is the token service: the service principal, its access
+	// tokens and the static token.
+	identity *identity
 
 	// stepMu serializes the virtual clock's steps, so that a clock move
 	// and a request's step never interleave.
@@ -243,6 +249,9 @@ func (s *Server) open(ctx context.Context) error {
 		return err
 	}
 	s.metrics = metrics.New(s.o, s.fleet)
+	if s.identity, err = openIdentity(opts.DataDir, opts.Token, opts.TokenLifetime, s.wallNow); err != nil {
+		return err
+	}
 	s.handler = newHandler(s)
 	return s.handler.load(ctx)
 }
@@ -307,6 +316,9 @@ func (s *Server) resumeTime() (time.Time, error) {
 
 // Handler is the HTTP handler: ARM paths, /osupgrade/ and /metrics.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// ServicePrincipal is the service principal clients sign in with.
+func (s *Server) ServicePrincipal() ServicePrincipal { return s.identity.sp }
 
 // Orchestrator is the server's orchestrator.
 func (s *Server) Orchestrator() *orchestrator.Orchestrator { return s.o }
