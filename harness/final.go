@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -89,19 +90,27 @@ type reimageLog struct {
 	capacity map[string]int
 	latest   map[string]time.Time
 	clock    interface{ Now() time.Time }
+	// Entries name sets and versions by index: 16 bytes a reimage, where
+	// two strings made it 48 (a tenth of a 10^4-instance run's bytes).
+	setIdx   map[string]uint16
+	versions []string
+	verIdx   map[string]uint16
 }
 
 type fleetReimage struct {
 	step    uint64
-	set     string
-	id      int
-	version string
+	id      int32
+	set     uint16
+	version uint16
 }
 
 func newReimageLog(clk interface{ Now() time.Time }, sets []scenario.ScaleSet) *reimageLog {
-	l := &reimageLog{capacity: map[string]int{}, latest: map[string]time.Time{}, clock: clk}
+	l := &reimageLog{capacity: map[string]int{}, latest: map[string]time.Time{}, clock: clk, setIdx: map[string]uint16{}, verIdx: map[string]uint16{}}
 	for _, s := range sets {
 		l.capacity[s.Name] = s.Instances
+		if _, ok := l.setIdx[s.Name]; !ok && len(l.setIdx) < math.MaxUint16 {
+			l.setIdx[s.Name] = uint16(len(l.setIdx))
+		}
 	}
 	return l
 }
@@ -124,8 +133,14 @@ func (l *reimageLog) wrap(next func(ctx context.Context, f Backend, set string, 
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		l.latest[set] = now
-		if l.capacity[set] <= MaxListedInstances {
-			l.entries = append(l.entries, fleetReimage{step: l.step, set: set, id: id, version: image.Version})
+		si, known := l.setIdx[set]
+		if v, ok := l.verIdx[image.Version]; known && l.capacity[set] <= MaxListedInstances && (ok || len(l.versions) < math.MaxUint16) {
+			if !ok {
+				v = uint16(len(l.versions))
+				l.verIdx[image.Version] = v
+				l.versions = append(l.versions, image.Version)
+			}
+			l.entries = append(l.entries, fleetReimage{step: l.step, set: si, id: int32(id), version: v})
 		}
 		return nil
 	}
@@ -148,48 +163,66 @@ func (l *reimageLog) history(set, initial string) ([]FleetBatch, map[int]bool) {
 	type key struct {
 		kind    string
 		step    uint64 // upgrade, same-version: the step; rollback: the upgrade batch's index
-		version string
+		version uint16
 	}
 	var batches []FleetBatch
 	at := map[key]int{}
+	// versions of an instance, by version index; -1: the initial version
+	// (which no entry may name yet).
 	type versions struct {
-		cur, prev string
+		cur, prev int32
 		upgraded  bool
-		batch     int // of the latest upgrade
+		batch     int32 // of the latest upgrade
 	}
-	inst := map[int]*versions{}
+	const initialIdx = -1
+	// The initial version as an index, when an entry names it.
+	initialAs := int32(initialIdx)
+	if v, ok := l.verIdx[initial]; ok {
+		initialAs = int32(v)
+	}
+	si, known := l.setIdx[set]
 	rolledBack := map[int]bool{}
+	if !known {
+		return batches, rolledBack
+	}
+	// One slot per instance (MaxListedInstances bounds the sets logged).
+	inst := make([]versions, l.capacity[set])
+	seen := make([]bool, l.capacity[set])
 	for _, e := range l.entries {
-		if e.set != set {
+		if e.set != si || e.id < 0 {
 			continue
 		}
-		v := inst[e.id]
-		if v == nil {
-			v = &versions{cur: initial}
-			inst[e.id] = v
+		if n := int(e.id) + 1; n > len(inst) {
+			inst, seen = slices.Grow(inst, n-len(inst))[:n], slices.Grow(seen, n-len(seen))[:n]
 		}
+		v := &inst[e.id]
+		if !seen[e.id] {
+			seen[e.id] = true
+			*v = versions{cur: initialAs, prev: initialIdx}
+		}
+		ver := int32(e.version)
 		var k key
 		switch {
-		case e.version == v.cur:
+		case ver == v.cur:
 			k = key{BatchSameVersion, e.step, e.version}
-		case v.upgraded && e.version == v.prev:
+		case v.upgraded && ver == v.prev:
 			k = key{BatchRollback, uint64(v.batch), e.version}
-			rolledBack[e.id] = true
-			v.cur, v.upgraded = e.version, false
+			rolledBack[int(e.id)] = true
+			v.cur, v.upgraded = ver, false
 		default:
 			k = key{BatchUpgrade, e.step, e.version}
-			v.prev, v.cur, v.upgraded = v.cur, e.version, true
+			v.prev, v.cur, v.upgraded = v.cur, ver, true
 		}
 		i, ok := at[k]
 		if !ok {
 			i = len(batches)
 			at[k] = i
-			batches = append(batches, FleetBatch{Kind: k.kind, Version: e.version})
+			batches = append(batches, FleetBatch{Kind: k.kind, Version: l.versions[e.version]})
 		}
 		if k.kind == BatchUpgrade {
-			v.batch = i
+			v.batch = int32(i)
 		}
-		batches[i].Instances = append(batches[i].Instances, e.id)
+		batches[i].Instances = append(batches[i].Instances, int(e.id))
 	}
 	for i := range batches {
 		slices.Sort(batches[i].Instances)

@@ -68,16 +68,17 @@ var (
 	_ fault.Injector           = (*Fleet)(nil)
 )
 
-// vm is an instance's hidden state. It holds no pointers, so the garbage
-// collector never scans 10^6 of them; what the fleet reports lives in
-// scaleSet.obs and is refreshed whenever an instance changes.
+// vm is an instance's hidden state, 8 bytes. It holds no pointers, so the
+// garbage collector never scans 10^6 of them; what the fleet reports lives
+// in scaleSet.obs and is refreshed whenever an instance changes. Its data
+// disk is not here: it holds the seed's initial contents (InitialData)
+// unless scaleSet.data says otherwise.
 type vm struct {
 	gen     uint32 // bumped on every reimage or reboot: stale events are dropped
 	booted  bool
 	verdict bool
 	down    uint8 // active Down switches
 	app     uint8 // active AppUnhealthy switches
-	data    uint64
 }
 
 // extra is the fault state few instances have.
@@ -101,6 +102,31 @@ type scaleSet struct {
 	vms   []vm
 	obs   []plan.Instance // what Observe reports, kept current
 	extra map[int32]*extra
+	// dataBase derives each data disk's initial contents; data holds the
+	// disks that differ from them (replaced by the planted bug, or
+	// restored so from a snapshot): none in a correct run.
+	dataBase uint64
+	data     map[int32]uint64
+}
+
+// dataOf is the data-disk checksum of instance i.
+func (s *scaleSet) dataOf(i int32) uint64 {
+	if d, ok := s.data[i]; ok {
+		return d
+	}
+	return initialData(s.dataBase, i)
+}
+
+// setData records instance i's data-disk checksum.
+func (s *scaleSet) setData(i int32, d uint64) {
+	if d == initialData(s.dataBase, i) {
+		delete(s.data, i)
+		return
+	}
+	if s.data == nil {
+		s.data = map[int32]uint64{}
+	}
+	s.data[i] = d
 }
 
 // New creates an empty fleet reading time from clock; seed fixes the data
@@ -125,9 +151,20 @@ func (f *Fleet) SetBadVersion(version string, kind fault.BadKind) {
 
 // InitialData is the data-disk checksum instance id starts with.
 func (f *Fleet) InitialData(set string, id int) uint64 {
+	return initialData(f.dataBase(set), int32(id))
+}
+
+// dataBase is what the data disks of set derive from.
+func (f *Fleet) dataBase(set string) uint64 { return dataBaseOf(f.seed, set) }
+
+func dataBaseOf(seed uint64, set string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(set))
-	return splitmix(f.seed ^ h.Sum64() ^ uint64(id)*0x9e3779b97f4a7c15)
+	return seed ^ h.Sum64()
+}
+
+func initialData(base uint64, i int32) uint64 {
+	return splitmix(base ^ uint64(i)*0x9e3779b97f4a7c15)
 }
 
 func splitmix(x uint64) uint64 {
@@ -144,13 +181,10 @@ func (f *Fleet) CreateScaleSet(_ context.Context, model orchestrator.ScaleSet, v
 	if _, ok := f.sets[model.Name]; ok {
 		return fmt.Errorf("sim: scale set %s exists", model.Name)
 	}
-	s := &scaleSet{index: int32(len(f.byIdx)), model: model, vms: make([]vm, model.Capacity), obs: make([]plan.Instance, model.Capacity), extra: map[int32]*extra{}}
-	h := fnv.New64a()
-	h.Write([]byte(model.Name))
-	base := f.seed ^ h.Sum64()
+	s := &scaleSet{index: int32(len(f.byIdx)), model: model, vms: make([]vm, model.Capacity), obs: make([]plan.Instance, model.Capacity), extra: map[int32]*extra{}, dataBase: f.dataBase(model.Name)}
 	for i := range s.vms {
 		zone, ud := model.Placement(i)
-		s.vms[i] = vm{booted: true, verdict: true, data: splitmix(base ^ uint64(i)*0x9e3779b97f4a7c15)}
+		s.vms[i] = vm{booted: true, verdict: true}
 		s.obs[i] = plan.Instance{ID: i, Zone: zone, UpdateDomain: ud, Version: version, Running: true, Provisioning: plan.ProvisioningSucceeded, Health: plan.HealthHealthy}
 	}
 	f.byIdx = append(f.byIdx, s)
@@ -289,7 +323,7 @@ func (f *Fleet) Reimage(_ context.Context, name string, id int, image plan.Image
 	v.booted, v.verdict = false, false
 	v.gen++
 	if f.resets {
-		v.data = 0
+		s.setData(int32(id), 0)
 		f.emit(Event{Time: now, Set: name, ID: id, Kind: EventDataReset, Version: image.Version})
 	}
 	f.emit(Event{Time: now, Set: name, ID: id, Kind: EventReimage, Version: image.Version})
@@ -334,8 +368,11 @@ func (f *Fleet) Data(name string) ([]uint64, error) {
 		return nil, err
 	}
 	out := make([]uint64, len(s.vms))
-	for i := range s.vms {
-		out[i] = s.vms[i].data
+	for i := range out {
+		out[i] = initialData(s.dataBase, int32(i))
+	}
+	for i, d := range s.data {
+		out[i] = d
 	}
 	return out, nil
 }
