@@ -24,10 +24,12 @@ type Interceptor struct {
 type InterceptFuncs struct {
 	Observe func(ctx context.Context, f Backend, set string) ([]plan.Instance, error)
 	Reimage func(ctx context.Context, f Backend, set string, id int, image plan.Image) error
+	Changed func(f Backend) (sets []string, all bool)
 }
 
 var (
 	_ orchestrator.Fleet       = (*Interceptor)(nil)
+	_ orchestrator.ChangeFeed  = (*Interceptor)(nil)
 	_ orchestrator.Provisioner = (*Interceptor)(nil)
 )
 
@@ -43,6 +45,20 @@ func (i *Interceptor) Reimage(ctx context.Context, set string, id int, image pla
 		return i.Funcs.Reimage(ctx, i.Fleet, set, id, image)
 	}
 	return i.Fleet.Reimage(ctx, set, id, image)
+}
+
+// ChangedSets passes the fleet's change feed through (every set may have
+// changed when the fleet has none): while an observe fault is in force
+// every set counts as changed, so the orchestrator keeps observing as the
+// fault expects.
+func (i *Interceptor) ChangedSets() ([]string, bool) {
+	if i.Funcs.Changed != nil {
+		return i.Funcs.Changed(i.Fleet)
+	}
+	if cf, ok := i.Fleet.(orchestrator.ChangeFeed); ok {
+		return cf.ChangedSets()
+	}
+	return nil, true
 }
 
 func (i *Interceptor) CreateScaleSet(ctx context.Context, model orchestrator.ScaleSet, version string) error {
@@ -124,6 +140,25 @@ func (c *controlPlane) observe(ctx context.Context, f Backend, set string) ([]pl
 		unlock()
 	}
 	return obs, err
+}
+
+// changed is the fleet's change feed, with every set changed while the
+// orchestrator is killed or an observe fault is in force.
+func (c *controlPlane) changed(f Backend) ([]string, bool) {
+	cf, ok := f.(orchestrator.ChangeFeed)
+	if !ok {
+		return nil, true
+	}
+	sets, all := cf.ChangedSets()
+	if c.killed {
+		return sets, true
+	}
+	for _, r := range c.rules {
+		if r.active && r.op == "observe" {
+			return sets, true
+		}
+	}
+	return sets, all
 }
 
 func (c *controlPlane) reimage(ctx context.Context, f Backend, set string, id int, image plan.Image) error {

@@ -18,6 +18,16 @@ type Fleet interface {
 	Reimage(ctx context.Context, set string, id int, image plan.Image) error
 }
 
+// ChangeFeed is a Fleet that knows which sets changed: the runner then
+// observes a set with a rollout in progress only when it changed or its
+// planner asked to be woken, instead of at every step (a fleet watch).
+type ChangeFeed interface {
+	// ChangedSets lists the sets whose Observe may report something it did
+	// not report before the last call of ChangedSets (any order, repeats
+	// allowed). all: any set may have changed.
+	ChangedSets() (sets []string, all bool)
+}
+
 // Clock is the orchestrator's only source of time.
 type Clock interface {
 	Now() time.Time

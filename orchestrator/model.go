@@ -2,7 +2,6 @@ package orchestrator
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -199,35 +198,8 @@ func (s *ScaleSet) Policy() plan.Policy {
 	}
 }
 
-// compareVersions orders image versions by their dot-separated numeric
-// parts ("18.04.202102010" > "18.04.202101010"); non-numeric parts compare as
-// strings.
-func compareVersions(a, b string) int {
-	as, bs := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < len(as) || i < len(bs); i++ {
-		if i >= len(as) {
-			return -1
-		}
-		if i >= len(bs) {
-			return 1
-		}
-		x, errx := strconv.ParseUint(as[i], 10, 64)
-		y, erry := strconv.ParseUint(bs[i], 10, 64)
-		if errx == nil && erry == nil {
-			if x != y {
-				if x < y {
-					return -1
-				}
-				return 1
-			}
-			continue
-		}
-		if c := strings.Compare(as[i], bs[i]); c != 0 {
-			return c
-		}
-	}
-	return 0
-}
+// compareVersions orders image versions (plan.CompareVersions).
+func compareVersions(a, b string) int { return plan.CompareVersions(a, b) }
 
 // CompareVersions is compareVersions for callers outside the package.
 func CompareVersions(a, b string) int { return compareVersions(a, b) }

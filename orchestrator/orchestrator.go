@@ -19,11 +19,11 @@ const (
 	StartedByUser     = "User"
 )
 
-// Platform schedule (R-TRIG-2).
+// Platform schedule (R-TRIG-2), plan's.
 const (
-	FirstRolloutWindow = 3 * time.Hour
-	LaterRolloutMin    = 30 * time.Minute
-	LaterRolloutMax    = 60 * time.Minute
+	FirstRolloutWindow = plan.FirstRolloutWindow
+	LaterRolloutMin    = plan.LaterRolloutMin
+	LaterRolloutMax    = plan.LaterRolloutMax
 )
 
 // Errors callers can test with errors.Is.
@@ -107,7 +107,8 @@ type Options struct {
 	Fleet Fleet
 	Store Store  // nil: an in-memory store
 	Seed  uint64 // the platform schedule's draws (R-TRIG-2)
-	// ReimageConcurrency bounds parallel Reimage calls; 0 or 1: one at a time.
+	// ReimageConcurrency bounds parallel Reimage calls, over all scale sets
+	// together; 0 or 1: one at a time.
 	ReimageConcurrency int
 	// Mutations plant bugs in every new rollout's planner: TEST-ONLY, for
 	// the invariant checker's self-test (plan/mutation.go). Zero in
@@ -116,14 +117,20 @@ type Options struct {
 }
 
 // Orchestrator is the runner and control plane. Its methods are safe for
-// concurrent use; Step does the fleet I/O.
+// concurrent use; Step does the fleet I/O, without holding the lock the
+// other methods take, so readers see each set as last planned while the
+// fleet is observed or reimaged.
 type Orchestrator struct {
+	// stepMu makes Steps take turns; mu guards everything below.
+	stepMu      sync.Mutex
 	mu          sync.Mutex
 	clock       Clock
 	fleet       Fleet
 	store       Store
 	seed        uint64
 	concurrency int
+	// slots is the reimage budget all sets share: a reimage holds one.
+	slots chan struct{}
 	// madeBuf is act's list of the reimages made, kept between batches.
 	madeBuf   []plan.Made
 	mutations plan.Mutations
@@ -131,6 +138,17 @@ type Orchestrator struct {
 	sets      map[string]*SetRecord
 	listeners []func(SetEvent)
 	kick      chan struct{}
+
+	// The work queue: a set is stepped when its time in due comes, when
+	// marked (an API call, a rollout elsewhere that opens its region
+	// phase), or, with a rollout in progress, when the fleet says it
+	// changed. markAll: every set is due (a publication, a change of the
+	// fleet's phases, a restart).
+	due       *dueQueue
+	marked    map[string]bool
+	markAll   bool
+	published time.Time // the next publication the catalog holds; zero: none
+	schedule  *plan.FleetSchedule
 }
 
 // New creates an orchestrator and loads what the store holds, so a restarted
@@ -146,13 +164,16 @@ func New(ctx context.Context, opts Options) (*Orchestrator, error) {
 		clock: opts.Clock, fleet: opts.Fleet, store: opts.Store, seed: opts.Seed,
 		concurrency: max(1, opts.ReimageConcurrency), mutations: opts.Mutations,
 		catalog: NewCatalog(), sets: map[string]*SetRecord{}, kick: make(chan struct{}, 1),
+		due: newDueQueue(), marked: map[string]bool{}, markAll: true, schedule: plan.NewFleetSchedule(),
 	}
+	o.slots = make(chan struct{}, o.concurrency)
 	recs, err := opts.Store.LoadSets(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load state: %w", err)
 	}
 	for _, r := range recs {
 		o.sets[r.Model.Name] = r
+		o.schedule.Put(fleetSet(r))
 	}
 	if cs, ok := opts.Store.(CatalogStore); ok {
 		vs, err := cs.LoadCatalog(ctx)
@@ -193,6 +214,7 @@ func (o *Orchestrator) Publish(v ImageVersion) error {
 	if err := o.catalog.Publish(v); err != nil {
 		return err
 	}
+	o.markAll = true
 	if cs, ok := o.store.(CatalogStore); ok {
 		if err := cs.SaveCatalog(context.Background(), o.catalog.All()); err != nil {
 			return fmt.Errorf("save image catalog: %w", err)
@@ -230,6 +252,8 @@ func (o *Orchestrator) CreateScaleSet(ctx context.Context, model ScaleSet, versi
 		rec.EnabledAt = o.clock.Now()
 	}
 	o.sets[model.Name] = rec
+	o.schedule.Put(fleetSet(rec))
+	o.markAll = true // a new region can split the image's phases anew
 	o.wake()
 	return o.store.SaveSet(ctx, rec)
 }
@@ -257,7 +281,13 @@ func (o *Orchestrator) UpdateScaleSet(ctx context.Context, model ScaleSet) error
 	if model.EnableAutomaticOSUpgrade && !rec.Model.EnableAutomaticOSUpgrade && rec.EnabledAt.IsZero() {
 		rec.EnabledAt = o.clock.Now()
 	}
+	peer := rec.Model.EnableAutomaticOSUpgrade != model.EnableAutomaticOSUpgrade || rec.Model.Image.Ref() != model.Image.Ref()
 	rec.Model = model
+	o.schedule.Put(fleetSet(rec))
+	o.markSet(model.Name)
+	if peer {
+		o.markAll = true // the image's phases change
+	}
 	o.wake()
 	return o.store.SaveSet(ctx, rec)
 }
@@ -279,6 +309,10 @@ func (o *Orchestrator) DeleteScaleSet(ctx context.Context, name string) error {
 		}
 	}
 	delete(o.sets, name)
+	o.schedule.Remove(name)
+	o.due.Set(name, time.Time{})
+	delete(o.marked, name)
+	o.markAll = true
 	return o.store.DeleteSet(ctx, name)
 }
 
@@ -344,6 +378,7 @@ func (o *Orchestrator) StartOSUpgrade(ctx context.Context, name string) error {
 		return fmt.Errorf("start OS upgrade of %s: %w for %s in %s", name, ErrNoImageVersion, rec.Model.Image.Ref(), rec.Model.Region)
 	}
 	rec.ManualPending = true
+	o.markSet(name)
 	o.wake()
 	return o.store.SaveSet(ctx, rec)
 }
@@ -365,6 +400,7 @@ func (o *Orchestrator) Cancel(ctx context.Context, name string) error {
 		return fmt.Errorf("cancel %s: %w", name, ErrNoRollout)
 	}
 	a.Rollout.Cancel()
+	o.markSet(name)
 	o.wake()
 	return o.store.SaveSet(ctx, rec)
 }
@@ -388,6 +424,7 @@ func (o *Orchestrator) ManualUpgrade(ctx context.Context, name string, ids []int
 		}
 	}
 	rec.ManualUpgrade = append(rec.ManualUpgrade, ids...)
+	o.markSet(name)
 	o.wake()
 	return o.store.SaveSet(ctx, rec)
 }
@@ -416,85 +453,186 @@ func (o *Orchestrator) Run(ctx context.Context, poll time.Duration, onErr func(e
 	}
 }
 
-// Step does everything due now for every scale set: manual upgrades, the
-// rollout in progress (observe, plan, journal, act), and starting the next
-// rollout. It returns the next time something is due (zero: nothing).
+// Step does everything due now: for each scale set that is due (its time
+// came, a request or another set's rollout made it due, or the fleet says
+// it changed while a rollout is in progress), manual upgrades, the rollout
+// in progress (observe, plan, journal, act), and starting the next rollout.
+// The sets of one pass are planned in name order and their reimages made
+// together, from one budget. It returns the next time something is due
+// (zero: nothing).
 func (o *Orchestrator) Step(ctx context.Context) (time.Time, error) {
+	o.stepMu.Lock()
+	defer o.stepMu.Unlock()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	names := make([]string, 0, len(o.sets))
-	for n := range o.sets {
-		names = append(names, n)
+	now := o.clock.Now()
+	if !o.published.IsZero() && !o.published.After(now) {
+		o.markAll = true // a version published since can start rollouts
 	}
-	slices.Sort(names)
 	var errs []error
-	var next time.Time
-	// A rollout that ends can make a later region phase eligible: step again
-	// until nothing ends.
-	for pass := 0; pass <= len(names); pass++ {
-		next = time.Time{}
+	// A rollout that ends can make a later region phase eligible: step
+	// again, at the same time, until nothing ends.
+	for pass := 0; pass <= len(o.sets); pass++ {
+		due := o.takeDue(now)
+		if len(due) == 0 {
+			break
+		}
 		ended := false
-		for _, n := range names {
-			wake, fin, err := o.stepSet(ctx, o.sets[n])
+		var acts []*pendingAct
+		for _, n := range due {
+			rec, ok := o.sets[n]
+			if !ok {
+				continue
+			}
+			wake, fin, act, err := o.stepSet(ctx, rec, now)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("scale set %s: %w", n, err))
 			}
 			ended = ended || fin
-			if !wake.IsZero() && (next.IsZero() || wake.Before(next)) {
-				next = wake
+			if act != nil {
+				acts = append(acts, act)
+				continue
 			}
+			o.due.Set(n, wake)
+		}
+		o.makeReimages(ctx, acts)
+		for _, a := range acts {
+			// The rollout's wait counts from each reimage; the rollout
+			// may also have ended with this decision (a last rollback).
+			wake, fin, err := o.finishAct(ctx, a)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("scale set %s: %w", a.rec.Model.Name, err))
+			}
+			ended = ended || fin
+			o.due.Set(a.rec.Model.Name, wake)
 		}
 		if !ended {
 			break
 		}
 	}
-	// A version published later can start a rollout then.
-	if t, ok := o.catalog.NextPublication(o.clock.Now()); ok && (next.IsZero() || t.Before(next)) {
-		next = t
+	var next time.Time
+	o.published, _ = o.catalog.NextPublication(now)
+	for _, t := range []time.Time{o.due.Next(), o.published} {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
 	}
 	return next, errors.Join(errs...)
 }
 
-// stepSet advances one set; ended reports a rollout that finished.
-func (o *Orchestrator) stepSet(ctx context.Context, rec *SetRecord) (wake time.Time, ended bool, err error) {
-	now := o.clock.Now()
+// markSet makes a set due at the next step; the caller holds o.mu.
+func (o *Orchestrator) markSet(name string) { o.marked[name] = true }
+
+// takeDue lists, in name order, the sets due now and clears their marks;
+// the caller holds o.mu.
+func (o *Orchestrator) takeDue(now time.Time) []string {
+	var due []string
+	if o.markAll {
+		o.markAll = false
+		clear(o.marked)
+		for n := range o.sets {
+			due = append(due, n)
+		}
+		if cf, ok := o.fleet.(ChangeFeed); ok {
+			cf.ChangedSets() // every set is observed anyway
+		}
+		slices.Sort(due)
+		return due
+	}
+	due = o.due.PopDue(now, due)
+	for n := range o.marked {
+		due = append(due, n)
+	}
+	clear(o.marked)
+	busy := func(n string) bool {
+		r, ok := o.sets[n]
+		return ok && (r.Active() != nil || len(r.ManualUpgrade) > 0)
+	}
+	cf, ok := o.fleet.(ChangeFeed)
+	var changed []string
+	all := !ok
+	if ok {
+		changed, all = cf.ChangedSets()
+	}
+	if all {
+		for n := range o.sets {
+			if busy(n) {
+				due = append(due, n)
+			}
+		}
+	} else {
+		for _, n := range changed {
+			if busy(n) {
+				due = append(due, n)
+			}
+		}
+	}
+	slices.Sort(due)
+	return slices.Compact(due)
+}
+
+// unlocked runs fleet I/O without the orchestrator's lock; the caller
+// holds it, and holds it again when unlocked returns.
+func (o *Orchestrator) unlocked(f func()) {
+	o.mu.Unlock()
+	defer o.mu.Lock()
+	f()
+}
+
+// pendingAct is a decision journaled and not yet carried out: its reimages
+// are made with those of the other sets of the step.
+type pendingAct struct {
+	rec      *SetRecord
+	a        *Attempt
+	reimages []plan.Reimage
+	now      time.Time
+	wakeAt   time.Time
+	made     []plan.Made
+	failed   []failedReimage
+}
+
+// stepSet advances one set; ended reports a rollout that finished. A
+// decision with reimages comes back as act, to be carried out with the
+// other sets' (finishAct).
+func (o *Orchestrator) stepSet(ctx context.Context, rec *SetRecord, now time.Time) (wake time.Time, ended bool, act *pendingAct, err error) {
 	if len(rec.ManualUpgrade) > 0 && rec.Active() == nil {
 		if err := o.applyManualUpgrade(ctx, rec); err != nil {
-			return now, false, err
+			return now, false, nil, err
 		}
 	}
 	for range 3 {
 		if a := rec.Active(); a != nil {
-			w, err := o.advance(ctx, rec, a, now)
-			if err != nil || !a.Rollout.Status.Terminal() {
-				return w, false, err
+			w, act, err := o.advance(ctx, rec, a, now)
+			if act != nil || err != nil || !a.Rollout.Status.Terminal() {
+				return w, false, act, err
 			}
 			ended = true
 			o.settle(rec, a)
 			if err := o.store.SaveSet(ctx, rec); err != nil {
-				return time.Time{}, ended, err
+				return time.Time{}, ended, nil, err
 			}
 		}
-		started, w := o.schedule(rec, now)
+		started, w := o.schedulePlatform(rec, now)
 		if !started {
 			if err := o.store.SaveSet(ctx, rec); err != nil {
-				return time.Time{}, ended, err
+				return time.Time{}, ended, nil, err
 			}
-			return w, ended, nil
+			return w, ended, nil, nil
 		}
 	}
-	return now, ended, nil
+	return now, ended, nil, nil
 }
 
-// advance runs one planner step of the active attempt and carries it out.
-func (o *Orchestrator) advance(ctx context.Context, rec *SetRecord, a *Attempt, now time.Time) (time.Time, error) {
+// advance runs one planner step of the active attempt; reimages it
+// decides come back as act.
+func (o *Orchestrator) advance(ctx context.Context, rec *SetRecord, a *Attempt, now time.Time) (time.Time, *pendingAct, error) {
 	name := rec.Model.Name
-	obs, err := o.fleet.Observe(ctx, name)
+	obs, err := o.observe(ctx, name)
 	if err != nil {
-		return now, fmt.Errorf("observe: %w", err)
+		return now, nil, fmt.Errorf("observe: %w", err)
 	}
 	if len(obs) != rec.Model.Capacity {
-		return now, fmt.Errorf("observe: the fleet has %d instances, the model %d", len(obs), rec.Model.Capacity)
+		return now, nil, fmt.Errorf("observe: the fleet has %d instances, the model %d", len(obs), rec.Model.Capacity)
 	}
 	if len(rec.Unapplied) > 0 {
 		// A decision was journaled but maybe not carried out (a restart):
@@ -515,66 +653,97 @@ func (o *Orchestrator) advance(ctx context.Context, rec *SetRecord, a *Attempt, 
 			if d := a.Rollout.RecheckBatchStart(plan.Observation{Now: now, Instances: obs}, unmade); a.Rollout.Status.Terminal() {
 				rec.Unapplied = nil
 				if err := o.store.AppendJournal(ctx, JournalEntry{Time: now, Set: name, Attempt: a.ID, Status: a.Rollout.Status, Events: d.Events, Note: "the batch decided before the restart was withdrawn: " + a.Rollout.ErrorMessage}); err != nil {
-					return now, fmt.Errorf("journal: %w", err)
+					return now, nil, fmt.Errorf("journal: %w", err)
 				}
 				if err := o.store.SaveSet(ctx, rec); err != nil {
-					return now, fmt.Errorf("journal: %w", err)
+					return now, nil, fmt.Errorf("journal: %w", err)
 				}
 				o.emit(name, a.ID, d.Events)
-				return d.WakeAt, nil
+				return d.WakeAt, nil, nil
 			}
 		}
-		o.act(ctx, rec, a, todo, now)
+		p := &pendingAct{rec: rec, a: a, reimages: todo, now: now}
+		o.makeReimages(ctx, []*pendingAct{p})
+		o.recordMade(ctx, p)
 		rec.Unapplied = nil
 		if err := o.store.SaveSet(ctx, rec); err != nil {
-			return now, err
+			return now, nil, err
 		}
-		if obs, err = o.fleet.Observe(ctx, name); err != nil {
-			return now, fmt.Errorf("observe: %w", err)
+		if obs, err = o.observe(ctx, name); err != nil {
+			return now, nil, fmt.Errorf("observe: %w", err)
 		}
 	}
 	d := a.Rollout.Next(plan.Observation{Now: now, Instances: obs})
 	rec.Unapplied = d.Reimages
 	if err := o.store.AppendJournal(ctx, JournalEntry{Time: now, Set: name, Attempt: a.ID, Status: a.Rollout.Status, Reimages: d.Reimages, Events: d.Events}); err != nil {
-		return now, fmt.Errorf("journal: %w", err)
+		return now, nil, fmt.Errorf("journal: %w", err)
 	}
 	if err := o.store.SaveSet(ctx, rec); err != nil {
-		return now, fmt.Errorf("journal: %w", err)
+		return now, nil, fmt.Errorf("journal: %w", err)
 	}
 	o.emit(name, a.ID, d.Events)
-	o.act(ctx, rec, a, d.Reimages, now)
-	if len(d.Reimages) > 0 && a.Rollout.InBatch {
-		// The waits count from each reimage (ReimagesMade).
-		d.WakeAt = a.Rollout.EarliestDeadline()
+	if len(d.Reimages) > 0 {
+		return d.WakeAt, &pendingAct{rec: rec, a: a, reimages: d.Reimages, now: now, wakeAt: d.WakeAt}, ctx.Err()
 	}
 	rec.Unapplied = nil
 	if err := o.store.SaveSet(ctx, rec); err != nil {
-		return now, err
+		return now, nil, err
 	}
-	return d.WakeAt, ctx.Err()
+	return d.WakeAt, nil, ctx.Err()
 }
 
-// act carries out reimages with bounded concurrency. A failed reimage is
+// observe reads a set from the fleet without the lock.
+func (o *Orchestrator) observe(ctx context.Context, name string) (obs []plan.Instance, err error) {
+	o.unlocked(func() { obs, err = o.fleet.Observe(ctx, name) })
+	return obs, err
+}
+
+// finishAct carries out nothing itself: makeReimages did; it tells the
+// rollout what was made and when it must be stepped again.
+func (o *Orchestrator) finishAct(ctx context.Context, p *pendingAct) (wake time.Time, ended bool, err error) {
+	if o.sets[p.rec.Model.Name] != p.rec {
+		return time.Time{}, false, nil // deleted meanwhile
+	}
+	o.recordMade(ctx, p)
+	wake = p.wakeAt
+	if p.a.Rollout.InBatch {
+		// The waits count from each reimage (ReimagesMade).
+		wake = p.a.Rollout.EarliestDeadline()
+	}
+	p.rec.Unapplied = nil
+	if err := o.store.SaveSet(ctx, p.rec); err != nil {
+		return p.now, false, err
+	}
+	if p.a.Rollout.Status.Terminal() {
+		// Settled by the next pass, at the same time.
+		o.markSet(p.rec.Model.Name)
+		return p.now, true, ctx.Err()
+	}
+	return wake, false, ctx.Err()
+}
+
+// recordMade journals the failed reimages of p, emits an event for each
+// one made and tells the rollout when each was made. A failed reimage is
 // journaled; the planner then sees the instance not healthy on its target
 // and its deadline handles it.
-func (o *Orchestrator) act(ctx context.Context, rec *SetRecord, a *Attempt, rs []plan.Reimage, now time.Time) {
-	if len(rs) == 0 {
-		return
-	}
-	name := rec.Model.Name
+func (o *Orchestrator) recordMade(ctx context.Context, p *pendingAct) {
+	name, a, rs := p.rec.Model.Name, p.a, p.reimages
 	batch := len(a.Rollout.Records)
-	made, failed := o.reimage(ctx, name, rs)
+	failed, made := p.failed, p.made
 	for i, k := 0, 0; i < len(rs); i++ {
 		if len(failed) > 0 && failed[0].pos == i {
-			_ = o.store.AppendJournal(ctx, JournalEntry{Time: now, Set: name, Attempt: a.ID, Status: a.Rollout.Status, Note: fmt.Sprintf("reimage of instance %d to %s failed: %v", rs[i].Index, rs[i].Image.Version, failed[0].err)})
+			_ = o.store.AppendJournal(ctx, JournalEntry{Time: p.now, Set: name, Attempt: a.ID, Status: a.Rollout.Status, Note: fmt.Sprintf("reimage of instance %d to %s failed: %v", rs[i].Index, rs[i].Image.Version, failed[0].err)})
 			failed = failed[1:]
 			continue
 		}
 		o.emitOne(name, a.ID, plan.Event{Kind: plan.EventInstanceReimaged, Batch: batch, Instance: made[k].Index, Time: made[k].At})
 		k++
 	}
-	a.Rollout.ReimagesMade(made)
-	o.madeBuf = made[:0]
+	a.Rollout.ReimagesMade(p.made)
+	if o.madeBuf == nil {
+		o.madeBuf = p.made[:0]
+	}
+	p.made, p.failed = nil, nil
 }
 
 // failedReimage is a reimage of act's list (at pos) the fleet refused.
@@ -583,47 +752,75 @@ type failedReimage struct {
 	err error
 }
 
-// reimage makes the reimages rs, o.concurrency at a time. made lists those
-// made, in rs's order, with when each began: on a real fleet a batch is
-// reimaged a few at a time, and each instance's wait counts from its own.
-// made reuses the storage of the last batch's (a simulated batch of
-// 200,000 allocated 14 MB of bookkeeping for it); failed lists the others.
-func (o *Orchestrator) reimage(ctx context.Context, name string, rs []plan.Reimage) (made []plan.Made, failed []failedReimage) {
-	made = o.madeBuf[:0]
-	if o.concurrency <= 1 {
-		for i, r := range rs {
-			at := o.clock.Now()
-			if err := o.fleet.Reimage(ctx, name, r.Index, r.Image); err != nil {
-				failed = append(failed, failedReimage{pos: i, err: err})
-				continue
+// makeReimages carries out the reimages of every act, without the lock.
+// With a budget of one they are made one after another, set by set. Else
+// they share the budget of o.concurrency reimages in flight: each set's
+// reimages are handed out in turn with the other sets' (round robin), so a
+// large batch does not hold back a small one. Each act's made lists those
+// made, in its order, with when each began: on a real fleet a batch is
+// reimaged a few at a time, and each instance's wait counts from its own;
+// failed lists the others.
+func (o *Orchestrator) makeReimages(ctx context.Context, acts []*pendingAct) {
+	buf := o.madeBuf
+	o.madeBuf = nil
+	o.unlocked(func() {
+		if o.concurrency <= 1 {
+			for _, p := range acts {
+				// A simulated batch of 200,000 allocated 14 MB of
+				// bookkeeping: one set's list reuses the last one's.
+				made := buf[:0]
+				buf = nil
+				for i, r := range p.reimages {
+					at := o.clock.Now()
+					if err := o.fleet.Reimage(ctx, p.rec.Model.Name, r.Index, r.Image); err != nil {
+						p.failed = append(p.failed, failedReimage{pos: i, err: err})
+						continue
+					}
+					made = append(made, plan.Made{Index: r.Index, At: at})
+				}
+				p.made = made
 			}
-			made = append(made, plan.Made{Index: r.Index, At: at})
+			return
 		}
-		return made, failed
-	}
-	errs := make([]error, len(rs))
-	began := make([]time.Time, len(rs))
-	sem := make(chan struct{}, o.concurrency)
-	var wg sync.WaitGroup
-	for i, r := range rs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			began[i] = o.clock.Now()
-			errs[i] = o.fleet.Reimage(ctx, name, r.Index, r.Image)
-		}()
-	}
-	wg.Wait()
-	for i, r := range rs {
-		if errs[i] != nil {
-			failed = append(failed, failedReimage{pos: i, err: errs[i]})
-			continue
+		errs := make([][]error, len(acts))
+		began := make([][]time.Time, len(acts))
+		for k, p := range acts {
+			errs[k] = make([]error, len(p.reimages))
+			began[k] = make([]time.Time, len(p.reimages))
 		}
-		made = append(made, plan.Made{Index: r.Index, At: began[i]})
-	}
-	return made, failed
+		var wg sync.WaitGroup
+		for i := 0; ; i++ {
+			more := false
+			for k, p := range acts {
+				if i >= len(p.reimages) {
+					continue
+				}
+				more = true
+				r := p.reimages[i]
+				wg.Add(1)
+				o.slots <- struct{}{}
+				go func() {
+					defer wg.Done()
+					defer func() { <-o.slots }()
+					began[k][i] = o.clock.Now()
+					errs[k][i] = o.fleet.Reimage(ctx, p.rec.Model.Name, r.Index, r.Image)
+				}()
+			}
+			if !more {
+				break
+			}
+		}
+		wg.Wait()
+		for k, p := range acts {
+			for i, r := range p.reimages {
+				if errs[k][i] != nil {
+					p.failed = append(p.failed, failedReimage{pos: i, err: errs[k][i]})
+					continue
+				}
+				p.made = append(p.made, plan.Made{Index: r.Index, At: began[k][i]})
+			}
+		}
+	})
 }
 
 func (o *Orchestrator) emit(set string, attempt int, evs []plan.Event) {
@@ -638,11 +835,15 @@ func (o *Orchestrator) emitOne(set string, attempt int, e plan.Event) {
 	}
 }
 
-// settle records the end of an attempt.
+// settle records the end of an attempt; a completed one goes into the fleet
+// schedule, and the sets of a region phase it opens are due.
 func (o *Orchestrator) settle(rec *SetRecord, a *Attempt) {
 	switch a.Rollout.Status {
 	case plan.StatusCompleted:
 		rec.Version = a.Target.Version
+		for _, n := range o.schedule.Complete(rec.Model.Name, a.Target.Version, a.Rollout.EndTime) {
+			o.markSet(n)
+		}
 	default:
 		// R-TRIG-5: a version whose rollout did not complete is not retried.
 		if !slices.Contains(rec.Refused, a.Target.Version) {
@@ -655,27 +856,42 @@ func (o *Orchestrator) settle(rec *SetRecord, a *Attempt) {
 	rec.Scheduled = nil
 }
 
+// fleetSet is what the fleet schedule knows of a set's record.
+func fleetSet(rec *SetRecord) plan.FleetSet {
+	s := plan.FleetSet{Name: rec.Model.Name, Region: rec.Model.Region, Ref: rec.Model.Image.Ref(), Auto: rec.Model.EnableAutomaticOSUpgrade, Base: rec.Version}
+	for _, a := range rec.Attempts {
+		if a.Rollout.Status == plan.StatusCompleted {
+			s.Completed = append(s.Completed, plan.Completion{Version: a.Target.Version, At: a.Rollout.EndTime})
+		}
+	}
+	return s
+}
+
 // applyManualUpgrade reimages the listed instances to the version they run.
 func (o *Orchestrator) applyManualUpgrade(ctx context.Context, rec *SetRecord) error {
-	obs, err := o.fleet.Observe(ctx, rec.Model.Name)
+	name := rec.Model.Name
+	obs, err := o.observe(ctx, name)
 	if err != nil {
 		return fmt.Errorf("observe: %w", err)
 	}
 	ids := slices.Clone(rec.ManualUpgrade)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
+	ref := rec.Model.Image.Ref()
 	var errs []error
-	for _, id := range ids {
-		if id >= len(obs) {
-			continue
+	o.unlocked(func() {
+		for _, id := range ids {
+			if id >= len(obs) {
+				continue
+			}
+			img := plan.Image{Ref: ref, Version: obs[id].Version}
+			if err := o.fleet.Reimage(ctx, name, id, img); err != nil {
+				errs = append(errs, fmt.Errorf("manual upgrade of instance %d: %w", id, err))
+			}
 		}
-		img := plan.Image{Ref: rec.Model.Image.Ref(), Version: obs[id].Version}
-		if err := o.fleet.Reimage(ctx, rec.Model.Name, id, img); err != nil {
-			errs = append(errs, fmt.Errorf("manual upgrade of instance %d: %w", id, err))
-		}
-	}
+	})
 	rec.ManualUpgrade = nil
-	_ = o.store.AppendJournal(ctx, JournalEntry{Time: o.clock.Now(), Set: rec.Model.Name, Note: fmt.Sprintf("manual upgrade of %d instances to the latest model", len(ids))})
+	_ = o.store.AppendJournal(ctx, JournalEntry{Time: o.clock.Now(), Set: name, Note: fmt.Sprintf("manual upgrade of %d instances to the latest model", len(ids))})
 	return errors.Join(errs...)
 }
 
@@ -690,10 +906,10 @@ func (o *Orchestrator) manualTarget(rec *SetRecord) (string, bool) {
 	return v.Version, ok
 }
 
-// schedule starts the next rollout if one is due: a manual trigger now, or a
-// platform rollout on the R-TRIG-2 schedule once the version is eligible
-// (R-TRIG-1) and its region's phase may go (R-AVAIL-2).
-func (o *Orchestrator) schedule(rec *SetRecord, now time.Time) (started bool, wake time.Time) {
+// schedulePlatform starts the next rollout if one is due: a manual trigger
+// now, or a platform rollout on the fleet schedule: the candidate version
+// (R-TRIG-1, R-TRIG-5) once eligible (R-AVAIL-2), at its time (R-TRIG-2).
+func (o *Orchestrator) schedulePlatform(rec *SetRecord, now time.Time) (started bool, wake time.Time) {
 	if rec.ManualPending {
 		rec.ManualPending = false
 		if v, ok := o.manualTarget(rec); ok {
@@ -704,82 +920,39 @@ func (o *Orchestrator) schedule(rec *SetRecord, now time.Time) (started bool, wa
 		rec.Scheduled = nil
 		return false, time.Time{}
 	}
-	cand, ok := o.catalog.Latest(rec.Model.Image.Ref(), rec.Model.Region, now)
-	if !ok || compareVersions(cand.Version, rec.Version) <= 0 || slices.Contains(rec.Refused, cand.Version) {
-		rec.Scheduled = nil
-		return false, time.Time{}
-	}
-	eligibleAt, ok := o.eligibleAt(rec, cand)
+	latest, ok := o.catalog.Latest(rec.Model.Image.Ref(), rec.Model.Region, now)
+	version, ok := plan.PlatformCandidate(latest.Version, ok, rec.Version, rec.Refused)
 	if !ok {
 		rec.Scheduled = nil
 		return false, time.Time{}
 	}
-	if rec.Scheduled == nil || rec.Scheduled.Version != cand.Version || !rec.Scheduled.EligibleAt.Equal(eligibleAt) {
-		var at time.Time
-		if !rec.FirstRolloutDone {
-			// The one-time delay: within 3 hours of enabling.
-			at = maxTime(eligibleAt, rec.EnabledAt.Add(o.draw(rec.Model.Name, "first", 0, FirstRolloutWindow)))
-		} else {
-			at = eligibleAt.Add(o.draw(rec.Model.Name, "version/"+cand.Version, LaterRolloutMin, LaterRolloutMax))
+	eligibleAt := latest.PublishedAt
+	if !latest.IsGallery() {
+		// Gallery versions go by replication; platform ones by phases.
+		if eligibleAt, ok = o.schedule.EligibleAt(rec.Model.Name, version, latest.PublishedAt); !ok {
+			rec.Scheduled = nil
+			return false, time.Time{}
 		}
-		rec.Scheduled = &Schedule{Version: cand.Version, EligibleAt: eligibleAt, At: at}
+	}
+	if rec.Scheduled == nil || rec.Scheduled.Version != version || !rec.Scheduled.EligibleAt.Equal(eligibleAt) {
+		at := plan.PlatformStart(o.draw, rec.Model.Name, version, rec.FirstRolloutDone, rec.EnabledAt, eligibleAt)
+		rec.Scheduled = &Schedule{Version: version, EligibleAt: eligibleAt, At: at}
 	}
 	if now.Before(rec.Scheduled.At) {
 		return false, rec.Scheduled.At
 	}
-	return o.start(rec, cand.Version, StartedByPlatform, now), now
+	return o.start(rec, version, StartedByPlatform, now), now
 }
 
-// eligibleAt is when a version becomes eligible for the set: its
-// publication, or for platform images in a later region phase, when every
-// set of the earlier phases has completed it (R-AVAIL-2).
-func (o *Orchestrator) eligibleAt(rec *SetRecord, v ImageVersion) (time.Time, bool) {
-	if v.IsGallery() {
-		return v.PublishedAt, true
-	}
-	var peers []*SetRecord
-	var regions []string
-	for _, r := range o.sets {
-		if r.Model.EnableAutomaticOSUpgrade && r.Model.Image.Ref() == v.Ref {
-			peers = append(peers, r)
-			regions = append(regions, r.Model.Region)
-		}
-	}
-	phases, err := Phases(regions)
-	if err != nil {
-		return time.Time{}, false
-	}
-	at := v.PublishedAt
-	for _, ph := range phases {
-		if slices.Contains(ph, rec.Model.Region) {
-			return at, true
-		}
-		for _, p := range peers {
-			if !slices.Contains(ph, p.Model.Region) {
-				continue
-			}
-			done, t := completed(p, v)
-			if !done {
-				return time.Time{}, false
-			}
-			at = maxTime(at, t)
-		}
-	}
-	return at, true
-}
-
-// completed reports whether a set runs version v or newer, and since when.
-func completed(r *SetRecord, v ImageVersion) (bool, time.Time) {
-	for i := len(r.Attempts) - 1; i >= 0; i-- {
-		a := r.Attempts[i]
-		if a.Rollout.Status == plan.StatusCompleted && compareVersions(a.Target.Version, v.Version) >= 0 {
-			return true, a.Rollout.EndTime
-		}
-	}
-	if compareVersions(r.Version, v.Version) >= 0 {
-		return true, v.PublishedAt
-	}
-	return false, time.Time{}
+// draw is a deterministic duration in [lo, hi] for (seed, set, key): the
+// same seed gives the same schedule whatever order sets are stepped in.
+func (o *Orchestrator) draw(set, key string, lo, hi time.Duration) time.Duration {
+	h := fnv.New64a()
+	h.Write([]byte(set + "\x00" + key))
+	rng := rand.New(rand.NewPCG(o.seed, h.Sum64()))
+	// Whole seconds keep schedules readable.
+	span := int64((hi - lo) / time.Second)
+	return lo + time.Duration(rng.Int64N(span+1))*time.Second
 }
 
 // start opens a new attempt.
@@ -795,24 +968,6 @@ func (o *Orchestrator) start(rec *SetRecord, version, startedBy string, now time
 	rec.Attempts = append(rec.Attempts, &Attempt{ID: len(rec.Attempts) + 1, StartedBy: startedBy, Target: target, Rollout: r})
 	rec.Scheduled = nil
 	return true
-}
-
-// draw is a deterministic duration in [lo, hi] for (seed, set, key): the
-// same seed gives the same schedule whatever order sets are stepped in.
-func (o *Orchestrator) draw(set, key string, lo, hi time.Duration) time.Duration {
-	h := fnv.New64a()
-	h.Write([]byte(set + "\x00" + key))
-	rng := rand.New(rand.NewPCG(o.seed, h.Sum64()))
-	// Whole seconds keep schedules readable.
-	span := int64((hi - lo) / time.Second)
-	return lo + time.Duration(rng.Int64N(span+1))*time.Second
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
 
 // InFlight reports whether any rollout is in progress or about to start

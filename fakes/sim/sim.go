@@ -51,19 +51,22 @@ type Event struct {
 
 // Fleet is the simulated fleet. Safe for concurrent use.
 type Fleet struct {
-	mu     sync.Mutex
-	clock  PassiveClock
-	seed   uint64
-	sets   map[string]*scaleSet
-	byIdx  []*scaleSet
-	bad    map[string]fault.BadKind // by version
-	queue  timeQueue
-	onEv   func(Event)
-	resets bool
+	mu    sync.Mutex
+	clock PassiveClock
+	seed  uint64
+	sets  map[string]*scaleSet
+	byIdx []*scaleSet
+	bad   map[string]fault.BadKind // by version
+	queue timeQueue
+	// changed lists the sets changed since the last ChangedSets.
+	changed []*scaleSet
+	onEv    func(Event)
+	resets  bool
 }
 
 var (
 	_ orchestrator.Fleet       = (*Fleet)(nil)
+	_ orchestrator.ChangeFeed  = (*Fleet)(nil)
 	_ orchestrator.Provisioner = (*Fleet)(nil)
 	_ fault.Injector           = (*Fleet)(nil)
 )
@@ -107,6 +110,8 @@ type scaleSet struct {
 	// restored so from a snapshot): none in a correct run.
 	dataBase uint64
 	data     map[int32]uint64
+	// changed: in Fleet.changed.
+	changed bool
 }
 
 // dataOf is the data-disk checksum of instance i.
@@ -204,6 +209,7 @@ func (f *Fleet) UpdateModel(_ context.Context, model orchestrator.ScaleSet) erro
 		return fmt.Errorf("sim: scale set %s has %d instances, the model %d", model.Name, len(s.vms), model.Capacity)
 	}
 	s.model = model
+	f.touch(s)
 	return nil
 }
 
@@ -247,8 +253,45 @@ func (f *Fleet) Observe(_ context.Context, name string) ([]plan.Instance, error)
 	return s.obs, nil
 }
 
+// ChangedSets lists the sets changed since the last call: an instance
+// reimaged, booted, faulted or given its health verdict, a model updated,
+// and every set whose health depends on the time (flapping, lossy links).
+func (f *Fleet) ChangedSets() (sets []string, all bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.advance(f.clock.Now())
+	for _, s := range f.changed {
+		s.changed = false
+		if f.byIdx[s.index] == s {
+			sets = append(sets, s.model.Name)
+		}
+	}
+	f.changed = f.changed[:0]
+	for _, s := range f.byIdx {
+		if s == nil {
+			continue
+		}
+		for _, x := range s.extra {
+			if x.flapPeriod > 0 || x.lossPct > 0 {
+				sets = append(sets, s.model.Name)
+				break
+			}
+		}
+	}
+	return sets, false
+}
+
+// touch records that a set changed (ChangedSets).
+func (f *Fleet) touch(s *scaleSet) {
+	if !s.changed {
+		s.changed = true
+		f.changed = append(f.changed, s)
+	}
+}
+
 // refresh recomputes what instance i reports.
 func (f *Fleet) refresh(s *scaleSet, i int32, now time.Time) {
+	f.touch(s)
 	v, o := &s.vms[i], &s.obs[i]
 	before := *o
 	o.Running = v.booted && v.down == 0
@@ -317,6 +360,7 @@ func (f *Fleet) Reimage(_ context.Context, name string, id int, image plan.Image
 	if id < 0 || id >= len(s.vms) {
 		return fmt.Errorf("sim: scale set %s has no instance %d", name, id)
 	}
+	f.touch(s)
 	v := &s.vms[id]
 	s.obs[id].Version = image.Version
 	s.obs[id].Provisioning = plan.ProvisioningUpdating
@@ -392,6 +436,7 @@ func (f *Fleet) Inject(_ context.Context, name string, ids []int, sw fault.Switc
 			return fmt.Errorf("sim: scale set %s has no instance %d", name, id)
 		}
 	}
+	f.touch(s)
 	for _, id := range ids {
 		i := int32(id)
 		v := &s.vms[i]
