@@ -221,6 +221,11 @@ func (f *Fleet) DeleteScaleSet(_ context.Context, name string) error {
 	if s, ok := f.sets[name]; ok {
 		f.byIdx[s.index] = nil
 		delete(f.sets, name)
+		// Nor does the change list keep it (a soak deletes sets over and
+		// over).
+		if s.changed {
+			f.changed = slices.DeleteFunc(f.changed, func(c *scaleSet) bool { return c == s })
+		}
 	}
 	return nil
 }
