@@ -60,8 +60,12 @@ type Fleet struct {
 	queue timeQueue
 	// changed lists the sets changed since the last ChangedSets.
 	changed []*scaleSet
-	onEv    func(Event)
-	resets  bool
+	// timed holds the sets with an instance whose health depends on the
+	// time (flapping, a lossy link): the per-step scans (NextEvent,
+	// ChangedSets, Observe) visit those alone, not every set's faults.
+	timed  map[*scaleSet]struct{}
+	onEv   func(Event)
+	resets bool
 }
 
 var (
@@ -226,6 +230,7 @@ func (f *Fleet) DeleteScaleSet(_ context.Context, name string) error {
 		if s.changed {
 			f.changed = slices.DeleteFunc(f.changed, func(c *scaleSet) bool { return c == s })
 		}
+		delete(f.timed, s)
 	}
 	return nil
 }
@@ -250,9 +255,11 @@ func (f *Fleet) Observe(_ context.Context, name string) ([]plan.Instance, error)
 	if err != nil {
 		return nil, err
 	}
-	for i, x := range s.extra {
-		if x.flapPeriod > 0 || x.lossPct > 0 {
-			f.refresh(s, i, now) // flapping or lossy health depends on the time
+	if _, ok := f.timed[s]; ok {
+		for i, x := range s.extra {
+			if x.timed() {
+				f.refresh(s, i, now) // flapping or lossy health depends on the time
+			}
 		}
 	}
 	return s.obs, nil
@@ -272,16 +279,13 @@ func (f *Fleet) ChangedSets() (sets []string, all bool) {
 		}
 	}
 	f.changed = f.changed[:0]
-	for _, s := range f.byIdx {
-		if s == nil {
-			continue
-		}
-		for _, x := range s.extra {
-			if x.flapPeriod > 0 || x.lossPct > 0 {
-				sets = append(sets, s.model.Name)
-				break
-			}
-		}
+	timed := make([]*scaleSet, 0, len(f.timed))
+	for s := range f.timed {
+		timed = append(timed, s)
+	}
+	slices.SortFunc(timed, func(a, b *scaleSet) int { return int(a.index - b.index) }) // the fleet's order, not the map's
+	for _, s := range timed {
+		sets = append(sets, s.model.Name)
 	}
 	return sets, false
 }
@@ -292,6 +296,24 @@ func (f *Fleet) touch(s *scaleSet) {
 		s.changed = true
 		f.changed = append(f.changed, s)
 	}
+}
+
+// timed reports a fault that makes health depend on the time.
+func (x *extra) timed() bool { return x.flapPeriod > 0 || x.lossPct > 0 }
+
+// retime records whether s has an instance whose health depends on the
+// time (Fleet.timed).
+func (f *Fleet) retime(s *scaleSet) {
+	for _, x := range s.extra {
+		if x.timed() {
+			if f.timed == nil {
+				f.timed = map[*scaleSet]struct{}{}
+			}
+			f.timed[s] = struct{}{}
+			return
+		}
+	}
+	delete(f.timed, s)
 }
 
 // refresh recomputes what instance i reports.
@@ -442,6 +464,9 @@ func (f *Fleet) Inject(_ context.Context, name string, ids []int, sw fault.Switc
 		}
 	}
 	f.touch(s)
+	if sw.Kind == fault.Flap || sw.Kind == fault.Loss {
+		defer f.retime(s)
+	}
 	for _, id := range ids {
 		i := int32(id)
 		v := &s.vms[i]
@@ -546,7 +571,7 @@ func (f *Fleet) NextEvent() (t time.Time, ok bool) {
 	if len(f.queue.times) > 0 {
 		t, ok = time.Unix(0, f.queue.times[0]).UTC(), true
 	}
-	for _, s := range f.sets {
+	for s := range f.timed {
 		for _, x := range s.extra {
 			if x.flapPeriod > 0 {
 				n := now.Sub(x.flapSince)/x.flapPeriod + 1

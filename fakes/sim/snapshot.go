@@ -228,6 +228,10 @@ func (f *Fleet) Restore(snap Snapshot) error {
 		// A deleted set's slot stays empty: only its pending events return.
 	}
 	f.byIdx, f.sets = byIdx, sets
+	f.timed = nil
+	for _, s := range sets {
+		f.retime(s)
+	}
 	f.seed = snap.Seed // data disks and lossy health draws follow the snapshot's seed
 	f.bad = maps.Clone(snap.Bad)
 	if f.bad == nil {
