@@ -39,6 +39,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	only := fs.String("only", "", "measure only sim, planner, fleet, serve or docker")
 	fleetSets := fs.String("fleet-sets", "", "fleet case: comma-separated scale set counts (default 10,100,1000,10000; --quick 10,100); \"none\" skips the case")
 	fleetInstances := fs.String("fleet-instances", "", "fleet case: comma-separated instances per set (default 100,1000; --quick 100)")
+	fleetReps := fs.Int("fleet-reps", 0, "fleet case: repetitions of each size (default 5 up to 10^5 instances in all, 3 above)")
 	serveSets := fs.Int("serve-sets", -1, "serve case: scale sets rolling at once while GET latency is measured (default 1000; 0 skips the case)")
 	dockerSizes := fs.String("docker-sizes", "", "comma-separated container counts (default 50,100,200; --quick 50)")
 	dockerReps := fs.Int("docker-reps", 0, "repetitions of each Docker way (default 5; --quick 2, the least a confidence interval needs)")
@@ -104,6 +105,14 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if cfg.FleetInstances, ok = positiveInts(stderr, "--fleet-instances", *fleetInstances); !ok {
 			return 2
 		}
+	}
+	switch {
+	case *fleetReps < 0:
+		fmt.Fprintf(stderr, "osupgrade bench: --fleet-reps is %d, want at least 1 (0: the default)\n", *fleetReps)
+		return 2
+	case *fleetReps > 0:
+		n := *fleetReps
+		cfg.FleetReps = func(int, int) int { return n }
 	}
 	switch {
 	case *serveSets == 0:
