@@ -62,6 +62,9 @@ type ServeCase struct {
 	Quantiles []QuantileCI   `json:"quantiles"`
 	Statuses  map[string]int `json:"latestStatuses"` // runningStatus.code of the latest answers
 	Errors    int            `json:"errors"`
+	// ErrorKinds counts the failed requests by GET and HTTP status (or
+	// the transport's error).
+	ErrorKinds map[string]int `json:"errorKinds,omitempty"`
 }
 
 // QuantileCI is a quantile of one GET's latencies with a distribution-free
@@ -204,6 +207,7 @@ func RunServe(ctx context.Context, cfg ServeConfig) (ServeCase, error) {
 		ms     float64
 		status string
 		err    bool
+		why    string
 	}
 	var mu sync.Mutex
 	var samples []sample
@@ -234,6 +238,16 @@ func RunServe(ctx context.Context, cfg ServeConfig) (ServeCase, error) {
 				t0 := time.Now()
 				code, b, err := call(http.MethodGet, path, nil)
 				s := sample{latest: latest, ms: float64(time.Since(t0).Nanoseconds()) / 1e6, err: err != nil || code != http.StatusOK}
+				kind := "GET scaleSet"
+				if latest {
+					kind = "GET rollingUpgrades/latest"
+				}
+				switch {
+				case err != nil:
+					s.why = kind + ": " + err.Error()
+				case code != http.StatusOK:
+					s.why = fmt.Sprintf("%s: %d %.80s", kind, code, b)
+				}
 				if latest && !s.err {
 					var body struct {
 						Properties struct {
@@ -262,6 +276,10 @@ func RunServe(ctx context.Context, cfg ServeConfig) (ServeCase, error) {
 		switch {
 		case s.err:
 			c.Errors++
+			if c.ErrorKinds == nil {
+				c.ErrorKinds = map[string]int{}
+			}
+			c.ErrorKinds[s.why]++
 		case s.latest:
 			latest = append(latest, s.ms)
 			c.Statuses[s.status]++

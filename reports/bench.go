@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/osupgrade/osupgrade/bench"
@@ -122,6 +124,12 @@ func WriteBenchMarkdown(w io.Writer, r *bench.Report) {
 	if c := r.Serve; c != nil {
 		fmt.Fprintf(w, "## serve under a fleet\n\n%d sets × %d instances on the sim, all rolling (a manual trigger each); a Go client on loopback, %d connections, %.0f GETs/s; %d of each GET in %.1f s (set-up %.1f s); %d errors; rollingUpgrades/latest answered %v. Latency in ms: mean [95%% CI]; p50 and p99 with distribution-free 95%% intervals.\n\n",
 			c.Sets, c.Instances, c.Clients, c.Rate, c.Requests, c.Measured, c.Setup, c.Errors, c.Statuses)
+		for _, k := range slices.Sorted(maps.Keys(c.ErrorKinds)) {
+			fmt.Fprintf(w, "- %d × %s\n", c.ErrorKinds[k], k)
+		}
+		if len(c.ErrorKinds) > 0 {
+			fmt.Fprintln(w)
+		}
 		fmt.Fprint(w, "| GET | n | mean ms | p50 ms | p99 ms | max ms |\n|---|---:|---|---|---|---:|\n")
 		for _, q := range []struct {
 			name string
