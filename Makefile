@@ -96,7 +96,7 @@ features:
 # at 50/100/200 containers next to the engine's limit and Swarm; writes
 # $(OUT)/bench.{json,md,html,txt} and compares with bench/baseline.json.
 # `make bench BENCHFLAGS=--quick` is CI's (sim up to 10^5, fleets of 10 and
-# 100 sets of 100, Docker 50); `make bench-fleet` the fleet case alone, every
+# 100 sets of 100, serve with 100 sets, Docker 50); `make bench-fleet` the fleet case alone, every
 # size. `go test -bench . ./bench/` gives the simulated figures in
 # benchstat's format.
 BENCHFLAGS ?=

@@ -40,7 +40,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fleetSets := fs.String("fleet-sets", "", "fleet case: comma-separated scale set counts (default 10,100,1000,10000; --quick 10,100); \"none\" skips the case")
 	fleetInstances := fs.String("fleet-instances", "", "fleet case: comma-separated instances per set (default 100,1000; --quick 100)")
 	fleetReps := fs.Int("fleet-reps", 0, "fleet case: repetitions of each size (default 5 up to 10^5 instances in all, 3 above)")
-	serveSets := fs.Int("serve-sets", -1, "serve case: scale sets rolling at once while GET latency is measured (default 1000; 0 skips the case)")
+	serveSets := fs.Int("serve-sets", -1, "serve case: scale sets rolling at once while GET latency is measured (default 1000; --quick 100; 0 skips the case)")
 	dockerSizes := fs.String("docker-sizes", "", "comma-separated container counts (default 50,100,200; --quick 50)")
 	dockerReps := fs.Int("docker-reps", 0, "repetitions of each Docker way (default 5; --quick 2, the least a confidence interval needs)")
 	dockerWithin := fs.Duration("docker-within", 0, "wall-time budget for the Docker cases: no turn of the three ways starts once it is spent, and each case reports the turns made (0: none)")
