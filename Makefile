@@ -98,15 +98,23 @@ features:
 	fi
 
 # Benchmarks (bench/, docs in `osupgrade bench -h`): simulated rollouts at
-# 10^3..10^6, the planner alone, and Docker at 50/100/200 containers next to
-# the engine's limit and Swarm; writes $(OUT)/bench.{json,md,html,txt} and
-# compares with bench/baseline.json. `make bench BENCHFLAGS=--quick` is CI's
-# (sim up to 10^5, Docker 50). `go test -bench . ./bench/` gives the same
-# simulated figures in benchstat's format.
+# 10^3..10^6, the fleet case (one platform version over 10..10,000 sets of
+# 100 or 1,000 instances in 30 regions, makespan against its lower bounds),
+# serve's GET latency with 1,000 sets rolling, the planner alone, and Docker
+# at 50/100/200 containers next to the engine's limit and Swarm; writes
+# $(OUT)/bench.{json,md,html,txt} and compares with bench/baseline.json.
+# `make bench BENCHFLAGS=--quick` is CI's (sim up to 10^5, fleets of 10 and
+# 100 sets of 100, serve with 100 sets, Docker 50); `make bench-fleet` the fleet case alone, every
+# size. `go test -bench . ./bench/` gives the simulated figures in
+# benchstat's format.
 BENCHFLAGS ?=
 .PHONY: bench
 bench: build
 	$(BIN) bench --out $(OUT) $(BENCHFLAGS)
+
+.PHONY: bench-fleet
+bench-fleet: build
+	$(BIN) bench --only fleet --out $(OUT) $(BENCHFLAGS)
 
 # Nightly chaos: random scenarios from a seed checked against I-1..I-7, a
 # failing case shrunk into $(OUT)/; plus the checker's self-test (every

@@ -17,6 +17,8 @@ type Report struct {
 	QuantileDefinition string        `json:"quantileDefinition"`
 	Sim                []SimCase     `json:"sim"`
 	Planner            []PlannerCase `json:"planner"`
+	Fleet              []FleetCase   `json:"fleet,omitempty"`
+	Serve              *ServeCase    `json:"serve,omitempty"`
 	Growth             []Growth      `json:"growth"`
 	Docker             []DockerCase  `json:"docker"`
 	// DockerSkipped says why no Docker case ran, when none did.
@@ -69,6 +71,28 @@ type SimCase struct {
 
 // Key names the case in baseline comparisons.
 func (c SimCase) Key() string { return fmt.Sprintf("sim/mix=%s/N=%d", c.Mix, c.N) }
+
+// FleetCase is the repeated measurement of one platform rollout over a
+// fleet of Sets × Instances.
+type FleetCase struct {
+	Mix              Mix     `json:"mix"`
+	Sets             int     `json:"sets"`
+	Instances        int     `json:"instances"` // per set
+	Reps             int     `json:"reps"`
+	Wall             Summary `json:"wall"`
+	CPU              Summary `json:"cpu"`
+	BytesPerInstance Summary `json:"bytesPerInstance"`
+	// The virtual-time outcome is deterministic: one seed, one history.
+	Makespan    FleetMakespan `json:"makespan"`
+	Ratio       float64       `json:"rollingToBound"`
+	RegionRatio float64       `json:"rollingToRegionBound"`
+	Completed   int           `json:"completed"`
+}
+
+// Key names the case in baseline comparisons.
+func (c FleetCase) Key() string {
+	return fmt.Sprintf("fleet/mix=%s/sets=%d/instances=%d", c.Mix, c.Sets, c.Instances)
+}
 
 // PlannerCase is the planner alone at one size.
 type PlannerCase struct {
@@ -181,6 +205,18 @@ func (r *Report) CompareWith(base *Report) *Comparison {
 				add(s.Key(), "B/instance", s.BytesPerInstance, o.BytesPerInstance, "")
 			}
 		}
+	}
+	for _, f := range r.Fleet {
+		for _, o := range base.Fleet {
+			if o.Key() == f.Key() {
+				add(f.Key(), "CPU s", f.CPU, o.CPU, cpuTime)
+				add(f.Key(), "B/instance", f.BytesPerInstance, o.BytesPerInstance, "")
+			}
+		}
+	}
+	if r.Serve != nil && base.Serve != nil && r.Serve.Sets == base.Serve.Sets {
+		add("serve/GET scaleSet", "ms", r.Serve.ScaleSet, base.Serve.ScaleSet, cpuTime)
+		add("serve/GET rollingUpgrades/latest", "ms", r.Serve.Latest, base.Serve.Latest, cpuTime)
 	}
 	for _, p := range r.Planner {
 		for _, o := range base.Planner {

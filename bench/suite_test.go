@@ -215,3 +215,37 @@ func TestTargetsSwarmFailedAt200(t *testing.T) {
 		t.Fatalf("Swarm target %+v, want one not met that gives both times", got)
 	}
 }
+
+func TestSuiteRunsTheFleetCase(t *testing.T) {
+	var txt bytes.Buffer
+	cfg := Config{
+		Mixes: []Mix{FaultFree}, FleetSets: []int{2, 6}, FleetInstances: []int{10},
+		FleetReps: func(sets, instances int) int { return 2 },
+		Bench:     &txt, Wall: time.Now,
+	}
+	r, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Fleet) != 2 || r.Fleet[1].Sets != 6 || r.Fleet[1].Reps != 2 || r.Fleet[1].Completed != 6 || r.Fleet[0].Wall.N != 2 {
+		t.Fatalf("fleet cases: %+v", r.Fleet)
+	}
+	// 10 instances, 3 zones: 10 batches of one (zone, update domain)
+	// group each. 6 sets (eastus … southcentralus) and 2 (eastus, westus)
+	// both make 2 phases.
+	for _, c := range r.Fleet {
+		if c.Makespan.Phases != 2 || c.Makespan.Bound != 2*10*35*time.Second || c.Ratio < 1 {
+			t.Errorf("%d sets: makespan %+v, ratio %.3f", c.Sets, c.Makespan, c.Ratio)
+		}
+	}
+	if len(r.Growth) != 2 || !strings.Contains(r.Growth[0].Quantity, "fleet wall time in sets") {
+		t.Fatalf("growth: %+v", r.Growth)
+	}
+	if !strings.Contains(txt.String(), "BenchmarkFleet/mix=none/sets=6/instances=10-") {
+		t.Fatalf("benchmark lines:\n%s", txt.String())
+	}
+	base := *r
+	if c := r.CompareWith(&base); c.Regressions != 0 || len(c.Deltas) != 4 {
+		t.Fatalf("comparison with itself: %+v", c)
+	}
+}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/osupgrade/osupgrade/bench"
@@ -109,8 +111,37 @@ func WriteBenchMarkdown(w io.Writer, r *bench.Report) {
 		}
 		fmt.Fprintln(w)
 	}
+	if len(r.Fleet) > 0 {
+		fmt.Fprint(w, "## Fleet: one platform version over many scale sets\n\nSets round-robin over 30 regions (3 zones each), one version published at 0s and rolled out by the platform (R-TRIG-2 windows, R-AVAIL-2 phases). Rolling: per region phase the longest rollout of its sets, summed; total: publication to the last rollout's end (the schedule's waits included). Bound: per phase the slowest set's batches; region bound: per phase the slowest region's sum over zones of the slowest set's batches in that zone (R-AVAIL-1 across a region). Both bounds are the bench's own arithmetic.\n\n")
+		fmt.Fprint(w, "| mix | sets | per set | reps | wall s | CPU s | B/instance | total | rolling | bound | ÷ bound | region bound | ÷ region bound | completed |\n|---|---:|---:|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, c := range r.Fleet {
+			fmt.Fprintf(w, "| %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %.2f | %s | %.2f | %d |\n",
+				c.Mix, c.Sets, c.Instances, c.Reps, ci(c.Wall, "%.4g"), ci(c.CPU, "%.4g"), ci(c.BytesPerInstance, "%.0f"),
+				c.Makespan.Total, c.Makespan.Rolling, c.Makespan.Bound, c.Ratio, c.Makespan.RegionBound, c.RegionRatio, c.Completed)
+		}
+		fmt.Fprintln(w)
+	}
+	if c := r.Serve; c != nil {
+		fmt.Fprintf(w, "## serve under a fleet\n\n%d sets × %d instances on the sim, all rolling (a manual trigger each); a Go client on loopback, %d connections, %.0f GETs/s; %d of each GET in %.1f s (set-up %.1f s); %d errors; rollingUpgrades/latest answered %v. Latency in ms: mean [95%% CI]; p50 and p99 with distribution-free 95%% intervals.\n\n",
+			c.Sets, c.Instances, c.Clients, c.Rate, c.Requests, c.Measured, c.Setup, c.Errors, c.Statuses)
+		for _, k := range slices.Sorted(maps.Keys(c.ErrorKinds)) {
+			fmt.Fprintf(w, "- %d × %s\n", c.ErrorKinds[k], k)
+		}
+		if len(c.ErrorKinds) > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprint(w, "| GET | n | mean ms | p50 ms | p99 ms | max ms |\n|---|---:|---|---|---|---:|\n")
+		for _, q := range []struct {
+			name string
+			s    bench.Summary
+		}{{"scaleSet", c.ScaleSet}, {"rollingUpgradesLatest", c.Latest}} {
+			p50, p99 := c.Quantile(q.name, 0.5), c.Quantile(q.name, 0.99)
+			fmt.Fprintf(w, "| %s | %d | %s | %.3g [%.3g, %.3g] | %.3g [%.3g, %.3g] | %.3g |\n", q.name, q.s.N, ci(q.s, "%.3g"), p50.Value, p50.CILo, p50.CIHi, p99.Value, p99.CILo, p99.CIHi, q.s.Max)
+		}
+		fmt.Fprintln(w)
+	}
 	if len(r.Growth) > 0 {
-		fmt.Fprint(w, "## Growth of cost with N\n\nLeast squares on log(wall) = a + k·log(N) (gonum stat.LinearRegression, R² from stat.RSquared).\n\n| quantity | exponent k | R² | points |\n|---|---:|---:|---:|\n")
+		fmt.Fprint(w, "## Growth of cost with N\n\nLeast squares on log(wall) = a + k·log(N), N the instances (the fleet: the sets) (gonum stat.LinearRegression, R² from stat.RSquared).\n\n| quantity | exponent k | R² | points |\n|---|---:|---:|---:|\n")
 		for _, g := range r.Growth {
 			fmt.Fprintf(w, "| %s | %.3f | %.4f | %d |\n", g.Quantity, g.Exponent, g.R2, g.Points)
 		}

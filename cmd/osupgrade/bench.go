@@ -32,11 +32,15 @@ func benchDocker(ctx context.Context, pr *progress.Printer, timeScale float64) (
 
 func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := cliflag.NewFlagSet("bench", stderr)
-	quick := fs.Bool("quick", false, "CI mode: simulated fleets up to 10^5 instances, Docker at 50 containers")
+	quick := fs.Bool("quick", false, "CI mode: simulated fleets up to 10^5 instances, the fleet case at 10 and 100 sets of 100, Docker at 50 containers")
 	out := fs.String("out", "reports/out", "write bench.json, bench.md, bench.html and bench.txt (Go benchmark format) here")
 	baseline := fs.String("baseline", "bench/baseline.json", "compare with this report; \"\" for none")
 	dockerMode := fs.String("docker", "auto", "Docker cases: auto (when the engine answers), on (fail without it) or off")
-	only := fs.String("only", "", "measure only sim, planner or docker")
+	only := fs.String("only", "", "measure only sim, planner, fleet, serve or docker")
+	fleetSets := fs.String("fleet-sets", "", "fleet case: comma-separated scale set counts (default 10,100,1000,10000; --quick 10,100); \"none\" skips the case")
+	fleetInstances := fs.String("fleet-instances", "", "fleet case: comma-separated instances per set (default 100,1000; --quick 100)")
+	fleetReps := fs.Int("fleet-reps", 0, "fleet case: repetitions of each size (default 5 up to 10^5 instances in all, 3 above)")
+	serveSets := fs.Int("serve-sets", -1, "serve case: scale sets rolling at once while GET latency is measured (default 1000; --quick 100; 0 skips the case)")
 	dockerSizes := fs.String("docker-sizes", "", "comma-separated container counts (default 50,100,200; --quick 50)")
 	dockerReps := fs.Int("docker-reps", 0, "repetitions of each Docker way (default 5; --quick 2, the least a confidence interval needs)")
 	dockerWithin := fs.Duration("docker-within", 0, "wall-time budget for the Docker cases: no turn of the three ways starts once it is spent, and each case reports the turns made (0: none)")
@@ -85,33 +89,63 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	defer txt.Close()
 
 	cfg := bench.DefaultConfig(*quick)
+	ok := true
 	cfg.Bench = txt
 	if cfg.Progress = newPrinter("bench", *progressMode, stderr); cfg.Progress == nil {
+		return 2
+	}
+	if *fleetSets != "" {
+		if cfg.FleetSets = nil; *fleetSets != "none" {
+			if cfg.FleetSets, ok = positiveInts(stderr, "--fleet-sets", *fleetSets); !ok {
+				return 2
+			}
+		}
+	}
+	if *fleetInstances != "" {
+		if cfg.FleetInstances, ok = positiveInts(stderr, "--fleet-instances", *fleetInstances); !ok {
+			return 2
+		}
+	}
+	switch {
+	case *fleetReps < 0:
+		fmt.Fprintf(stderr, "osupgrade bench: --fleet-reps is %d, want at least 1 (0: the default)\n", *fleetReps)
+		return 2
+	case *fleetReps > 0:
+		n := *fleetReps
+		cfg.FleetReps = func(int, int) int { return n }
+	}
+	switch {
+	case *serveSets == 0:
+		cfg.Serve = nil
+	case *serveSets > 0:
+		cfg.Serve.Sets = *serveSets
+	case *serveSets < -1:
+		fmt.Fprintf(stderr, "osupgrade bench: --serve-sets is %d, want 0 (skip) or more\n", *serveSets)
 		return 2
 	}
 	switch *only {
 	case "":
 	case "sim":
-		cfg.PlannerSizes = nil
+		cfg.PlannerSizes, cfg.FleetSets, cfg.Serve = nil, nil, nil
 		*dockerMode = "off"
 	case "planner":
-		cfg.Mixes = nil
+		cfg.SimSizes, cfg.FleetSets, cfg.Serve = nil, nil, nil
+		*dockerMode = "off"
+	case "fleet":
+		cfg.SimSizes, cfg.PlannerSizes, cfg.Serve = nil, nil, nil
+		*dockerMode = "off"
+	case "serve":
+		cfg.SimSizes, cfg.PlannerSizes, cfg.FleetSets = nil, nil, nil
 		*dockerMode = "off"
 	case "docker":
-		cfg.Mixes, cfg.PlannerSizes = nil, nil
+		cfg.SimSizes, cfg.PlannerSizes, cfg.FleetSets, cfg.Serve = nil, nil, nil, nil
 	default:
-		fmt.Fprintf(stderr, "osupgrade bench: --only is %q, want sim, planner or docker\n", *only)
+		fmt.Fprintf(stderr, "osupgrade bench: --only is %q, want sim, planner, fleet, serve or docker\n", *only)
 		return 2
 	}
 	if *dockerSizes != "" {
-		cfg.DockerSizes = nil
-		for _, f := range strings.Split(*dockerSizes, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n < 1 {
-				fmt.Fprintf(stderr, "osupgrade bench: --docker-sizes: %q is not a container count\n", f)
-				return 2
-			}
-			cfg.DockerSizes = append(cfg.DockerSizes, n)
+		if cfg.DockerSizes, ok = positiveInts(stderr, "--docker-sizes", *dockerSizes); !ok {
+			return 2
 		}
 	}
 	if *timeScale <= 0 {
@@ -177,4 +211,20 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 1
 	}
 	return 0
+}
+
+// positiveInts reads a comma-separated list of counts for flag; false
+// (and a line on stderr naming the flag and the bad entry) when one is not
+// a positive integer.
+func positiveInts(stderr io.Writer, flag, list string) ([]int, bool) {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			fmt.Fprintf(stderr, "osupgrade bench: %s: %q is not a positive count\n", flag, f)
+			return nil, false
+		}
+		out = append(out, n)
+	}
+	return out, true
 }

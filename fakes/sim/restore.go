@@ -21,10 +21,10 @@ func (f *Fleet) RestoreBooted(model orchestrator.ScaleSet, versions []string) er
 	if len(versions) != model.Capacity {
 		return fmt.Errorf("sim: restore %s: %d versions for %d instances", model.Name, len(versions), model.Capacity)
 	}
-	s := &scaleSet{index: int32(len(f.byIdx)), model: model, vms: make([]vm, model.Capacity), obs: make([]plan.Instance, model.Capacity), extra: map[int32]*extra{}}
+	s := &scaleSet{index: int32(len(f.byIdx)), model: model, vms: make([]vm, model.Capacity), obs: make([]plan.Instance, model.Capacity), extra: map[int32]*extra{}, dataBase: f.dataBase(model.Name)}
 	for i := range s.vms {
 		zone, ud := model.Placement(i)
-		s.vms[i] = vm{booted: true, verdict: true, data: f.InitialData(model.Name, i)}
+		s.vms[i] = vm{booted: true, verdict: true}
 		s.obs[i] = plan.Instance{ID: i, Zone: zone, UpdateDomain: ud, Version: versions[i], Running: true, Provisioning: plan.ProvisioningSucceeded, Health: plan.HealthHealthy}
 	}
 	f.byIdx = append(f.byIdx, s)

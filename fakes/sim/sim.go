@@ -60,8 +60,12 @@ type Fleet struct {
 	queue timeQueue
 	// changed lists the sets changed since the last ChangedSets.
 	changed []*scaleSet
-	onEv    func(Event)
-	resets  bool
+	// timed holds the sets with an instance whose health depends on the
+	// time (flapping, a lossy link): the per-step scans (NextEvent,
+	// ChangedSets, Observe) visit those alone, not every set's faults.
+	timed  map[*scaleSet]struct{}
+	onEv   func(Event)
+	resets bool
 }
 
 var (
@@ -71,16 +75,17 @@ var (
 	_ fault.Injector           = (*Fleet)(nil)
 )
 
-// vm is an instance's hidden state. It holds no pointers, so the garbage
-// collector never scans 10^6 of them; what the fleet reports lives in
-// scaleSet.obs and is refreshed whenever an instance changes.
+// vm is an instance's hidden state, 8 bytes. It holds no pointers, so the
+// garbage collector never scans 10^6 of them; what the fleet reports lives
+// in scaleSet.obs and is refreshed whenever an instance changes. Its data
+// disk is not here: it holds the seed's initial contents (InitialData)
+// unless scaleSet.data says otherwise.
 type vm struct {
 	gen     uint32 // bumped on every reimage or reboot: stale events are dropped
 	booted  bool
 	verdict bool
 	down    uint8 // active Down switches
 	app     uint8 // active AppUnhealthy switches
-	data    uint64
 }
 
 // extra is the fault state few instances have.
@@ -104,8 +109,33 @@ type scaleSet struct {
 	vms   []vm
 	obs   []plan.Instance // what Observe reports, kept current
 	extra map[int32]*extra
+	// dataBase derives each data disk's initial contents; data holds the
+	// disks that differ from them (replaced by the planted bug, or
+	// restored so from a snapshot): none in a correct run.
+	dataBase uint64
+	data     map[int32]uint64
 	// changed: in Fleet.changed.
 	changed bool
+}
+
+// dataOf is the data-disk checksum of instance i.
+func (s *scaleSet) dataOf(i int32) uint64 {
+	if d, ok := s.data[i]; ok {
+		return d
+	}
+	return initialData(s.dataBase, i)
+}
+
+// setData records instance i's data-disk checksum.
+func (s *scaleSet) setData(i int32, d uint64) {
+	if d == initialData(s.dataBase, i) {
+		delete(s.data, i)
+		return
+	}
+	if s.data == nil {
+		s.data = map[int32]uint64{}
+	}
+	s.data[i] = d
 }
 
 // New creates an empty fleet reading time from clock; seed fixes the data
@@ -130,9 +160,20 @@ func (f *Fleet) SetBadVersion(version string, kind fault.BadKind) {
 
 // InitialData is the data-disk checksum instance id starts with.
 func (f *Fleet) InitialData(set string, id int) uint64 {
+	return initialData(f.dataBase(set), int32(id))
+}
+
+// dataBase is what the data disks of set derive from.
+func (f *Fleet) dataBase(set string) uint64 { return dataBaseOf(f.seed, set) }
+
+func dataBaseOf(seed uint64, set string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(set))
-	return splitmix(f.seed ^ h.Sum64() ^ uint64(id)*0x9e3779b97f4a7c15)
+	return seed ^ h.Sum64()
+}
+
+func initialData(base uint64, i int32) uint64 {
+	return splitmix(base ^ uint64(i)*0x9e3779b97f4a7c15)
 }
 
 func splitmix(x uint64) uint64 {
@@ -149,13 +190,10 @@ func (f *Fleet) CreateScaleSet(_ context.Context, model orchestrator.ScaleSet, v
 	if _, ok := f.sets[model.Name]; ok {
 		return fmt.Errorf("sim: scale set %s exists", model.Name)
 	}
-	s := &scaleSet{index: int32(len(f.byIdx)), model: model, vms: make([]vm, model.Capacity), obs: make([]plan.Instance, model.Capacity), extra: map[int32]*extra{}}
-	h := fnv.New64a()
-	h.Write([]byte(model.Name))
-	base := f.seed ^ h.Sum64()
+	s := &scaleSet{index: int32(len(f.byIdx)), model: model, vms: make([]vm, model.Capacity), obs: make([]plan.Instance, model.Capacity), extra: map[int32]*extra{}, dataBase: f.dataBase(model.Name)}
 	for i := range s.vms {
 		zone, ud := model.Placement(i)
-		s.vms[i] = vm{booted: true, verdict: true, data: splitmix(base ^ uint64(i)*0x9e3779b97f4a7c15)}
+		s.vms[i] = vm{booted: true, verdict: true}
 		s.obs[i] = plan.Instance{ID: i, Zone: zone, UpdateDomain: ud, Version: version, Running: true, Provisioning: plan.ProvisioningSucceeded, Health: plan.HealthHealthy}
 	}
 	f.byIdx = append(f.byIdx, s)
@@ -187,9 +225,12 @@ func (f *Fleet) DeleteScaleSet(_ context.Context, name string) error {
 	if s, ok := f.sets[name]; ok {
 		f.byIdx[s.index] = nil
 		delete(f.sets, name)
+		// Nor does the change list keep it (a soak deletes sets over and
+		// over).
 		if s.changed {
 			f.changed = slices.DeleteFunc(f.changed, func(c *scaleSet) bool { return c == s })
 		}
+		delete(f.timed, s)
 	}
 	return nil
 }
@@ -214,9 +255,11 @@ func (f *Fleet) Observe(_ context.Context, name string) ([]plan.Instance, error)
 	if err != nil {
 		return nil, err
 	}
-	for i, x := range s.extra {
-		if x.flapPeriod > 0 || x.lossPct > 0 {
-			f.refresh(s, i, now) // flapping or lossy health depends on the time
+	if _, ok := f.timed[s]; ok {
+		for i, x := range s.extra {
+			if x.timed() {
+				f.refresh(s, i, now) // flapping or lossy health depends on the time
+			}
 		}
 	}
 	return s.obs, nil
@@ -235,18 +278,14 @@ func (f *Fleet) ChangedSets() (sets []string, all bool) {
 			sets = append(sets, s.model.Name)
 		}
 	}
-	clear(f.changed) // the backing array must not keep deleted sets alive
 	f.changed = f.changed[:0]
-	for _, s := range f.byIdx {
-		if s == nil || len(s.extra) == 0 {
-			continue
-		}
-		for _, x := range s.extra {
-			if x.flapPeriod > 0 || x.lossPct > 0 {
-				sets = append(sets, s.model.Name)
-				break
-			}
-		}
+	timed := make([]*scaleSet, 0, len(f.timed))
+	for s := range f.timed {
+		timed = append(timed, s)
+	}
+	slices.SortFunc(timed, func(a, b *scaleSet) int { return int(a.index - b.index) }) // the fleet's order, not the map's
+	for _, s := range timed {
+		sets = append(sets, s.model.Name)
 	}
 	return sets, false
 }
@@ -257,6 +296,24 @@ func (f *Fleet) touch(s *scaleSet) {
 		s.changed = true
 		f.changed = append(f.changed, s)
 	}
+}
+
+// timed reports a fault that makes health depend on the time.
+func (x *extra) timed() bool { return x.flapPeriod > 0 || x.lossPct > 0 }
+
+// retime records whether s has an instance whose health depends on the
+// time (Fleet.timed).
+func (f *Fleet) retime(s *scaleSet) {
+	for _, x := range s.extra {
+		if x.timed() {
+			if f.timed == nil {
+				f.timed = map[*scaleSet]struct{}{}
+			}
+			f.timed[s] = struct{}{}
+			return
+		}
+	}
+	delete(f.timed, s)
 }
 
 // refresh recomputes what instance i reports.
@@ -337,7 +394,7 @@ func (f *Fleet) Reimage(_ context.Context, name string, id int, image plan.Image
 	v.booted, v.verdict = false, false
 	v.gen++
 	if f.resets {
-		v.data = 0
+		s.setData(int32(id), 0)
 		f.emit(Event{Time: now, Set: name, ID: id, Kind: EventDataReset, Version: image.Version})
 	}
 	f.emit(Event{Time: now, Set: name, ID: id, Kind: EventReimage, Version: image.Version})
@@ -382,8 +439,11 @@ func (f *Fleet) Data(name string) ([]uint64, error) {
 		return nil, err
 	}
 	out := make([]uint64, len(s.vms))
-	for i := range s.vms {
-		out[i] = s.vms[i].data
+	for i := range out {
+		out[i] = initialData(s.dataBase, int32(i))
+	}
+	for i, d := range s.data {
+		out[i] = d
 	}
 	return out, nil
 }
@@ -404,6 +464,9 @@ func (f *Fleet) Inject(_ context.Context, name string, ids []int, sw fault.Switc
 		}
 	}
 	f.touch(s)
+	if sw.Kind == fault.Flap || sw.Kind == fault.Loss {
+		defer f.retime(s)
+	}
 	for _, id := range ids {
 		i := int32(id)
 		v := &s.vms[i]
@@ -508,7 +571,7 @@ func (f *Fleet) NextEvent() (t time.Time, ok bool) {
 	if len(f.queue.times) > 0 {
 		t, ok = time.Unix(0, f.queue.times[0]).UTC(), true
 	}
-	for _, s := range f.sets {
+	for s := range f.timed {
 		for _, x := range s.extra {
 			if x.flapPeriod > 0 {
 				n := now.Sub(x.flapSince)/x.flapPeriod + 1

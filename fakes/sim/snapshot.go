@@ -182,7 +182,7 @@ func (f *Fleet) setSnapshot(s *scaleSet, pend map[instanceKey][]PendingEvent) Se
 	out := SetSnapshot{Format: SnapshotFormat, Time: f.clock.Now(), Index: s.index, Model: s.model, Instances: make([]InstanceSnapshot, len(s.vms))}
 	for i := range s.vms {
 		v := &s.vms[i]
-		is := InstanceSnapshot{Report: s.obs[i], Gen: v.gen, Booted: v.booted, Verdict: v.verdict, Down: v.down, App: v.app, Data: v.data, Pending: pend[instanceKey{s.index, int32(i)}]}
+		is := InstanceSnapshot{Report: s.obs[i], Gen: v.gen, Booted: v.booted, Verdict: v.verdict, Down: v.down, App: v.app, Data: s.dataOf(int32(i)), Pending: pend[instanceKey{s.index, int32(i)}]}
 		if x := s.extra[int32(i)]; x != nil {
 			is.Faults = &FaultSnapshot{SlowBoot: x.slowBoot, SlowOnly: x.slowOnly, ExtFail: x.extFail, Lie: x.lie, Pause: x.pause, FlapSince: x.flapSince, FlapPeriod: x.flapPeriod, Partition: x.partition, LossPct: x.lossPct, Latency: x.latency, LinkRate: x.linkRate}
 		}
@@ -221,13 +221,17 @@ func (f *Fleet) Restore(snap Snapshot) error {
 		}
 		taken[ss.Index] = true
 		if i < len(snap.Sets) {
-			s := restoreSet(ss)
+			s := restoreSet(ss, dataBaseOf(snap.Seed, ss.Model.Name))
 			byIdx[ss.Index] = s
 			sets[ss.Model.Name] = s
 		}
 		// A deleted set's slot stays empty: only its pending events return.
 	}
 	f.byIdx, f.sets = byIdx, sets
+	f.timed = nil
+	for _, s := range sets {
+		f.retime(s)
+	}
 	f.seed = snap.Seed // data disks and lossy health draws follow the snapshot's seed
 	f.bad = maps.Clone(snap.Bad)
 	if f.bad == nil {
@@ -263,10 +267,13 @@ func checkSet(ss SetSnapshot) error {
 	return nil
 }
 
-func restoreSet(ss SetSnapshot) *scaleSet {
-	s := &scaleSet{index: ss.Index, model: ss.Model, vms: make([]vm, len(ss.Instances)), obs: make([]plan.Instance, len(ss.Instances)), extra: map[int32]*extra{}}
+// restoreSet brings back one set; dataBase derives its initial data disks
+// (Fleet.dataBase under the snapshot's seed).
+func restoreSet(ss SetSnapshot, dataBase uint64) *scaleSet {
+	s := &scaleSet{index: ss.Index, model: ss.Model, vms: make([]vm, len(ss.Instances)), obs: make([]plan.Instance, len(ss.Instances)), extra: map[int32]*extra{}, dataBase: dataBase}
 	for i, is := range ss.Instances {
-		s.vms[i] = vm{gen: is.Gen, booted: is.Booted, verdict: is.Verdict, down: is.Down, app: is.App, data: is.Data}
+		s.vms[i] = vm{gen: is.Gen, booted: is.Booted, verdict: is.Verdict, down: is.Down, app: is.App}
+		s.setData(int32(i), is.Data)
 		s.obs[i] = is.Report
 		if x := is.Faults; x != nil {
 			s.extra[int32(i)] = &extra{slowBoot: x.SlowBoot, slowOnly: x.SlowOnly, extFail: x.ExtFail, lie: x.Lie, pause: x.Pause, flapSince: x.FlapSince, flapPeriod: x.FlapPeriod, partition: x.Partition, lossPct: x.LossPct, latency: x.Latency, linkRate: x.LinkRate}
