@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -134,21 +133,11 @@ func RunFleet(ctx context.Context, sc *scenario.File, mix Mix, wall func() time.
 	if len(sc.ScaleSets) == 0 {
 		return FleetSample{}, fmt.Errorf("bench: scenario %s has no scale sets", sc.Name)
 	}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	cpu0 := processCPU()
-	start := wall()
-	r, err := harness.Run(ctx, sc, harness.Options{Fleet: "sim"})
-	elapsed := wall().Sub(start)
-	cpu := processCPU() - cpu0
-	runtime.ReadMemStats(&after)
+	r, c, err := runMeasured(ctx, sc, wall)
 	if err != nil {
 		return FleetSample{}, err
 	}
-	if !r.OK {
-		return FleetSample{}, fmt.Errorf("bench: %s did not meet its expectations: %s", sc.Name, failedExpectations(r))
-	}
-	s := FleetSample{Sets: len(sc.ScaleSets), Instances: sc.ScaleSets[0].Instances, Mix: mix, Wall: elapsed, CPU: cpu, Bytes: after.TotalAlloc - before.TotalAlloc, Allocs: after.Mallocs - before.Mallocs}
+	s := FleetSample{Sets: len(sc.ScaleSets), Instances: sc.ScaleSets[0].Instances, Mix: mix, Wall: c.wall, CPU: c.cpu, Bytes: c.bytes, Allocs: c.allocs}
 	spans := map[string]setSpan{}
 	for _, set := range r.ScaleSets {
 		if len(set.History) == 0 {

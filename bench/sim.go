@@ -47,21 +47,11 @@ func RunSim(ctx context.Context, sc *scenario.File, mix Mix, wall func() time.Ti
 	if len(sc.ScaleSets) != 1 {
 		return SimSample{}, fmt.Errorf("bench: scenario %s has %d scale sets, want 1", sc.Name, len(sc.ScaleSets))
 	}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	cpu0 := processCPU()
-	start := wall()
-	r, err := harness.Run(ctx, sc, harness.Options{Fleet: "sim"})
-	elapsed := wall().Sub(start)
-	cpu := processCPU() - cpu0
-	runtime.ReadMemStats(&after)
+	r, c, err := runMeasured(ctx, sc, wall)
 	if err != nil {
 		return SimSample{}, err
 	}
-	if !r.OK {
-		return SimSample{}, fmt.Errorf("bench: %s did not meet its expectations: %s", sc.Name, failedExpectations(r))
-	}
-	s := SimSample{N: sc.ScaleSets[0].Instances, Mix: mix, Wall: elapsed, CPU: cpu, Bytes: after.TotalAlloc - before.TotalAlloc, Allocs: after.Mallocs - before.Mallocs}
+	s := SimSample{N: sc.ScaleSets[0].Instances, Mix: mix, Wall: c.wall, CPU: c.cpu, Bytes: c.bytes, Allocs: c.allocs}
 	if err := s.fill(r, sc); err != nil {
 		return SimSample{}, err
 	}
@@ -93,6 +83,32 @@ func (s *SimSample) fill(r *harness.Result, sc *scenario.File) error {
 	}
 	s.Bound = LowerBound(m)
 	return nil
+}
+
+// runCost is what one measured run cost the process.
+type runCost struct {
+	wall, cpu     time.Duration
+	bytes, allocs uint64
+}
+
+// runMeasured runs sc on the sim and measures its wall time, CPU time and
+// allocations; a run that misses its expectations is an error.
+func runMeasured(ctx context.Context, sc *scenario.File, wall func() time.Time) (*harness.Result, runCost, error) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	cpu0 := processCPU()
+	start := wall()
+	r, err := harness.Run(ctx, sc, harness.Options{Fleet: "sim"})
+	c := runCost{wall: wall().Sub(start), cpu: processCPU() - cpu0}
+	runtime.ReadMemStats(&after)
+	c.bytes, c.allocs = after.TotalAlloc-before.TotalAlloc, after.Mallocs-before.Mallocs
+	if err != nil {
+		return nil, c, err
+	}
+	if !r.OK {
+		return nil, c, fmt.Errorf("bench: %s did not meet its expectations: %s", sc.Name, failedExpectations(r))
+	}
+	return r, c, nil
 }
 
 func failedExpectations(r *harness.Result) string {
