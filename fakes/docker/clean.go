@@ -7,6 +7,8 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -113,7 +115,15 @@ func removeLabelled(ctx context.Context, cli *client.Client, sel filters.Args, i
 		if !ours(nw.Labels) {
 			continue
 		}
-		if err := cli.NetworkRemove(ctx, nw.ID); err != nil && !errdefs.IsNotFound(err) {
+		if err := removeNetwork(ctx, cli, nw.ID, networkRetries); err != nil {
+			var stale *staleNetworkError
+			if errors.As(err, &stale) {
+				// The engine's defect, not a leak of ours: say so, go on.
+				if progress != nil {
+					fmt.Fprintf(progress, "docker: warning: network %s stays: %v\n", nw.Name, err)
+				}
+				continue
+			}
 			errs = append(errs, fmt.Errorf("remove network %s: %w", nw.Name, err))
 			continue
 		}
@@ -143,6 +153,56 @@ func removeLabelled(ctx context.Context, cli *client.Client, sel filters.Args, i
 		return fmt.Errorf("docker: clean: %w", err)
 	}
 	return nil
+}
+
+// networkRetries are the waits before each new attempt to remove a network
+// the engine says still has endpoints: libnetwork releases a removed
+// container's endpoint after the removal returns, more slowly under load.
+var networkRetries = []time.Duration{200 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second}
+
+// staleNetworkError is a network the engine refuses to remove for "active
+// endpoints" while nothing is attached to it: Docker 20.10's libnetwork
+// keeps a stale endpoint count (seen after containers were force-removed
+// while others started) until the daemon restarts; no client call clears it.
+type staleNetworkError struct{ err error }
+
+func (e *staleNetworkError) Error() string {
+	return fmt.Sprintf("the engine keeps a stale endpoint with nothing attached (a Docker 20.10 defect; a daemon restart clears it): %v", e.err)
+}
+func (e *staleNetworkError) Unwrap() error { return e.err }
+
+// removeNetwork removes a network of ours: endpoints still attached (a
+// container of ours removed meanwhile by someone else leaves none, one
+// being removed may) are force-disconnected first, and a refusal for
+// active endpoints is retried after each wait.
+func removeNetwork(ctx context.Context, cli *client.Client, id string, waits []time.Duration) error {
+	for attempt := 0; ; attempt++ {
+		err := cli.NetworkRemove(ctx, id)
+		if err == nil || errdefs.IsNotFound(err) {
+			return nil
+		}
+		if !strings.Contains(err.Error(), "active endpoints") {
+			return err
+		}
+		nw, ierr := cli.NetworkInspect(ctx, id, network.InspectOptions{})
+		if errdefs.IsNotFound(ierr) {
+			return nil
+		}
+		for ep := range nw.Containers {
+			_ = cli.NetworkDisconnect(ctx, id, ep, true)
+		}
+		if attempt == len(waits) {
+			if ierr == nil && len(nw.Containers) == 0 {
+				return &staleNetworkError{err: err}
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(waits[attempt]):
+		}
+	}
 }
 
 // reattach rebuilds the fleet's view of the run's scale sets from the
