@@ -171,25 +171,30 @@ func (h *handler) listGalleries(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"value": out})
 }
 
-func (h *handler) getGallery(w http.ResponseWriter, r *http.Request) {
-	sub, rg, gal := r.PathValue("sub"), r.PathValue("rg"), r.PathValue("gallery")
+// galleryOf answers 404 and ok false for a gallery that holds no image.
+func (h *handler) galleryOf(w http.ResponseWriter, r *http.Request) (sub, rg, gal string, images map[string][]*galleryVersion, ok bool) {
+	sub, rg, gal = r.PathValue("sub"), r.PathValue("rg"), r.PathValue("gallery")
 	h.mu.RLock()
-	images := h.galleryImagesLocked(sub, rg)[gal]
+	images = h.galleryImagesLocked(sub, rg)[gal]
 	h.mu.RUnlock()
 	if images == nil {
 		writeError(w, notFoundGallery(gal))
+		return "", "", "", nil, false
+	}
+	return sub, rg, gal, images, true
+}
+
+func (h *handler) getGallery(w http.ResponseWriter, r *http.Request) {
+	sub, rg, gal, images, ok := h.galleryOf(w, r)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, renderGallery(sub, rg, gal, images))
 }
 
 func (h *handler) listGalleryImages(w http.ResponseWriter, r *http.Request) {
-	sub, rg, gal := r.PathValue("sub"), r.PathValue("rg"), r.PathValue("gallery")
-	h.mu.RLock()
-	images := h.galleryImagesLocked(sub, rg)[gal]
-	h.mu.RUnlock()
-	if images == nil {
-		writeError(w, notFoundGallery(gal))
+	sub, rg, gal, images, ok := h.galleryOf(w, r)
+	if !ok {
 		return
 	}
 	names := make([]string, 0, len(images))

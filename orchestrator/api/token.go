@@ -94,36 +94,28 @@ func (id *identity) openIDConfiguration(w http.ResponseWriter, r *http.Request) 
 	if !ok {
 		return
 	}
-	endpoint := issuer
-	if strings.HasSuffix(issuer, "/v2.0") {
-		endpoint = strings.TrimSuffix(issuer, "/v2.0")
-		writeJSON(w, http.StatusOK, map[string]any{
-			"issuer":                                issuer,
-			"authorization_endpoint":                endpoint + "/oauth2/v2.0/authorize",
-			"token_endpoint":                        endpoint + "/oauth2/v2.0/token",
-			"jwks_uri":                              endpoint + "/discovery/v2.0/keys",
-			"grant_types_supported":                 []string{"client_credentials"},
-			"token_endpoint_auth_methods_supported": []string{"client_secret_post", "client_secret_basic"},
-			"id_token_signing_alg_values_supported": []string{"ES256"},
-			"response_types_supported":              []string{"token"},
-			"subject_types_supported":               []string{"pairwise"},
-			"scopes_supported":                      []string{"openid"},
-			"tenant_region_scope":                   nil,
-		})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	// The tenant authority (v2.0) and ADFS differ in their paths and in a
+	// few fields of their own; the rest is one document.
+	doc := map[string]any{
 		"issuer":                                issuer,
-		"authorization_endpoint":                endpoint + "/oauth2/authorize",
-		"token_endpoint":                        endpoint + "/oauth2/token",
-		"jwks_uri":                              endpoint + "/discovery/keys",
 		"grant_types_supported":                 []string{"client_credentials"},
 		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "client_secret_basic"},
 		"id_token_signing_alg_values_supported": []string{"ES256"},
-		"access_token_issuer":                   issuer,
 		"response_types_supported":              []string{"token"},
 		"scopes_supported":                      []string{"openid"},
-	})
+	}
+	endpoint, v2 := strings.CutSuffix(issuer, "/v2.0")
+	paths := "/oauth2/authorize /oauth2/token /discovery/keys"
+	if v2 {
+		paths = "/oauth2/v2.0/authorize /oauth2/v2.0/token /discovery/v2.0/keys"
+		doc["subject_types_supported"] = []string{"pairwise"}
+		doc["tenant_region_scope"] = nil
+	} else {
+		doc["access_token_issuer"] = issuer
+	}
+	p := strings.Fields(paths)
+	doc["authorization_endpoint"], doc["token_endpoint"], doc["jwks_uri"] = endpoint+p[0], endpoint+p[1], endpoint+p[2]
+	writeJSON(w, http.StatusOK, doc)
 }
 
 // authorize answers the interactive sign-in endpoint that the discovery
