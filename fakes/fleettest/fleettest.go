@@ -1,13 +1,16 @@
 // Package fleettest is the contract every fleet backend keeps: one suite,
-// the same assertions, run against the simulated fleet and the Docker fleet
-// so that the simulation stays honest.
+// the same assertions, run against every backend registered with package
+// backend, so that the simulation stays honest.
 //
-// It must not special-case a backend: what differs (how time passes, how a
-// fleet object is re-created) comes in through World.
+// It must not special-case a backend by name: what differs (how time
+// passes, whether a fleet outlives its handle) comes from the backend's
+// declared properties and capabilities (backend.Factory, backend.Cleaner).
 package fleettest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"slices"
@@ -16,26 +19,22 @@ import (
 	"time"
 
 	"github.com/osupgrade/osupgrade/fakes/fault"
+	"github.com/osupgrade/osupgrade/internal/clock"
 	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
-// Fleet is what the suite drives.
-type Fleet interface {
-	orchestrator.Fleet
-	orchestrator.Provisioner
-	fault.Injector
-	SetBadVersion(version string, kind fault.BadKind)
-	DataDigests(ctx context.Context, set string) ([]uint64, error)
-}
+// Fleet is what the suite drives: the whole backend contract.
+type Fleet = backend.Fleet
 
 // World is one backend under test.
 type World struct {
 	Fleet Fleet
 	// Now is the scenario time.
 	Now func() time.Time
-	// Wait lets d of scenario time pass (the sim advances its virtual clock,
-	// Docker waits on the scaled clock).
+	// Wait lets d of scenario time pass (a virtual clock is advanced, a
+	// wall clock waited on).
 	Wait func(ctx context.Context, d time.Duration)
 	// Reopen replaces the fleet object with a new one over the same
 	// instances, as after a restart of the process, and returns it.
@@ -45,6 +44,100 @@ type World struct {
 // Factory makes a fresh world for one test; it registers its own cleanup
 // with t.
 type Factory func(t *testing.T) *World
+
+// WallTimeScale is the time scale of a wall-clock backend's contract run:
+// one scenario minute per wall second.
+const WallTimeScale = 60
+
+// wallConcurrency bounds a wall-clock backend's engine operations in the
+// suite, whose tests run in parallel: small, on a shared 2-core machine.
+const wallConcurrency = 4
+
+// RunRegistered runs the suite against every registered backend, one
+// subtest each (named after it). A wall-clock backend runs only without
+// -short, and is skipped when it is not available here (SkipUnavailable).
+func RunRegistered(t *testing.T) {
+	names := backend.Names()
+	if len(names) == 0 {
+		t.Fatal("no backend is registered: import them (blank imports) in the test")
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			f, err := backend.Lookup(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Clock == backend.WallClock && testing.Short() {
+				t.Skipf("skipping the %s contract run (a wall clock) in -short mode", name)
+			}
+			if f.Available != nil {
+				if err := f.Available(context.Background()); err != nil {
+					SkipUnavailable(t, name, err)
+				}
+			}
+			Run(t, func(t *testing.T) *World { return NewWorld(t, name, f) })
+		})
+	}
+}
+
+// NewWorld opens backend f (registered as name) on its kind of clock for
+// one test; a backend whose instances outlive the process (a Cleaner) is
+// cleaned when the test ends, and reopened over the same run id.
+func NewWorld(t *testing.T, name string, f backend.Factory) *World {
+	ctx := context.Background()
+	id := make([]byte, 4)
+	if _, err := rand.Read(id); err != nil {
+		t.Fatal(err)
+	}
+	cfg := backend.Config{RunID: "fleettest-" + hex.EncodeToString(id), Seed: 1}
+	w := &World{}
+	switch f.Clock {
+	case backend.VirtualClock:
+		c := clock.NewVirtual(clock.Epoch)
+		cfg.Clock = c
+		w.Now = c.Now
+		w.Wait = func(_ context.Context, d time.Duration) { c.Advance(d) }
+	case backend.WallClock:
+		c := clock.NewScaled(clock.Epoch, WallTimeScale)
+		cfg.Clock, cfg.TimeScale, cfg.Concurrency = c, WallTimeScale, wallConcurrency
+		w.Now = c.Now
+		w.Wait = func(ctx context.Context, d time.Duration) {
+			select {
+			case <-c.After(d):
+			case <-ctx.Done():
+			}
+		}
+	default:
+		t.Fatalf("backend %s: clock %v", name, f.Clock)
+	}
+	fl, err := f.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("open the %s fleet: %v", name, err)
+	}
+	w.Fleet = fl
+	t.Cleanup(func() {
+		if c, ok := w.Fleet.(backend.Cleaner); ok {
+			if err := c.Clean(context.Background()); err != nil {
+				t.Errorf("clean: %v", err)
+			}
+		}
+		if err := w.Fleet.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	w.Reopen = func(ctx context.Context) (Fleet, error) {
+		if _, outlives := w.Fleet.(backend.Cleaner); !outlives {
+			// Its state is the object itself: re-creating it is handing
+			// back the same object.
+			return w.Fleet, nil
+		}
+		if err := w.Fleet.Close(); err != nil {
+			return nil, err
+		}
+		return f.Open(ctx, cfg)
+	}
+	return w
+}
 
 // Image versions the suite uses.
 const (
@@ -83,10 +176,18 @@ func Model(name string, n int, mode plan.HealthMode) orchestrator.ScaleSet {
 // OSUPGRADE_REQUIRE_DOCKER=1, where it fails.
 func SkipWithoutEngine(t *testing.T, err error) {
 	t.Helper()
+	SkipUnavailable(t, "docker", err)
+}
+
+// SkipUnavailable skips a test when a backend cannot run here (err from its
+// Factory.Available or constructor), except in CI (CI=true) or with
+// OSUPGRADE_REQUIRE_DOCKER=1, where it fails: CI has every engine.
+func SkipUnavailable(t *testing.T, name string, err error) {
+	t.Helper()
 	if os.Getenv("CI") == "true" || os.Getenv("OSUPGRADE_REQUIRE_DOCKER") == "1" {
-		t.Fatalf("the Docker engine is required here (CI=true or OSUPGRADE_REQUIRE_DOCKER=1): %v", err)
+		t.Fatalf("the %s fleet is required here (CI=true or OSUPGRADE_REQUIRE_DOCKER=1): %v", name, err)
 	}
-	t.Skipf("skipping: the Docker engine is unreachable (%v); set OSUPGRADE_REQUIRE_DOCKER=1 to make this a failure", err)
+	t.Skipf("skipping: the %s fleet is unavailable (%v); set OSUPGRADE_REQUIRE_DOCKER=1 to make this a failure", name, err)
 }
 
 // Run runs the contract suite against worlds from newWorld.
