@@ -30,10 +30,12 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/osupgrade/osupgrade/fakes/agent"
+	dockerfleet "github.com/osupgrade/osupgrade/fakes/docker"
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/scenario"
 	"github.com/osupgrade/osupgrade/internal/progress"
 	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
@@ -54,9 +56,9 @@ const (
 
 // DockerOptions configure the Docker ways.
 type DockerOptions struct {
-	// Ours builds our Docker fleet (the CLI's factory); nil: our rollout is
-	// not measured.
-	Ours harness.DockerFactory
+	// Ours is our Docker fleet's backend (the registry's "docker", or a
+	// stand-in); without an Open our rollout is not measured.
+	Ours backend.Factory
 	// TimeScale is scenario seconds per wall second (default 60, as
 	// `osupgrade run`): boot and health waits shrink alike for all three ways.
 	TimeScale float64
@@ -313,7 +315,7 @@ func (d *Docker) buildImage(ctx context.Context, version string, bins binaries) 
 // Settings describes how the three ways run at n containers.
 func (d *Docker) Settings(n int) string {
 	return fmt.Sprintf("time scale %g (30 s boot = %s, 5 s health confirmation = %s wall); ours: 5 update domains → 5 batches of %d, %d parallel reimages; engine limit: stop+remove+create+start of all %d at %d in parallel, no health gate; Swarm: %d replicas, parallelism %d (20%%), HEALTHCHECK every %s (an exec per replica per probe: at most %d a second here, so the gate's interval is floored), monitor %s, failure action rollback, stop-first",
-		d.opts.TimeScale, d.wall(benchBootTime), d.wall(5*time.Second), plan.BatchSize(n, swarmParallelismPct), harness.DockerReimageConcurrency(), n, harness.DockerReimageConcurrency(), n, d.parallelism(n), d.healthIntervalFor(n), swarmExecsPerSecond, d.wall(5*time.Second))
+		d.opts.TimeScale, d.wall(benchBootTime), d.wall(5*time.Second), plan.BatchSize(n, swarmParallelismPct), dockerfleet.ReimageConcurrency(), n, dockerfleet.ReimageConcurrency(), n, d.parallelism(n), d.healthIntervalFor(n), swarmExecsPerSecond, d.wall(5*time.Second))
 }
 
 func (d *Docker) wall(scenarioTime time.Duration) time.Duration {
@@ -351,7 +353,7 @@ func (d *Docker) Prepare(ctx context.Context, n int) error {
 		return err
 	}
 	d.n = n
-	return parallel(ctx, n, harness.DockerReimageConcurrency(), func(ctx context.Context, i int) error {
+	return parallel(ctx, n, dockerfleet.ReimageConcurrency(), func(ctx context.Context, i int) error {
 		_, err := d.cli.VolumeCreate(ctx, volume.CreateOptions{Name: d.volumeName(i), Labels: d.labels()})
 		return err
 	})
@@ -378,7 +380,7 @@ func (d *Docker) startContainer(ctx context.Context, i int, img string) error {
 // after.
 func (d *Docker) Limit(ctx context.Context, n int) (time.Duration, error) {
 	d.logf("creating %d containers", n)
-	if err := parallel(ctx, n, harness.DockerReimageConcurrency(), func(ctx context.Context, i int) error {
+	if err := parallel(ctx, n, dockerfleet.ReimageConcurrency(), func(ctx context.Context, i int) error {
 		return d.startContainer(ctx, i, d.image[0])
 	}); err != nil {
 		return 0, fmt.Errorf("create %d containers: %w", n, err)
@@ -386,7 +388,7 @@ func (d *Docker) Limit(ctx context.Context, n int) (time.Duration, error) {
 	d.logf("recreating %d containers", n)
 	start := time.Now()
 	stop := 10
-	err := parallel(ctx, n, harness.DockerReimageConcurrency(), func(ctx context.Context, i int) error {
+	err := parallel(ctx, n, dockerfleet.ReimageConcurrency(), func(ctx context.Context, i int) error {
 		name := d.containerName(i)
 		if err := d.cli.ContainerStop(ctx, name, container.StopOptions{Timeout: &stop}); err != nil {
 			return err
@@ -582,7 +584,7 @@ func (d *Docker) removeContainers(ctx context.Context) error {
 		if len(cs) == 0 {
 			return nil
 		}
-		if err := parallel(ctx, len(cs), harness.DockerReimageConcurrency(), func(ctx context.Context, i int) error {
+		if err := parallel(ctx, len(cs), dockerfleet.ReimageConcurrency(), func(ctx context.Context, i int) error {
 			err := d.cli.ContainerRemove(ctx, cs[i].ID, container.RemoveOptions{Force: true})
 			if errdefs.IsNotFound(err) || errdefs.IsConflict(err) {
 				return nil // gone, or already being removed
@@ -605,7 +607,7 @@ func (d *Docker) removeContainers(ctx context.Context) error {
 // its start to its end on the scaled clock, converted to wall time; building
 // and removing the fleet is not counted.
 func (d *Docker) Ours(ctx context.Context, n int) (time.Duration, error) {
-	if d.opts.Ours == nil {
+	if d.opts.Ours.Open == nil {
 		return 0, errors.New("the Docker fleet is not compiled into this binary")
 	}
 	src := fmt.Sprintf(`name: bench-docker-%d
@@ -622,7 +624,7 @@ expect: {status: Completed, failed: 0}
 	if err != nil {
 		return 0, err
 	}
-	r, err := harness.Run(ctx, sc, harness.Options{Fleet: "docker", Docker: d.opts.Ours, TimeScale: d.opts.TimeScale, Progress: d.opts.Progress.Writer()})
+	r, err := harness.Run(ctx, sc, harness.Options{Fleet: "docker", Backend: d.opts.Ours, TimeScale: d.opts.TimeScale, Progress: d.opts.Progress.Writer()})
 	if err != nil {
 		return 0, err
 	}
@@ -651,7 +653,7 @@ func (d *Docker) removeWorkload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	errs = append(errs, parallel(ctx, len(cs), harness.DockerReimageConcurrency(), func(ctx context.Context, i int) error {
+	errs = append(errs, parallel(ctx, len(cs), dockerfleet.ReimageConcurrency(), func(ctx context.Context, i int) error {
 		err := d.cli.ContainerRemove(ctx, cs[i].ID, container.RemoveOptions{Force: true})
 		if errdefs.IsNotFound(err) {
 			return nil

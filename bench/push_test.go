@@ -2,9 +2,7 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -15,9 +13,8 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/osupgrade/osupgrade/fakes/docker"
-	"github.com/osupgrade/osupgrade/harness"
-	"github.com/osupgrade/osupgrade/internal/clock"
 	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
@@ -46,13 +43,14 @@ func TestPushRollout(t *testing.T) {
 	const scale = 20 // bench's default time scale
 	ctx := context.Background()
 	var poll bool
-	d, err := newPushBench(ctx, scale, func(ctx context.Context, runID string, clk *clock.Scaled, progress io.Writer) (harness.Backend, func(context.Context) error, error) {
-		f, err := docker.New(ctx, docker.Options{RunID: fmt.Sprintf("%s-%d", runID, time.Now().UnixNano()%1e6), Clock: clk, TimeScale: clk.Scale(), PollAgents: poll})
-		if err != nil {
-			return nil, nil, err
-		}
-		return f, func(ctx context.Context) error { return errors.Join(f.Clean(ctx), f.Close()) }, nil
-	})
+	ours, err := backend.Lookup("docker") // its properties; Open polls or not
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours.Open = func(ctx context.Context, c backend.Config) (backend.Fleet, error) {
+		return docker.New(ctx, docker.Options{RunID: c.RunID, Clock: c.Clock, TimeScale: c.TimeScale, PollAgents: poll})
+	}
+	d, err := newPushBench(ctx, scale, ours)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +138,7 @@ func benchModel(n int) orchestrator.ScaleSet {
 
 // newPushBench is NewDocker without the swarm: the images and the network
 // the limit way needs, on a run of its own.
-func newPushBench(ctx context.Context, scale float64, ours harness.DockerFactory) (*Docker, error) {
+func newPushBench(ctx context.Context, scale float64, ours backend.Factory) (*Docker, error) {
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, err

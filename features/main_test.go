@@ -1,6 +1,7 @@
 package features
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"strconv"
@@ -9,39 +10,37 @@ import (
 
 	"github.com/osupgrade/osupgrade/features/steps"
 	"github.com/osupgrade/osupgrade/harness"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
+
+	// The backends the features run on (OSUPGRADE_FLEET), registered by
+	// name.
+	_ "github.com/osupgrade/osupgrade/fakes/docker"
+	_ "github.com/osupgrade/osupgrade/fakes/sim"
 )
 
 // reportDir is where the junit and cucumber reports go; godog resolves
 // report paths from the package directory.
 const reportDir = "../reports/out"
 
-// dockerFleet builds the Docker fleet for @docker scenarios; a file of this
-// package sets it when the Docker fleet is compiled in (fleet_docker_test.go).
-var dockerFleet harness.DockerFactory
-
-// fleetFromEnv is OSUPGRADE_FLEET: "sim" (default) runs every scenario on the
-// simulated fleet; "docker" runs the @docker scenarios on containers.
-func fleetFromEnv() (string, error) {
-	switch f := os.Getenv("OSUPGRADE_FLEET"); f {
-	case "", "sim":
-		return "sim", nil
-	case "docker":
-		return "docker", nil
-	default:
-		return "", fmt.Errorf("OSUPGRADE_FLEET is %q, want sim or docker", f)
+// fleetFromEnv is OSUPGRADE_FLEET, a registered backend: "sim" (default)
+// runs every scenario on the simulated fleet; a wall-clock backend
+// ("docker") runs the @docker scenarios, sized for real processes.
+func fleetFromEnv() (string, backend.Factory, error) {
+	name := cmp.Or(os.Getenv("OSUPGRADE_FLEET"), harness.DefaultFleet)
+	f, err := backend.Lookup(name)
+	if err != nil {
+		return "", f, fmt.Errorf("OSUPGRADE_FLEET: %w", err)
 	}
+	return name, f, nil
 }
 
 func TestFeatures(t *testing.T) {
-	fleet, err := fleetFromEnv()
+	fleet, fb, err := fleetFromEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
 	tags := ""
-	if fleet == "docker" {
-		if dockerFleet == nil {
-			t.Fatal("OSUPGRADE_FLEET=docker, but the Docker fleet is not wired into features/ (no fakes/docker factory): @docker scenarios cannot run on containers")
-		}
+	if fb.Clock == backend.WallClock {
 		tags = "@docker"
 	}
 	order, err := randomSeed()
@@ -60,7 +59,7 @@ func TestFeatures(t *testing.T) {
 		}
 	})
 	suite := steps.Suite{
-		Config:    steps.Config{Fleet: fleet, Docker: dockerFleet},
+		Config:    steps.Config{Fleet: fleet},
 		JUnit:     report,
 		Format:    fmt.Sprintf("pretty,cucumber:%s/features-%s.cucumber.json", reportDir, fleet),
 		Paths:     []string{"."},

@@ -2,10 +2,6 @@ package harness_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"io"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,7 +10,6 @@ import (
 	"github.com/osupgrade/osupgrade/fakes/fleettest"
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/scenario"
-	"github.com/osupgrade/osupgrade/internal/clock"
 )
 
 // The differential check on the real thing: short shipped scenarios, one
@@ -38,11 +33,11 @@ func TestFleetsAgreeOnShippedScenarios(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := harness.FitsBothFleets(sc); err != nil {
+			if err := harness.FitsAll(sc, "sim", "docker"); err != nil {
 				t.Fatalf("a shipped scenario chosen to fit both fleets does not: %v", err)
 			}
 			sim := harness.Options{Fleet: "sim"}
-			containers := harness.Options{Fleet: "docker", Docker: dockerFleet, TimeScale: 20, Wall: time.Now}
+			containers := harness.Options{Fleet: "docker", TimeScale: 20, Wall: time.Now}
 			a, b, err := harness.Compare(ctx, sc, sim, containers)
 			if err != nil {
 				t.Fatal(err)
@@ -77,18 +72,4 @@ func TestFleetsAgreeOnShippedScenarios(t *testing.T) {
 			}
 		})
 	}
-}
-
-// dockerFleet builds one run's containers, labelled after the scenario and
-// a random suffix, and removes them when the run ends.
-func dockerFleet(ctx context.Context, name string, clk *clock.Scaled, progress io.Writer) (harness.Backend, func(context.Context) error, error) {
-	suffix := make([]byte, 3)
-	if _, err := rand.Read(suffix); err != nil {
-		return nil, nil, err
-	}
-	f, err := docker.New(ctx, docker.Options{RunID: "d-" + name + "-" + hex.EncodeToString(suffix), Clock: clk, TimeScale: clk.Scale(), Progress: progress})
-	if err != nil {
-		return nil, nil, err
-	}
-	return f, func(ctx context.Context) error { return errors.Join(f.Clean(ctx), f.Close()) }, nil
 }

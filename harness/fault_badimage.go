@@ -15,16 +15,8 @@ type badImage struct{}
 
 func init() { register("bad-image", badImage{}) }
 
-// BadVersions is implemented by fleets that can build a bad image version.
-type BadVersions interface {
-	SetBadVersion(version string, kind fault.BadKind)
-}
-
 func (badImage) Apply(_ context.Context, w *World, t Target) (func(context.Context) error, error) {
-	bv, ok := w.Fleet.(BadVersions)
-	if !ok {
-		return nil, fmt.Errorf("%w: the %s fleet cannot build bad images", fault.ErrUnsupported, w.FleetName)
-	}
+	bv := w.Fleet
 	kind := fault.NeverHealthy
 	if t.Entry.Kind != "" {
 		k, err := fault.ParseBadKind(t.Entry.Kind)

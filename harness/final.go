@@ -10,7 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/osupgrade/osupgrade/fakes/fault"
 	"github.com/osupgrade/osupgrade/harness/scenario"
+	"github.com/osupgrade/osupgrade/internal/netfault"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
@@ -71,12 +74,6 @@ const (
 // an instance still booting after that never will (a crashing image), and
 // the run ends with a problem saying which.
 const SettleLimit = 6 * plan.HealthTimeout
-
-// MaxDockerInstances is the most instances (every scale set of a scenario
-// together) a scenario may have to run on Docker by `run --fleet auto` and
-// to be compared between the fleets (`run --fleet both`): more would take
-// hours on a 2-core machine.
-const MaxDockerInstances = 50
 
 // reimageLog records every reimage the fleet accepted (a call that
 // returned without error), with the orchestrator step that made it. It is
@@ -404,35 +401,71 @@ func formatBatches(bs []FleetBatch) string {
 	return strings.Join(parts, " ")
 }
 
-// FitsDocker says whether `run --fleet auto` runs a scenario on Docker:
-// nil, or why not. Not when its `fleets:` leaves Docker out, when its scale
-// sets hold more than MaxDockerInstances together (hours on a 2-core
-// machine), or when this machine cannot run it honestly on Docker
-// (CheckFleet: latency without netem).
-func FitsDocker(f *scenario.File) error {
+// Fits says whether a scenario runs on the named backend, for `run --fleet
+// auto` and `both`: nil, or why not. Not when its `fleets:` leaves the
+// backend out, when its scale sets hold more instances together than the
+// backend takes (Factory.MaxInstances), or when this machine cannot run it
+// honestly there (CheckFleet: latency without netem).
+func Fits(f *scenario.File, fleet string) error {
+	fb, err := backend.Lookup(fleet)
+	if err != nil {
+		return err
+	}
 	n := 0
 	for _, s := range f.ScaleSets {
 		n += s.Instances
 	}
-	if n > MaxDockerInstances {
-		return fmt.Errorf("%d instances: Docker takes at most %d", n, MaxDockerInstances)
+	if fb.MaxInstances > 0 && n > fb.MaxInstances {
+		return fmt.Errorf("%d instances: the %s fleet takes at most %d", n, fleet, fb.MaxInstances)
 	}
-	if len(f.Fleets) > 0 && !slices.Contains(f.Fleets, "docker") {
+	if len(f.Fleets) > 0 && !slices.Contains(f.Fleets, fleet) {
 		return fmt.Errorf("its expectations are written for %s", strings.Join(f.Fleets, ", "))
 	}
-	return CheckFleet(f, "docker")
+	return checkNetwork(f, fb.KernelNetwork)
 }
 
-// FitsBothFleets says whether a scenario runs on both fleets and their
-// final states are compared (`run --fleet both`): nil, or why not. It must
-// fit Docker (FitsDocker), and its `fleets:` must not leave the simulator
-// out: a scenario whose author says one fleet cannot judge it is not
-// compared.
-func FitsBothFleets(f *scenario.File) error {
-	if len(f.Fleets) > 0 && !slices.Contains(f.Fleets, "sim") {
-		return fmt.Errorf("its expectations are written for %s", strings.Join(f.Fleets, ", "))
+// FitsAll says whether a scenario runs on every one of the named backends
+// and their final states are compared (`run --fleet both`): nil, or the
+// first reason why not. A scenario whose author says one fleet cannot
+// judge it is not compared.
+func FitsAll(f *scenario.File, fleets ...string) error {
+	for _, fl := range fleets {
+		if err := Fits(f, fl); err != nil {
+			return err
+		}
 	}
-	return FitsDocker(f)
+	return nil
+}
+
+// CheckFleet says whether this machine can run a scenario honestly on the
+// named backend; an error names what is missing and the alternative.
+func CheckFleet(f *scenario.File, fleet string) error {
+	fb, err := backend.Lookup(fleet)
+	if err != nil {
+		return err
+	}
+	return checkNetwork(f, fb.KernelNetwork)
+}
+
+// preflight refuses, before anything is built, a scenario this machine
+// cannot run honestly on the world's fleet.
+func (w *World) preflight(f *scenario.File) error { return checkNetwork(f, w.kernelNetwork) }
+
+// checkNetwork: on a fleet whose network faults act on a kernel link
+// (Factory.KernelNetwork), latency needs sch_netem, unless it is shaped
+// with TBF.
+func checkNetwork(f *scenario.File, kernelNetwork bool) error {
+	if !kernelNetwork {
+		return nil
+	}
+	for _, e := range f.Timeline {
+		if e.Fault == "latency" && e.Kind != "tbf" {
+			if err := netfault.NetemAvailable(); err != nil {
+				return fmt.Errorf("%w: latency: %v; the closest honest alternative is slow-link (a TBF rate limit), or latency with kind: tbf, which shapes the link so that a probe's %d bytes take the delay", fault.ErrUnsupported, err, netfault.ProbeBytes)
+			}
+		}
+	}
+	return nil
 }
 
 // Compare runs a scenario on two fleets, one after the other, and compares
@@ -467,4 +500,4 @@ func Compare(ctx context.Context, f *scenario.File, first, second Options) (a, b
 	return a, b, nil
 }
 
-func fleetName(o Options) string { return cmp.Or(o.Fleet, "sim") }
+func fleetName(o Options) string { return cmp.Or(o.Fleet, DefaultFleet) }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
@@ -43,20 +44,6 @@ func (j *Journal) violate(id string, at time.Time, msg string) {
 		v.first = append(v.first, at.Format(time.RFC3339)+" "+msg)
 	}
 }
-
-// Inventory is implemented by fleets that can list what they did not create
-// (I-7): containers, networks, volumes and images without the run's labels.
-// The world compares a listing taken before the run with one taken after.
-type Inventory interface {
-	Foreign(ctx context.Context) ([]string, error)
-	// Addressed reports whether the fleet's own engine client asked for a
-	// change to the object of one Foreign line: the engine is shared, and
-	// an object someone else removed meanwhile is not the run's doing.
-	Addressed(line string) bool
-}
-
-// setLister is implemented by the sim: the scale sets it holds.
-type setLister interface{ Sets() []string }
 
 // checkInvariants evaluates I-1..I-7 at the end of a run. final and data are
 // the fleet's last report and data-disk digests by set.
@@ -243,7 +230,7 @@ func (w *World) checkHistory(s *setJournal) {
 func (w *World) checkForeign(ctx context.Context) string {
 	j := w.journal
 	now := w.Clock.Now()
-	if inv, ok := w.Fleet.(Inventory); ok {
+	if inv, ok := w.Fleet.(backend.Inventory); ok {
 		after, err := inv.Foreign(ctx)
 		if err != nil {
 			j.violate("I-7", now, fmt.Sprintf("not checked: listing what the run did not create failed: %v", err))
@@ -268,7 +255,7 @@ func (w *World) checkForeign(ctx context.Context) string {
 		}
 		return fmt.Sprintf("%d objects the run did not create, none touched%s", len(w.foreignAt0), note)
 	}
-	if sl, ok := w.Fleet.(setLister); ok {
+	if sl, ok := w.Fleet.(backend.SetLister); ok {
 		var want []string
 		for _, s := range w.journal.order {
 			want = append(want, s.name)
@@ -287,7 +274,7 @@ func (w *World) checkForeign(ctx context.Context) string {
 // splitAddressed separates the lines of objects the fleet's engine client
 // addressed from the others (changed lines "before -> after" are matched by
 // their before part).
-func splitAddressed(inv Inventory, lines []string) (addressed, others []string) {
+func splitAddressed(inv backend.Inventory, lines []string) (addressed, others []string) {
 	for _, l := range lines {
 		before, _, _ := strings.Cut(l, " -> ")
 		if inv.Addressed(before) {
@@ -368,13 +355,11 @@ func (w *World) addInvariants(ctx context.Context, r *Result) error {
 				return fmt.Errorf("observe %s for the invariants: %w", s.name, err)
 			}
 			final[s.name] = obs
-			if dd, ok := w.Fleet.(dataDisks); ok {
-				d, err := dd.DataDigests(ctx, s.name)
-				if err != nil {
-					return fmt.Errorf("read data disks of %s: %w", s.name, err)
-				}
-				data[s.name] = d
+			d, err := w.Fleet.DataDigests(ctx, s.name)
+			if err != nil {
+				return fmt.Errorf("read data disks of %s: %w", s.name, err)
 			}
+			data[s.name] = d
 		}
 	}
 	unlock := w.lockJournal()

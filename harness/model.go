@@ -6,6 +6,7 @@ import (
 
 	"github.com/osupgrade/osupgrade/harness/scenario"
 	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
@@ -117,3 +118,7 @@ func or(s, def string) string {
 	}
 	return s
 }
+
+// Backend is a fleet the harness can build worlds on: the whole backend
+// contract (package backend).
+type Backend = backend.Fleet

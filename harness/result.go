@@ -278,10 +278,8 @@ func (w *World) setResult(ctx context.Context, name, initialVersion string) (sr 
 		return sr, fs, fmt.Errorf("observe %s: %w", name, err)
 	}
 	var data []uint64
-	if dd, ok := w.Fleet.(dataDisks); ok {
-		if data, err = dd.DataDigests(ctx, name); err != nil {
-			return sr, fs, fmt.Errorf("read data disks of %s: %w", name, err)
-		}
+	if data, err = w.Fleet.DataDigests(ctx, name); err != nil {
+		return sr, fs, fmt.Errorf("read data disks of %s: %w", name, err)
 	}
 	before := w.dataAt0[name]
 	var fleetRolledBack map[int]bool

@@ -1,13 +1,15 @@
 package harness
 
 import (
+	"cmp"
 	"context"
+	cryptorand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
 	"math/rand/v2"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -15,37 +17,37 @@ import (
 	"time"
 
 	"github.com/osupgrade/osupgrade/fakes/fault"
-	"github.com/osupgrade/osupgrade/fakes/sim"
 	"github.com/osupgrade/osupgrade/harness/scenario"
 	"github.com/osupgrade/osupgrade/internal/clock"
 	"github.com/osupgrade/osupgrade/internal/progress"
 	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 	"github.com/osupgrade/osupgrade/orchestrator/metrics"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 	"github.com/osupgrade/osupgrade/orchestrator/plan/plantedbugs"
 )
 
-// Backend is a fleet the harness can build worlds on.
-type Backend interface {
-	orchestrator.Fleet
-	orchestrator.Provisioner
-}
-
-// DockerFactory builds a Docker-backed fleet on a scaled clock; the CLI sets
-// it when the Docker fleet is compiled in.
-type DockerFactory func(ctx context.Context, runID string, clk *clock.Scaled, progress io.Writer) (Backend, func(context.Context) error, error)
+// DefaultFleet is the backend a scenario runs on when Options say none.
+const DefaultFleet = "sim"
 
 // Options say how to run a scenario.
 type Options struct {
-	// Fleet is "sim" (default) or "docker".
-	Fleet  string
-	Docker DockerFactory
-	// TimeScale is scenario seconds per wall second on docker (default 60).
+	// Fleet names the backend (package backend's registry; default
+	// DefaultFleet).
+	Fleet string
+	// Backend, when it has an Open, is the fleet's factory instead of the
+	// one registered as Fleet (a test standing one backend in for another).
+	Backend backend.Factory
+	// RunPrefix starts the run id that names and labels the fleet's
+	// resources, before the scenario's name and a random suffix.
+	RunPrefix string
+	// TimeScale is scenario seconds per wall second on a wall-clock
+	// backend (default 60).
 	TimeScale float64
 	// Poll is how often a fleet without event notification is observed
 	// while a rollout runs, in scenario time (default 5s).
 	Poll time.Duration
-	// Progress receives the Docker fleet's set-up lines; nil: Printer's.
+	// Progress receives a wall-clock fleet's set-up lines; nil: Printer's.
 	Progress io.Writer
 	// Printer shows the rollout events (a batch started, finished) as
 	// they happen; nil: silent.
@@ -53,13 +55,13 @@ type Options struct {
 	// Wall measures the run's wall time; nil: not measured.
 	Wall func() time.Time
 	// JournalSlack shortens the journal's 5-minute upgrade wait where the
-	// fleet's timestamps trail the orchestrator's decisions (docker:
-	// default 30s of scenario time).
+	// fleet's timestamps trail the orchestrator's decisions (default: the
+	// backend's Factory.JournalSlack).
 	JournalSlack time.Duration
 
 	// observeOnly: the world learns of the fleet's changes only by
 	// observing it, even on the sim (whose NextEvent it then ignores), as
-	// on Docker. Set by this package's tests.
+	// on a wall-clock fleet. Set by this package's tests.
 	observeOnly bool
 
 	// bugs are planted in the planner (through its hooks) and the fleet:
@@ -72,7 +74,7 @@ type Options struct {
 type World struct {
 	Scenario  *scenario.File
 	FleetName string
-	Fleet     Backend
+	Fleet     backend.Fleet
 	Orch      *orchestrator.Orchestrator
 	Store     *orchestrator.MemoryStore
 	Clock     orchestrator.Clock
@@ -117,6 +119,11 @@ type World struct {
 	// userStarted are the sets whose next rollout the world asked for by a
 	// manual trigger: the journal holds them to R-AVAIL-1 within the set.
 	userStarted map[string]bool
+
+	// concurrency is how many reimages the orchestrator runs at once
+	// (Factory.ReimageConcurrency); kernelNetwork is Factory.KernelNetwork.
+	concurrency   int
+	kernelNetwork bool
 }
 
 type firedOn struct {
@@ -149,59 +156,21 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 	if f.Start != nil {
 		w.Start = f.Start.UTC()
 	}
-	w.FleetName = opts.Fleet
-	if w.FleetName == "" {
-		w.FleetName = "sim"
+	w.FleetName = cmp.Or(opts.Fleet, DefaultFleet)
+	fb := opts.Backend
+	if fb.Open == nil {
+		var err error
+		if fb, err = backend.Lookup(w.FleetName); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
+		}
 	}
-	concurrency := 1
-	slack := opts.JournalSlack
-	switch w.FleetName {
-	case "sim":
-		w.virtual = clock.NewVirtual(w.Start)
-		w.Clock = w.virtual
-		sf := sim.New(w.virtual, w.Seed)
-		w.Fleet = sf
-		w.journal = NewJournal(slack)
-		sf.OnEvent(w.simEvent)
-		if opts.bugs.Has(plantedbugs.RecreateDataVolume) {
-			sf.ResetDataOnReimage(true)
-		}
-	case "docker":
-		if opts.Docker == nil {
-			return nil, fmt.Errorf("%w: the docker fleet is not available in this build", ErrBadInput)
-		}
-		scale := opts.TimeScale
-		if scale <= 0 {
-			scale = 60
-		}
-		w.scaled = clock.NewScaled(w.Start, scale)
-		w.scaled.Hold()                                            // until every instance is up: building them is not scenario time
-		w.settle = time.Duration(2 * scale * float64(time.Second)) // two wall seconds
-		w.Clock = w.scaled
-		setup := opts.Progress
-		if setup == nil {
-			setup = opts.Printer.Writer()
-		}
-		fl, closer, err := opts.Docker(ctx, f.Name, w.scaled, setup)
-		if err != nil {
-			return nil, fmt.Errorf("docker fleet: %w", err)
-		}
-		w.Fleet = fl
-		w.closers = append(w.closers, closer)
-		concurrency = DockerReimageConcurrency()
-		if slack == 0 {
-			slack = 30 * time.Second
-		}
-		if err := w.watchFleet(ctx, slack); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("%w: fleet %q: want sim or docker", ErrBadInput, w.FleetName)
+	if err := w.openFleet(ctx, fb, f, opts); err != nil {
+		return nil, err
 	}
 	if err := w.preflight(f); err != nil {
 		return nil, err
 	}
-	if inv, ok := w.Fleet.(Inventory); ok {
+	if inv, ok := w.Fleet.(backend.Inventory); ok {
 		var err error
 		if w.foreignAt0, err = inv.Foreign(ctx); err != nil {
 			return nil, fmt.Errorf("list what the run did not create (I-7): %w", err)
@@ -210,7 +179,7 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 	w.ctl = newControlPlane(w)
 	w.Store = orchestrator.NewMemoryStore()
 	w.reimages = newReimageLog(w.Clock, f.ScaleSets)
-	w.orchOpts = orchestrator.Options{Clock: w.Clock, Fleet: &Interceptor{Fleet: w.Fleet, Funcs: InterceptFuncs{Observe: w.ctl.observe, Reimage: w.reimages.wrap(w.ctl.reimage), Changed: w.ctl.changed}}, Store: journalStore{w.Store}, Seed: w.Seed, ReimageConcurrency: concurrency, Planner: opts.bugs.Options()}
+	w.orchOpts = orchestrator.Options{Clock: w.Clock, Fleet: &Interceptor{Fleet: w.Fleet, Funcs: InterceptFuncs{Observe: w.ctl.observe, Reimage: w.reimages.wrap(w.ctl.reimage), Changed: w.ctl.changed}}, Store: journalStore{w.Store}, Seed: w.Seed, ReimageConcurrency: w.concurrency, Planner: opts.bugs.Options()}
 	o, err := orchestrator.New(ctx, w.orchOpts)
 	if err != nil {
 		return nil, err
@@ -234,11 +203,7 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 		}
 		w.images = append(w.images, v)
 		if img.Bad != "" {
-			bv, ok := w.Fleet.(BadVersions)
-			if !ok {
-				return nil, fmt.Errorf("%w: the %s fleet cannot build bad images", fault.ErrUnsupported, w.FleetName)
-			}
-			bv.SetBadVersion(v.Version, fault.BadKind(img.Bad))
+			w.Fleet.SetBadVersion(v.Version, fault.BadKind(img.Bad))
 		}
 	}
 	for i := range f.ScaleSets {
@@ -270,20 +235,18 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 				return nil, fmt.Errorf("%w: scaleSets[%d].runningVersion: %v", ErrBadInput, i, err)
 			}
 		}
-		if dd, ok := w.Fleet.(dataDisks); ok {
-			d, err := dd.DataDigests(ctx, s.Name)
-			if err != nil {
-				return nil, fmt.Errorf("read data disks of %s: %w", s.Name, err)
-			}
-			w.dataAt0[s.Name] = d
+		d, err := w.Fleet.DataDigests(ctx, s.Name)
+		if err != nil {
+			return nil, fmt.Errorf("read data disks of %s: %w", s.Name, err)
 		}
+		w.dataAt0[s.Name] = d
 	}
 	if w.scaled != nil {
 		// Build the published versions' OS images now, before the clock
 		// runs: built at the first reimage, the build would count against
 		// that batch's 5-minute wait (15 s wall at time scale 20), and with
 		// scenarios running at once (run --parallel) it took longer.
-		if p, ok := w.Fleet.(ImagePreparer); ok {
+		if p, ok := w.Fleet.(backend.ImagePreparer); ok {
 			for _, v := range w.images {
 				if err := p.PrepareImage(ctx, plan.Image{Ref: v.Ref, Version: v.Version}); err != nil {
 					return nil, err
@@ -298,6 +261,90 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 		w.scaled.Release()
 	}
 	return w, nil
+}
+
+// openFleet opens the world's fleet from fb on the clock it runs on, with
+// its journal: what the fleet records of itself (backend.Recorder) or
+// reports from outside (backend.Watcher).
+func (w *World) openFleet(ctx context.Context, fb backend.Factory, f *scenario.File, opts Options) error {
+	w.concurrency = 1
+	if fb.ReimageConcurrency != nil {
+		w.concurrency = fb.ReimageConcurrency()
+	}
+	w.kernelNetwork = fb.KernelNetwork
+	slack := cmp.Or(opts.JournalSlack, fb.JournalSlack)
+	cfg := backend.Config{RunID: runID(opts.RunPrefix, f.Name), Seed: w.Seed}
+	switch fb.Clock {
+	case backend.VirtualClock:
+		w.virtual = clock.NewVirtual(w.Start)
+		w.Clock, cfg.Clock = w.virtual, w.virtual
+	case backend.WallClock:
+		scale := opts.TimeScale
+		if scale <= 0 {
+			scale = 60
+		}
+		w.scaled = clock.NewScaled(w.Start, scale)
+		w.scaled.Hold()                                            // until every instance is up: building them is not scenario time
+		w.settle = time.Duration(2 * scale * float64(time.Second)) // two wall seconds
+		w.Clock, cfg.Clock, cfg.TimeScale = w.scaled, w.scaled, scale
+		cfg.Progress = cmp.Or(opts.Progress, opts.Printer.Writer())
+	default:
+		return fmt.Errorf("the %s fleet runs on an unknown clock (%v)", w.FleetName, fb.Clock)
+	}
+	fl, err := fb.Open(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("%s fleet: %w", w.FleetName, err)
+	}
+	w.Fleet = fl
+	w.closers = append(w.closers, func(ctx context.Context) error {
+		var errs []error
+		if c, ok := fl.(backend.Cleaner); ok {
+			errs = append(errs, c.Clean(ctx))
+		}
+		return errors.Join(append(errs, fl.Close())...)
+	})
+	if opts.bugs.Has(plantedbugs.RecreateDataVolume) {
+		b, ok := fl.(backend.DataResetBug)
+		if !ok {
+			return fmt.Errorf("%w: the %s fleet cannot plant the data-disk bug", fault.ErrUnsupported, w.FleetName)
+		}
+		b.ResetDataOnReimage(true)
+	}
+	if _, ok := fl.(backend.Watcher); ok {
+		return w.watchFleet(ctx, slack)
+	}
+	if r, ok := fl.(backend.Recorder); ok {
+		w.journal = NewJournal(slack)
+		r.Record(worldJournal{w})
+	}
+	return nil // no journal: every invariant reports "not checked" and fails
+}
+
+// worldJournal is the world's journal as a Recorder's backend.Journal;
+// the recorder calls it synchronously, from inside the fleet's calls.
+type worldJournal struct{ w *World }
+
+func (j worldJournal) Reimaged(at time.Time, set string, id int, version string) {
+	j.w.journal.Reimage(at, set, id, version)
+}
+
+func (j worldJournal) Reported(at time.Time, set string, in plan.Instance) {
+	j.w.journal.State(at, set, in)
+}
+
+// maxRunName bounds the scenario part of a run id: with a prefix and a
+// random suffix it stays within a backend's 64 characters.
+const maxRunName = 32
+
+// runID names a run's fleet resources: prefix, the scenario's name (cut to
+// maxRunName) and a random suffix, so that runs never collide.
+func runID(prefix, name string) string {
+	if len(name) > maxRunName {
+		name = strings.TrimRight(name[:maxRunName], "-")
+	}
+	suffix := make([]byte, 3)
+	_, _ = cryptorand.Read(suffix) // never fails (crypto/rand's contract since Go 1.24)
+	return prefix + name + "-" + hex.EncodeToString(suffix)
 }
 
 // waitBooted polls a real fleet until every instance of every set runs
@@ -329,11 +376,6 @@ func (w *World) waitBooted(ctx context.Context, limit time.Duration) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// dataDisks is implemented by fleets that can checksum data disks (I-4).
-type dataDisks interface {
-	DataDigests(ctx context.Context, set string) ([]uint64, error)
 }
 
 // Close releases the fleet.
@@ -508,7 +550,7 @@ func (w *World) Run(ctx context.Context, opts Options) error {
 	sort.SliceStable(ats, func(i, j int) bool { return ats[i].at.Before(ats[j].at) })
 	pubs := slices.Clone(w.images)
 	sort.SliceStable(pubs, func(i, j int) bool { return pubs[i].PublishedAt.Before(pubs[j].PublishedAt) })
-	nextEvent, _ := w.Fleet.(interface{ NextEvent() (time.Time, bool) })
+	nextEvent, _ := w.Fleet.(backend.Scheduled)
 	if opts.observeOnly {
 		nextEvent = nil
 	}
@@ -645,21 +687,6 @@ func (w *World) Run(ctx context.Context, opts Options) error {
 		}
 	}
 }
-
-// ImagePreparer is a fleet that builds a version's OS image ahead of its
-// first reimage (the Docker fleet).
-type ImagePreparer interface {
-	PrepareImage(ctx context.Context, img plan.Image) error
-}
-
-// DockerReimageConcurrency is how many reimages the orchestrator runs at
-// once on the Docker fleet: one per CPU, at least 2. The engine's
-// container starts are CPU-bound (on this 2-core machine 16 starts at once
-// took as long as 16 one after another), so more in parallel only queue in
-// the engine and stretch each reimage's time to healthy, which the
-// 5-minute wait counts: at 8, 200 containers' reimages took 18 s wall each
-// (6 minutes at time scale 20) for the same throughput.
-func DockerReimageConcurrency() int { return max(2, runtime.NumCPU()) }
 
 // nextPoll is when a fleet without event notification is observed next:
 // poll after now, and no sooner after the step ended than the step's

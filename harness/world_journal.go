@@ -9,40 +9,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/osupgrade/osupgrade/fakes/fault"
-	"github.com/osupgrade/osupgrade/fakes/sim"
-	"github.com/osupgrade/osupgrade/harness/scenario"
-	"github.com/osupgrade/osupgrade/internal/netfault"
 	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
-// FleetWatcher is implemented by fleets whose journal comes from outside
-// the harness's process — the Docker fleet, from the engine's events and
-// container inspection. WatchFleet reports every change until stop is
-// called: reimaged true when the instance's OS disk was just replaced
-// (in.Version the new version), else the instance's report changed (running,
-// provisioning, health). Times are on the scenario clock. report may be
-// called from any goroutine, one call at a time or not: the world
-// serializes.
-type FleetWatcher interface {
-	WatchFleet(ctx context.Context, report func(at time.Time, set string, in plan.Instance, reimaged bool)) (stop func(), err error)
-}
-
-// simEvent feeds the journal from the simulator's event stream (called with
-// the sim's lock held: it must not call back into the fleet).
-func (w *World) simEvent(e sim.Event) {
-	switch e.Kind {
-	case sim.EventReimage:
-		w.journal.Reimage(e.Time, e.Set, e.ID, e.Version)
-	case sim.EventState:
-		w.journal.State(e.Time, e.Set, e.State)
-	}
-}
-
 // watchFleet starts the journal of a fleet that reports from outside.
 func (w *World) watchFleet(ctx context.Context, slack time.Duration) error {
-	fw, ok := w.Fleet.(FleetWatcher)
+	fw, ok := w.Fleet.(backend.Watcher)
 	if !ok {
 		return nil // no journal: every invariant reports "not checked" and fails
 	}
@@ -61,26 +35,6 @@ func (w *World) watchFleet(ctx context.Context, slack time.Duration) error {
 	}
 	w.journal, w.journalMu = j, &mu
 	w.closers = append(w.closers, func(context.Context) error { stop(); return nil })
-	return nil
-}
-
-// preflight refuses, before anything is built, a scenario this machine
-// cannot run honestly: latency on Docker needs sch_netem (see latency).
-func (w *World) preflight(f *scenario.File) error { return CheckFleet(f, w.FleetName) }
-
-// CheckFleet says whether this machine can run a scenario honestly on a
-// fleet; an error names what is missing and the alternative.
-func CheckFleet(f *scenario.File, fleet string) error {
-	if fleet != "docker" {
-		return nil
-	}
-	for _, e := range f.Timeline {
-		if e.Fault == "latency" && e.Kind != "tbf" {
-			if err := netfault.NetemAvailable(); err != nil {
-				return fmt.Errorf("%w: latency: %v; the closest honest alternative is slow-link (a TBF rate limit), or latency with kind: tbf, which shapes the link so that a probe's %d bytes take the delay", fault.ErrUnsupported, err, netfault.ProbeBytes)
-			}
-		}
-	}
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/osupgrade/osupgrade/internal/cliflag"
 	"github.com/osupgrade/osupgrade/internal/netfault"
 	"github.com/osupgrade/osupgrade/internal/progress"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 	"github.com/osupgrade/osupgrade/reports/junit"
 )
 
@@ -25,17 +26,18 @@ func init() {
 
 func chaosMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := cliflag.NewFlagSet("chaos", stderr)
-	fleet := fs.String("fleet", "sim", "fleet backend: sim or docker")
+	fleet := fs.String("fleet", baselineFleet, "fleet backend: "+fleetNames())
 	seed := fs.Uint64("seed", 1, "the seed every scenario is drawn from")
 	runs := fs.Int("runs", 100, "how many scenarios to run")
 	only := fs.Int("run", -1, "replay only this run index of the seed")
 	duration := fs.Duration("duration", 0, "stop starting new runs after this wall time (0: no limit)")
-	maxN := fs.Int("max-instances", 0, "largest scale set (default 100000 on sim, 20 on docker)")
+	maxN := fs.Int("max-instances", 0, "largest scale set (default 100000 on a virtual-clock fleet such as sim, 20 on a wall-clock one such as docker)")
 	out := fs.String("out", "reports/out", "where a failing case's minimal scenario, its JSON and the JUnit XML go")
-	scale := fs.Float64("time-scale", 60, "docker: scenario seconds per wall second")
+	scale := fs.Float64("time-scale", 60, "a wall-clock fleet (docker): scenario seconds per wall second")
 	progressMode := progressFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: osupgrade chaos [--fleet sim|docker] [--seed S] [--runs N] [--run R] [--duration D] [--out DIR] [--progress auto|plain|none]\n\nEach run is a scenario drawn from (seed, run index), checked against I-1..I-7.\nA failing run is shrunk to a minimal scenario written to --out; the command\nprints the seed and the command that replays it. Exit status: 0 no\ninvariant broken, 1 one broken, 2 usage or environment.\n\n")
+		fmt.Fprintf(stderr, "Usage: osupgrade chaos [--fleet %s] ", strings.Join(backend.Names(), "|"))
+		fmt.Fprint(stderr, "[--seed S] [--runs N] [--run R] [--duration D] [--out DIR] [--progress auto|plain|none]\n\nEach run is a scenario drawn from (seed, run index), checked against I-1..I-7.\nA failing run is shrunk to a minimal scenario written to --out; the command\nprints the seed and the command that replays it. Exit status: 0 no\ninvariant broken, 1 one broken, 2 usage or environment.\n\n")
 		fs.PrintDefaults()
 	}
 	if code, ok := cliflag.Parse(fs, args); !ok {
@@ -45,28 +47,17 @@ func chaosMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fs.Usage()
 		return 2
 	}
-	switch *fleet {
-	case "sim":
-		if *maxN == 0 {
-			*maxN = 100_000
-		}
-	case "docker":
-		if dockerFactory == nil {
-			fmt.Fprintln(stderr, "osupgrade chaos: the Docker fleet is not compiled into this binary")
-			return 2
-		}
-		if dockerAvailable != nil {
-			if err := dockerAvailable(ctx); err != nil {
-				fmt.Fprintf(stderr, "osupgrade chaos: the Docker engine does not answer: %v\n", err)
-				return 2
-			}
-		}
-		if *maxN == 0 {
+	fb, err := usableFleet(ctx, *fleet)
+	if err != nil {
+		fmt.Fprintf(stderr, "osupgrade chaos: --fleet is %q: %v\n", *fleet, err)
+		return 2
+	}
+	if *maxN == 0 {
+		// Real processes take seconds each on a wall clock.
+		*maxN = 100_000
+		if fb.Clock == backend.WallClock {
 			*maxN = 20
 		}
-	default:
-		fmt.Fprintf(stderr, "osupgrade chaos: --fleet is %q, want sim or docker\n", *fleet)
-		return 2
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		fmt.Fprintf(stderr, "osupgrade chaos: --out: %v\n", err)
@@ -77,13 +68,13 @@ func chaosMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 2
 	}
 	noNetem := false
-	if *fleet == "docker" {
+	if fb.KernelNetwork {
 		if err := netfault.NetemAvailable(); err != nil {
 			noNetem = true
 			fmt.Fprintf(stderr, "osupgrade chaos: %v: latency faults shape the link with TBF instead (kind: tbf)\n", err)
 		}
 	}
-	opts := harness.Options{Fleet: *fleet, Docker: dockerFactory, TimeScale: *scale, Wall: time.Now, Progress: pr.Writer()}
+	opts := harness.Options{Fleet: *fleet, Backend: fb, TimeScale: *scale, Wall: time.Now, Progress: pr.Writer()}
 	run := func(s chaos.Spec) (*harness.Result, error) {
 		sc, err := s.Parse()
 		if err != nil {

@@ -49,7 +49,7 @@ usage, a path that does not exist, or a file that does not parse.
 
 func featuresMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := cliflag.NewFlagSet("features", stderr)
-	fleet := fs.String("fleet", "sim", "where the scenarios run: sim, or docker (containers)")
+	fleet := fs.String("fleet", baselineFleet, "the fleet backend the scenarios run on: "+fleetNames())
 	format := fs.String("format", "pretty", "pretty, junit or cucumber; comma-separated for several")
 	out := fs.String("out", "", "write the junit and cucumber reports into this directory")
 	tags := fs.String("tags", "", `run only the scenarios this tag expression selects ("@smoke", "~@slow", "@a && @b")`)
@@ -69,21 +69,9 @@ func featuresMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		printVocabulary(stdout, steps.Vocabulary())
 		return 0
 	}
-	switch *fleet {
-	case "sim":
-	case "docker":
-		if dockerFactory == nil {
-			fmt.Fprintln(stderr, "osupgrade features: --fleet docker: the Docker fleet is not compiled into this binary")
-			return 2
-		}
-		if dockerAvailable != nil {
-			if err := dockerAvailable(ctx); err != nil {
-				fmt.Fprintf(stderr, "osupgrade features: --fleet docker: the Docker engine does not answer: %v\n", err)
-				return 2
-			}
-		}
-	default:
-		fmt.Fprintf(stderr, "osupgrade features: --fleet is %q, want sim or docker\n", *fleet)
+	fb, err := usableFleet(ctx, *fleet)
+	if err != nil {
+		fmt.Fprintf(stderr, "osupgrade features: --fleet is %q: %v\n", *fleet, err)
 		return 2
 	}
 	godogFormat, err := featureFormat(*format, *out)
@@ -112,7 +100,7 @@ func featuresMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		godogOut = io.Discard
 	}
 	suite := steps.Suite{
-		Config:  steps.Config{Fleet: *fleet, Docker: dockerFactory},
+		Config:  steps.Config{Fleet: *fleet, Backend: fb},
 		JUnit:   report,
 		Paths:   paths,
 		Format:  godogFormat,

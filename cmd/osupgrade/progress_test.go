@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/osupgrade/osupgrade/harness"
-	"github.com/osupgrade/osupgrade/internal/clock"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 )
 
 // Off a terminal, --progress plain (and auto, which picks it there) prints
@@ -56,14 +54,14 @@ func TestProgressOffATerminal(t *testing.T) {
 // The Docker fleet's set-up lines reach a CI log through --progress
 // (plain, or auto off a terminal), and none keeps them out.
 func TestProgressShowsDockerSetUp(t *testing.T) {
-	fakeDocker(t, false)
-	factory := dockerFactory
-	dockerFactory = func(ctx context.Context, name string, clk *clock.Scaled, setup io.Writer) (harness.Backend, func(context.Context) error, error) {
-		if setup != nil {
-			fmt.Fprintf(setup, "docker: built OS image osupgrade-os:2.0.0\n")
-			fmt.Fprintf(setup, "docker: web: 5/5 instances started\n")
+	fake := fakeDocker(t, false)
+	open := fake.Open
+	fake.Open = func(ctx context.Context, c backend.Config) (backend.Fleet, error) {
+		if c.Progress != nil {
+			fmt.Fprintf(c.Progress, "docker: built OS image osupgrade-os:2.0.0\n")
+			fmt.Fprintf(c.Progress, "docker: web: 5/5 instances started\n")
 		}
-		return factory(ctx, name, clk, setup)
+		return open(ctx, c)
 	}
 	good := write(t, t.TempDir(), "good.yaml", passing)
 	for _, tc := range []struct {

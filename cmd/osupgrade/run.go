@@ -9,12 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/scenario"
 	"github.com/osupgrade/osupgrade/internal/cliflag"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 	"github.com/osupgrade/osupgrade/reports"
 )
 
@@ -22,23 +24,17 @@ func init() {
 	commands["run"] = command{"run scenario files and check their expectations", runMain}
 }
 
-// dockerFactory is set when the Docker fleet is compiled in; dockerAvailable
-// says whether the engine answers.
-var (
-	dockerFactory   harness.DockerFactory
-	dockerAvailable func(ctx context.Context) error
-)
-
 func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := cliflag.NewFlagSet("run", stderr)
-	fleet := fs.String("fleet", "sim", "fleet backend: sim, docker, auto (docker when the engine answers, sim otherwise), or both: each scenario that fits both fleets runs on sim, then docker, and a difference in what the fleets show at the end (each instance's version, health, provisioning state, rollback, data; each reimage batch) fails it")
+	fleet := fs.String("fleet", baselineFleet, fmt.Sprintf("fleet backend: %s; auto (%s when it is available here, %s otherwise), or both: each scenario that fits both fleets runs on %s, then %s, and a difference in what the fleets show at the end (each instance's version, health, provisioning state, rollback, data; each reimage batch) fails it", fleetNames(), autoFleet, baselineFleet, baselineFleet, autoFleet))
 	asJSON := fs.Bool("json", false, "print each scenario's result contract as one JSON line")
 	out := fs.String("out", "", "write one JSON result file per scenario into this directory")
-	scale := fs.Float64("time-scale", 60, "docker: scenario seconds per wall second")
+	scale := fs.Float64("time-scale", 60, "a wall-clock fleet (docker): scenario seconds per wall second")
 	progressMode := progressFlag(fs)
 	parallel := fs.Int("parallel", 0, "scenarios run at once, within a budget of Docker instances (30 per CPU); 0: 2 per CPU, 1: one after another")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: osupgrade run [--fleet sim|docker|auto|both] [--json] [--out DIR] [--progress auto|plain|none] FILE|DIR...\n\n"+
+		fmt.Fprintf(stderr, "Usage: osupgrade run [--fleet %s|auto|both] [--json] [--out DIR] [--progress auto|plain|none] FILE|DIR...\n\n", strings.Join(backend.Names(), "|"))
+		fmt.Fprint(stderr, 
 			"--fleet both: a scenario fits both fleets unless its fleets: names one, its scale sets hold more\n"+
 			"than 50 instances together, or this machine cannot run it honestly on Docker (latency without\n"+
 			"netem); one that does not fit runs on sim alone, and stderr says why. --out DIR writes DIR/sim\n"+
@@ -59,10 +55,12 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch *fleet {
-	case "sim", "docker", "auto", "both":
+	case "auto", "both":
 	default:
-		fmt.Fprintf(stderr, "osupgrade run: --fleet is %q, want sim, docker, auto or both\n", *fleet)
-		return 2
+		if _, err := lookupFleet(*fleet); err != nil {
+			fmt.Fprintf(stderr, "osupgrade run: --fleet is %q: %v (or auto, both)\n", *fleet, err)
+			return 2
+		}
 	}
 	if *parallel < 0 {
 		fmt.Fprintf(stderr, "osupgrade run: --parallel is %d, want 0 (the machine's default) or more\n", *parallel)
@@ -94,21 +92,21 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defaultFleet := *fleet
 	if defaultFleet == "auto" {
-		defaultFleet = "sim"
-		why := "the Docker fleet is not compiled in"
-		if dockerAvailable != nil {
-			if err := dockerAvailable(ctx); err != nil {
-				why = fmt.Sprintf("the Docker engine does not answer (%v)", err)
-			} else {
-				defaultFleet, why = "docker", "the Docker engine answers"
-			}
+		defaultFleet = baselineFleet
+		why := ""
+		if _, err := usableFleet(ctx, autoFleet); err != nil {
+			why = err.Error()
+		} else {
+			defaultFleet, why = autoFleet, fmt.Sprintf("the %s fleet is available here", autoFleet)
 		}
 		fmt.Fprintf(stderr, "fleet: %s (%s)\n", defaultFleet, why)
 	}
 	if *fleet == "both" {
-		if err := dockerUsable(ctx); err != nil {
-			fmt.Fprintf(stderr, "osupgrade run: --fleet both: %v\n", err)
-			return 2
+		for _, name := range []string{baselineFleet, autoFleet} {
+			if _, err := usableFleet(ctx, name); err != nil {
+				fmt.Fprintf(stderr, "osupgrade run: --fleet both: %v\n", err)
+				return 2
+			}
 		}
 	}
 	if *out != "" {
@@ -158,28 +156,32 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	runs := make([]func(ctx context.Context) ([]*harness.Result, error), len(scs))
 	for i, sc := range scs {
 		fl := defaultFleet
-		if fl == "docker" && *fleet == "auto" {
-			if err := harness.FitsDocker(sc); err != nil {
-				fl = "sim"
-				fmt.Fprintf(stderr, "fleet: sim for %s (%v)\n", sc.Name, err)
+		if fl == autoFleet && *fleet == "auto" {
+			if err := harness.Fits(sc, autoFleet); err != nil {
+				fl = baselineFleet
+				fmt.Fprintf(stderr, "fleet: %s for %s (%v)\n", baselineFleet, sc.Name, err)
 			}
 		}
 		// The printer is safe for scenarios at once; each event names its
 		// scenario.
-		opts := harness.Options{Fleet: fl, Docker: dockerFactory, TimeScale: *scale, Printer: pr, Wall: time.Now}
+		opts := harness.Options{TimeScale: *scale, Printer: pr, Wall: time.Now}
+		withFleet := func(o harness.Options, name string) harness.Options {
+			o.Fleet = name
+			o.Backend, _ = lookupFleet(name) // checked above
+			return o
+		}
 		switch {
 		case *fleet != "both":
+			opts = withFleet(opts, fl)
 			runs[i] = func(ctx context.Context) ([]*harness.Result, error) { return runOne(ctx, sc, opts) }
-		case harness.FitsBothFleets(sc) != nil:
-			fmt.Fprintf(stderr, "fleet: sim alone for %s, not compared (%v)\n", sc.Name, harness.FitsBothFleets(sc))
-			opts.Fleet = "sim"
+		case harness.FitsAll(sc, baselineFleet, autoFleet) != nil:
+			fmt.Fprintf(stderr, "fleet: %s alone for %s, not compared (%v)\n", baselineFleet, sc.Name, harness.FitsAll(sc, baselineFleet, autoFleet))
+			opts = withFleet(opts, baselineFleet)
 			runs[i] = func(ctx context.Context) ([]*harness.Result, error) { return runOne(ctx, sc, opts) }
 		default:
-			fl = "docker" // the sim run before it is the lighter
+			opts = withFleet(opts, autoFleet) // the baseline run before it is the lighter
 			runs[i] = func(ctx context.Context) ([]*harness.Result, error) {
-				simOpts, dockerOpts := opts, opts
-				simOpts.Fleet, dockerOpts.Fleet = "sim", "docker"
-				a, b, err := harness.Compare(ctx, sc, simOpts, dockerOpts)
+				a, b, err := harness.Compare(ctx, sc, withFleet(opts, baselineFleet), opts)
 				var rs []*harness.Result
 				for _, r := range []*harness.Result{a, b} {
 					if r != nil {
@@ -189,7 +191,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				return rs, err
 			}
 		}
-		jobs[i] = jobFor(sc, opts.Fleet)
+		jobs[i] = jobFor(sc, opts.Backend)
 	}
 	rss := make([][]*harness.Result, len(scs))
 	errs := make([]error, len(scs))
@@ -238,17 +240,6 @@ func runOne(ctx context.Context, sc *scenario.File, opts harness.Options) ([]*ha
 		return nil, err
 	}
 	return []*harness.Result{r}, nil
-}
-
-// dockerUsable says why the Docker fleet cannot be used; nil: it can.
-func dockerUsable(ctx context.Context) error {
-	if dockerFactory == nil || dockerAvailable == nil {
-		return errors.New("the Docker fleet is not compiled in")
-	}
-	if err := dockerAvailable(ctx); err != nil {
-		return fmt.Errorf("the Docker engine does not answer (%w)", err)
-	}
-	return nil
 }
 
 // scenarioFiles expands directories into their *.yaml files, sorted.

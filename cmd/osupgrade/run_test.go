@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,8 +12,7 @@ import (
 	"time"
 
 	"github.com/osupgrade/osupgrade/fakes/sim"
-	"github.com/osupgrade/osupgrade/harness"
-	"github.com/osupgrade/osupgrade/internal/clock"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
@@ -124,16 +122,27 @@ func TestShippedScenarios(t *testing.T) {
 // fakeDocker stands a simulated fleet on the scaled real clock in for
 // Docker, so that --fleet both can be tested without an engine; resetData
 // plants a fleet bug (every reimage replaces the data disk).
-func fakeDocker(t *testing.T, resetData bool) {
+func fakeDocker(t *testing.T, resetData bool) *backend.Factory {
 	t.Helper()
-	factory, available := dockerFactory, dockerAvailable
-	t.Cleanup(func() { dockerFactory, dockerAvailable = factory, available })
-	dockerAvailable = func(context.Context) error { return nil }
-	dockerFactory = func(_ context.Context, _ string, clk *clock.Scaled, _ io.Writer) (harness.Backend, func(context.Context) error, error) {
-		f := sim.New(clk, 1)
-		f.ResetDataOnReimage(resetData)
-		return watchedSim{f}, func(context.Context) error { return nil }, nil
+	fake, err := backend.Lookup("docker") // its properties: a wall clock, its journal slack
+	if err != nil {
+		t.Fatal(err)
 	}
+	fake.Available = func(context.Context) error { return nil }
+	fake.Open = func(_ context.Context, c backend.Config) (backend.Fleet, error) {
+		f := sim.New(c.Clock, 1)
+		f.ResetDataOnReimage(resetData)
+		return watchedSim{f}, nil
+	}
+	prev := lookupFleet
+	t.Cleanup(func() { lookupFleet = prev })
+	lookupFleet = func(name string) (backend.Factory, error) {
+		if name == "docker" {
+			return fake, nil
+		}
+		return prev(name)
+	}
+	return &fake
 }
 
 // watchedSim reports the simulator's events as the Docker fleet reports
@@ -187,10 +196,10 @@ func TestRunFleetBoth(t *testing.T) {
 		})
 	}
 	t.Run("no engine", func(t *testing.T) {
-		fakeDocker(t, false)
-		dockerAvailable = func(context.Context) error { return errors.New("connection refused") }
+		fake := fakeDocker(t, false)
+		fake.Available = func(context.Context) error { return errors.New("connection refused") }
 		var stdout, stderr bytes.Buffer
-		if code := dispatch(context.Background(), []string{"run", "--fleet", "both", good}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "--fleet both: the Docker engine does not answer (connection refused)") {
+		if code := dispatch(context.Background(), []string{"run", "--fleet", "both", good}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "--fleet both: the docker fleet is not available here: connection refused") {
 			t.Fatalf("exit %d, stderr %s", code, stderr.String())
 		}
 	})

@@ -7,11 +7,12 @@ import (
 	"sync"
 
 	"github.com/osupgrade/osupgrade/harness/scenario"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 )
 
 // How `run` runs independent scenarios at once. A scenario on Docker holds
 // its instances as containers, and the orchestrator reimages up to
-// harness.DockerReimageConcurrency of them at a time; the engine's container
+// docker.ReimageConcurrency of them at a time; the engine's container
 // starts are CPU-bound, so every scenario running next to another stretches
 // each reimage's time to healthy, which the scenario's waits count (the
 // 5-minute health wait is 15 s wall at time scale 20). The budget bounds
@@ -61,10 +62,11 @@ func budgetFor(n int) runBudget {
 	return b
 }
 
-// jobFor weighs a scenario run on fleet (sim or docker).
-func jobFor(sc *scenario.File, fleet string) runJob {
+// jobFor weighs a scenario run on fleet: a wall-clock fleet holds its
+// instances as real processes, a virtual-clock one weighs nothing.
+func jobFor(sc *scenario.File, fleet backend.Factory) runJob {
 	n := 0
-	if fleet == "docker" {
+	if fleet.Clock == backend.WallClock {
 		for _, s := range sc.ScaleSets {
 			n += s.Instances
 		}

@@ -11,12 +11,12 @@ import (
 	"testing"
 
 	"github.com/osupgrade/osupgrade/fakes/docker"
-	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/scenario"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 )
 
 // The Docker fleet builds a run's images before its clock starts.
-var _ harness.ImagePreparer = (*docker.Fleet)(nil)
+var _ backend.ImagePreparer = (*docker.Fleet)(nil)
 
 // admissions plays admit over jobs that each run for their length in
 // ticks, and returns who started at each tick a job started: "t0: 0 1 2;
@@ -116,7 +116,11 @@ func TestJobFor(t *testing.T) {
 		{"exclusive", sc(true, 9), "docker", runJob{Weight: 9, Exclusive: true}},
 	}
 	for _, c := range cases {
-		if got := jobFor(c.sc, c.fleet); got != c.want {
+		f, err := backend.Lookup(c.fleet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := jobFor(c.sc, f); got != c.want {
 			t.Errorf("%s: got %+v, want %+v", c.name, got, c.want)
 		}
 	}

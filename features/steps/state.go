@@ -15,6 +15,7 @@ import (
 	"github.com/osupgrade/osupgrade/harness"
 	"github.com/osupgrade/osupgrade/harness/scenario"
 	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 )
 
 // Defaults a scenario gets unless a step says otherwise (features/README.md).
@@ -37,7 +38,7 @@ const (
 // the run left. A Before hook replaces it for every scenario.
 type state struct {
 	fleet  string
-	docker harness.DockerFactory
+	docker backend.Factory // the fleet's factory; zero: the one registered as fleet
 	// adjust, when set, changes the harness options of the run (Config.Harness).
 	adjust func(harness.Options) harness.Options
 
@@ -57,7 +58,7 @@ type state struct {
 	updateErr error
 }
 
-func newState(fleet string, docker harness.DockerFactory, sc *godog.Scenario) *state {
+func newState(fleet string, docker backend.Factory, sc *godog.Scenario) *state {
 	return &state{
 		fleet:     fleet,
 		docker:    docker,
@@ -143,7 +144,7 @@ func (s *state) run(ctx context.Context) error {
 			s.file.ScaleSets[i].Expect = &scenario.Expect{Status: "Rejected"}
 		}
 	}
-	opts := harness.Options{Fleet: s.fleet, Docker: s.docker, TimeScale: dockerTimeScale}
+	opts := harness.Options{Fleet: s.fleet, Backend: s.docker, RunPrefix: runPrefix, TimeScale: dockerTimeScale}
 	if s.adjust != nil {
 		opts = s.adjust(opts)
 	}

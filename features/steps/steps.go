@@ -9,6 +9,7 @@
 package steps
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -20,15 +21,17 @@ import (
 	"github.com/cucumber/godog"
 
 	"github.com/osupgrade/osupgrade/harness"
-	"github.com/osupgrade/osupgrade/internal/clock"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 )
 
 // Config is how a suite runs its scenarios.
 type Config struct {
-	// Fleet is where every scenario runs: "sim" (the default) or "docker".
+	// Fleet names the backend every scenario runs on (package backend's
+	// registry; default harness.DefaultFleet).
 	Fleet string
-	// Docker builds the containers of a scenario; needed when Fleet is "docker".
-	Docker harness.DockerFactory
+	// Backend, when it has an Open, stands in for the backend registered
+	// as Fleet.
+	Backend backend.Factory
 	// Harness, when set, changes the harness options of every run (the
 	// planted-bug self-test of features/ plants its bugs here).
 	Harness func(harness.Options) harness.Options
@@ -39,11 +42,8 @@ type Config struct {
 // Initializer registers every step on a state that a Before hook resets for
 // each scenario; an After hook releases the scenario's fleet.
 func Initializer(c Config) func(*godog.ScenarioContext) {
-	fleet := c.Fleet
-	if fleet == "" {
-		fleet = "sim"
-	}
-	docker := shortRunIDs(c.Docker)
+	fleet := cmp.Or(c.Fleet, harness.DefaultFleet)
+	docker := c.Backend
 	return func(sc *godog.ScenarioContext) {
 		s := &state{}
 		sc.Before(func(ctx context.Context, p *godog.Scenario) (context.Context, error) {
@@ -176,19 +176,6 @@ func handlerName(fn any) string {
 	return name[strings.LastIndex(name, ".")+1:]
 }
 
-// maxRunName bounds the scenario part of a Docker run id: with a prefix and
-// a random suffix it stays within the fleet's 64 characters.
-const maxRunName = 32
-
-// shortRunIDs hands f scenario names cut to maxRunName.
-func shortRunIDs(f harness.DockerFactory) harness.DockerFactory {
-	if f == nil {
-		return nil
-	}
-	return func(ctx context.Context, name string, clk *clock.Scaled, progress io.Writer) (harness.Backend, func(context.Context) error, error) {
-		if len(name) > maxRunName {
-			name = strings.TrimRight(name[:maxRunName], "-")
-		}
-		return f(ctx, name, clk, progress)
-	}
-}
+// runPrefix starts the run id of a scenario's fleet resources (the
+// harness adds the scenario's name, cut short, and a random suffix).
+const runPrefix = "f-"

@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
@@ -284,8 +285,10 @@ func (c *checker) check(f *File) error {
 		return c.fail("scaleSets", "at least one scale set is required")
 	}
 	for i, fl := range f.Fleets {
-		if fl != "sim" && fl != "docker" {
-			return c.fail(fmt.Sprintf("fleets.%d", i), "is %q, want sim or docker", fl)
+		// Any registered backend: a program parses scenarios for the
+		// backends it links.
+		if _, err := backend.Lookup(fl); err != nil {
+			return c.fail(fmt.Sprintf("fleets.%d", i), "%v", err)
 		}
 	}
 	if f.Compare != "" && !slices.Contains(CompareModes, f.Compare) {

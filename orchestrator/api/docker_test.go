@@ -13,6 +13,7 @@ import (
 
 	"github.com/osupgrade/osupgrade/fakes/docker"
 	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 )
 
 // requireDocker skips without an engine, except where the engine is
@@ -40,14 +41,14 @@ func TestSDKDrivesDockerFleet(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	var fl *docker.Fleet
-	factory := func(ctx context.Context, runID string, clk orchestrator.Clock, scale float64) (orchestrator.Fleet, error) {
-		f, err := docker.New(ctx, docker.Options{RunID: runID, Clock: clk, TimeScale: scale})
+	factory := func(ctx context.Context, c backend.Config) (backend.Fleet, error) {
+		f, err := docker.New(ctx, docker.Options{RunID: c.RunID, Clock: c.Clock, TimeScale: c.TimeScale})
 		fl = f
 		return f, err
 	}
 	// Scale 10: the 5-minute health wait is 30 wall seconds, room enough on
 	// a 2-core machine busy with other Docker tests.
-	srv, err := Open(ctx, Options{DataDir: t.TempDir(), Fleet: "docker", NewDockerFleet: factory, Clock: "real", TimeScale: 10, WallNow: time.Now, Token: testToken, Seed: 1, Log: os.Stderr})
+	srv, err := Open(ctx, Options{DataDir: t.TempDir(), Fleet: "docker", Backend: backend.Factory{Clock: backend.WallClock, Open: factory}, Clock: "real", TimeScale: 10, WallNow: time.Now, Token: testToken, Seed: 1, Log: os.Stderr})
 	if err != nil {
 		if errors.Is(err, docker.ErrEngineUnavailable) {
 			t.Fatal(err)

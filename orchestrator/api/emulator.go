@@ -10,6 +10,7 @@ import (
 
 	"github.com/osupgrade/osupgrade/fakes/fault"
 	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 	"github.com/osupgrade/osupgrade/orchestrator/boltstore"
 )
 
@@ -155,7 +156,7 @@ func (h *handler) injectFault(w http.ResponseWriter, r *http.Request) {
 			writeError(w, badRequest("InvalidParameter", "kind", "bad-image needs a version and a kind (never-healthy, crash or extension-failure): %v", err))
 			return
 		}
-		bv, ok := h.s.fleet.inner.(badVersioner)
+		bv, ok := h.s.fleet.inner.(backend.BadVersions)
 		if !ok {
 			writeError(w, &apiError{Status: http.StatusNotImplemented, Code: "FaultNotSupported", Target: "fault", Message: "this fleet cannot mark image versions bad"})
 			return

@@ -22,7 +22,7 @@ func serveInProcess(t *testing.T, data string, args ...string) (addr string, std
 	stderr = &lockedBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- Serve(ctx, append([]string{"--data", data, "--listen", "127.0.0.1:0", "--clock", "virtual"}, args...), pw, stderr, nil)
+		done <- Serve(ctx, append([]string{"--data", data, "--listen", "127.0.0.1:0", "--clock", "virtual"}, args...), pw, stderr)
 		pw.Close()
 	}()
 	t.Cleanup(func() {
@@ -128,7 +128,7 @@ func TestServeRefusesBadLogFlags(t *testing.T) {
 	} {
 		var stderr bytes.Buffer
 		data := filepath.Join(t.TempDir(), "data")
-		code := Serve(context.Background(), append([]string{"--data", data}, strings.Fields(tc.args)...), io.Discard, &stderr, nil)
+		code := Serve(context.Background(), append([]string{"--data", data}, strings.Fields(tc.args)...), io.Discard, &stderr)
 		if code != 2 || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("serve %s: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
 		}

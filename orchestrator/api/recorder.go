@@ -16,6 +16,7 @@ import (
 	"github.com/osupgrade/osupgrade/fakes/fault"
 	"github.com/osupgrade/osupgrade/fakes/sim"
 	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 	"github.com/osupgrade/osupgrade/orchestrator/boltstore"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
@@ -413,7 +414,7 @@ func (f *recordingFleet) Inject(ctx context.Context, set string, ids []int, s fa
 // every set's snapshot: a boot that ended before the change was judged
 // without it, one that ends after with it.
 func (f *recordingFleet) SetBadVersion(version string, kind fault.BadKind) {
-	bv, ok := f.base.(badVersioner)
+	bv, ok := f.base.(backend.BadVersions)
 	if !ok {
 		return
 	}
@@ -441,7 +442,7 @@ func (f *recordingFleet) simSets() []string {
 
 // restoreBadVersions marks the saved bad versions on the fleet again.
 func (f *recordingFleet) restoreBadVersions(ctx context.Context) error {
-	bv, ok := f.base.(badVersioner)
+	bv, ok := f.base.(backend.BadVersions)
 	if !ok {
 		return nil
 	}
@@ -538,19 +539,8 @@ func loadSimSnapshot(ctx context.Context, st *boltstore.Store) (snap sim.Snapsho
 	return snap, true, err
 }
 
-// badVersioner is implemented by fleets that can mark an image version bad.
-type badVersioner interface {
-	SetBadVersion(version string, kind fault.BadKind)
-}
-
-// nextEventer is implemented by fleets whose state changes at known times
-// (the sim): the virtual clock jumps from event to event.
-type nextEventer interface {
-	NextEvent() (time.Time, bool)
-}
-
 func (f *recordingFleet) nextEvent() (time.Time, bool) {
-	if n, ok := f.base.(nextEventer); ok {
+	if n, ok := f.base.(backend.Scheduled); ok {
 		return n.NextEvent()
 	}
 	return time.Time{}, false

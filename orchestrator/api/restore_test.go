@@ -11,6 +11,7 @@ import (
 
 	"github.com/osupgrade/osupgrade/fakes/sim"
 	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
@@ -91,8 +92,8 @@ func TestRestartTurnsSavedSwitchesOnAgain(t *testing.T) {
 	dir := t.TempDir()
 	var model orchestrator.ScaleSet
 	var fleets []*sim.Fleet
-	factory := func(_ context.Context, _ string, clk orchestrator.Clock, _ float64) (orchestrator.Fleet, error) {
-		f := sim.New(clk, 1)
+	factory := func(_ context.Context, c backend.Config) (backend.Fleet, error) {
+		f := sim.New(c.Clock, 1)
 		if model.Name != "" { // a restart: the sets are there, their switches are not
 			if err := f.CreateScaleSet(ctx, model, "v0"); err != nil {
 				return nil, err
@@ -102,7 +103,7 @@ func TestRestartTurnsSavedSwitchesOnAgain(t *testing.T) {
 		return forgetfulFleet{f}, nil
 	}
 	open := func() *Server {
-		s, err := Open(ctx, Options{DataDir: dir, Fleet: "docker", NewDockerFleet: factory, Clock: "virtual", Token: testToken, Seed: 1})
+		s, err := Open(ctx, Options{DataDir: dir, Fleet: "docker", Backend: backend.Factory{Clock: backend.WallClock, Open: factory}, Clock: "virtual", Token: testToken, Seed: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

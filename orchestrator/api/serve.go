@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/osupgrade/osupgrade/internal/cliflag"
+	"github.com/osupgrade/osupgrade/internal/progress"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 )
 
 // Timeouts of the HTTP server: a client that sends its headers or body a
@@ -66,7 +68,7 @@ type serveConfig struct {
 func parseServeFlags(ctx context.Context, args []string, stderr io.Writer, resolve func(context.Context, string) ([]net.IP, error)) (serveConfig, int, bool) {
 	var c serveConfig
 	fs := cliflag.NewFlagSet("serve", stderr)
-	fs.StringVar(&c.fleet, "fleet", "sim", "fleet backend: sim or docker")
+	fs.StringVar(&c.fleet, "fleet", DefaultFleet, "fleet backend: "+backend.List())
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8443", "address to serve HTTPS on (HOST:PORT; a loopback host unless --allow-remote)")
 	fs.StringVar(&c.data, "data", "osupgrade-data", "state directory (state.db, generated certificate, token, service principal: client-id, client-secret, token-signing-key.pem)")
 	fs.StringVar(&c.clock, "clock", "real", "clock: real (scaled by --time-scale) or virtual (moves only through POST /osupgrade/clock)")
@@ -97,8 +99,9 @@ func parseServeFlags(ctx context.Context, args []string, stderr io.Writer, resol
 		return refuse("--tls-cert and --tls-key go together")
 	case !(c.scale > 0) || math.IsInf(c.scale, 0):
 		return refuse("--time-scale %v: want a number more than 0", c.scale)
-	case c.fleet != "sim" && c.fleet != "docker":
-		return refuse("--fleet %q: want sim or docker", c.fleet)
+	case !registered(c.fleet):
+		_, err := backend.Lookup(c.fleet)
+		return refuse("--fleet %q: %v", c.fleet, err)
 	case c.clock != "real" && c.clock != "virtual":
 		return refuse("--clock %q: want real or virtual", c.clock)
 	case c.data == "":
@@ -148,6 +151,22 @@ func parseServeFlags(ctx context.Context, args []string, stderr io.Writer, resol
 		}
 	}
 	return c, 0, true
+}
+
+// registered says whether a fleet backend of that name is linked in.
+func registered(fleet string) bool {
+	_, err := backend.Lookup(fleet)
+	return err == nil
+}
+
+// setupLines is where a wall-clock fleet's set-up lines go: stderr on a
+// terminal, for a person watching; elsewhere stderr is slog's, and they go
+// nowhere.
+func setupLines(stderr io.Writer) io.Writer {
+	if progress.IsTerminal(stderr) {
+		return stderr
+	}
+	return nil
 }
 
 // logLevels are --log-level's values.
@@ -213,19 +232,15 @@ func tokenWeaknesses(path, tok string) []string {
 
 // Serve is `osupgrade serve`: it parses args, opens the state in --data,
 // serves HTTPS until ctx ends (SIGTERM), then shuts down gracefully. It
-// returns the process exit code. newDockerFleet builds the Docker fleet for
-// --fleet docker; nil in builds without it. Every flag is checked before
-// anything is written to the data directory.
-func Serve(ctx context.Context, args []string, stdout, stderr io.Writer, newDockerFleet DockerFleetFactory) int {
+// returns the process exit code. --fleet names a backend the program links
+// (package backend's registry). Every flag is checked before anything is
+// written to the data directory.
+func Serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c, code, ok := parseServeFlags(ctx, args, stderr, func(ctx context.Context, host string) ([]net.IP, error) {
 		return net.DefaultResolver.LookupIP(ctx, "ip", host)
 	})
 	if !ok {
 		return code
-	}
-	if c.fleet == "docker" && newDockerFleet == nil {
-		fmt.Fprintln(stderr, "serve: --fleet docker: the Docker fleet is not available in this build")
-		return 2
 	}
 	// stdout keeps its lines (scripts read the address from it); stderr
 	// is the log.
@@ -264,7 +279,7 @@ func Serve(ctx context.Context, args []string, stdout, stderr io.Writer, newDock
 		}
 	}
 	srv, err := Open(ctx, Options{
-		DataDir: c.data, Fleet: c.fleet, NewDockerFleet: newDockerFleet, Clock: c.clock, TimeScale: c.scale,
+		DataDir: c.data, Fleet: c.fleet, Progress: setupLines(stderr), Clock: c.clock, TimeScale: c.scale,
 		WallNow: time.Now, Token: token, Seed: c.seed, Logger: log,
 	})
 	if err != nil {

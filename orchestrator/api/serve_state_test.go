@@ -30,7 +30,7 @@ func TestServeRefusesDamagedState(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			var stdout, stderr bytes.Buffer
-			code := Serve(ctx, []string{"--data", dir, "--listen", "127.0.0.1:0", "--clock", "virtual"}, &stdout, &stderr, nil)
+			code := Serve(ctx, []string{"--data", dir, "--listen", "127.0.0.1:0", "--clock", "virtual"}, &stdout, &stderr)
 			out := stderr.String()
 			if code != 1 {
 				t.Fatalf("exit code %d, want 1; stderr:\n%s", code, out)

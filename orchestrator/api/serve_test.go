@@ -69,12 +69,11 @@ func TestServeFlagsCheckedBeforeWriting(t *testing.T) {
 		{"a token file that is not there", []string{"--token-file", filepath.Join(parent, "none")}, "--token-file"},
 		{"a zero time scale", []string{"--time-scale", "0"}, "--time-scale"},
 		{"a NaN time scale", []string{"--time-scale", "NaN"}, "--time-scale"},
-		{"an unknown fleet", []string{"--fleet", "cloud"}, "--fleet"},
+		{"an unknown fleet", []string{"--fleet", "cloud"}, `--fleet "cloud": unknown fleet "cloud": registered: `},
 		{"an unknown clock", []string{"--clock", "sundial"}, "--clock"},
 		{"a certificate without its key", []string{"--tls-cert", strong}, "--tls-key"},
 		{"a certificate that is not there", []string{"--tls-cert", filepath.Join(parent, "none.crt"), "--tls-key", strong}, "TLS file"},
 		{"an argument", []string{"extra"}, "unexpected"},
-		{"docker in a build without it", []string{"--fleet", "docker"}, "not available"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := filepath.Join(t.TempDir(), "data")
@@ -83,7 +82,7 @@ func TestServeFlagsCheckedBeforeWriting(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			var stdout, stderr bytes.Buffer
-			code := Serve(ctx, args, &stdout, &stderr, nil)
+			code := Serve(ctx, args, &stdout, &stderr)
 			if code != 2 || !strings.Contains(stderr.String(), tc.want) {
 				t.Errorf("exit %d, stderr %q: want 2 and a message about %s", code, stderr.String(), tc.want)
 			}

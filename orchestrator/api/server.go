@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"github.com/osupgrade/osupgrade/fakes/sim"
 	"github.com/osupgrade/osupgrade/internal/clock"
 	"github.com/osupgrade/osupgrade/orchestrator"
+	"github.com/osupgrade/osupgrade/orchestrator/backend"
 	"github.com/osupgrade/osupgrade/orchestrator/boltstore"
 	"github.com/osupgrade/osupgrade/orchestrator/metrics"
 )
@@ -26,10 +28,15 @@ import (
 type Options struct {
 	// DataDir holds state.db (and the generated certificate and token).
 	DataDir string
-	// Fleet is "sim" (default) or "docker".
+	// Fleet names the fleet backend in package backend's registry
+	// (default DefaultFleet); the program links the backends it offers.
 	Fleet string
-	// NewDockerFleet builds the Docker fleet; nil when this build has none.
-	NewDockerFleet DockerFleetFactory
+	// Backend, when it has an Open, stands in for the backend registered
+	// as Fleet (tests).
+	Backend backend.Factory
+	// Progress receives a wall-clock fleet's set-up lines (the Docker
+	// fleet's image builds); nil: silent.
+	Progress io.Writer
 	// Clock is "real" (default; scaled by TimeScale) or "virtual" (moves
 	// only through /osupgrade/clock).
 	Clock     string
@@ -146,13 +153,12 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// DockerFleetFactory builds the Docker fleet for a server: runID names its
-// resources (stable per data directory), clk is the server's clock.
-type DockerFleetFactory func(ctx context.Context, runID string, clk orchestrator.Clock, scale float64) (orchestrator.Fleet, error)
+// DefaultFleet is the backend a server runs on when Options name none.
+const DefaultFleet = "sim"
 
-// DockerRunID is the run id that labels the containers of a server on the
-// Docker fleet: one per data directory, so that a restarted server
-// reattaches to the containers it created before.
+// DockerRunID is the run id that labels a server's fleet resources (the
+// containers, on the Docker fleet): one per data directory, so that a
+// restarted server reattaches to the instances it created before.
 func DockerRunID(dataDir string) string {
 	return fmt.Sprintf("serve-%08x", crc32.ChecksumIEEE([]byte(absPath(dataDir))))
 }
@@ -166,13 +172,18 @@ func absPath(p string) string {
 
 func (s *Server) open(ctx context.Context) error {
 	opts := s.opts
-	var snap sim.Snapshot
-	var haveSnap bool
-	if opts.Fleet == "sim" || opts.Fleet == "" {
+	fb := opts.Backend
+	if fb.Open == nil {
 		var err error
-		if snap, haveSnap, err = loadSimSnapshot(ctx, s.store); err != nil {
+		if fb, err = backend.Lookup(cmp.Or(opts.Fleet, DefaultFleet)); err != nil {
 			return err
 		}
+	}
+	// The simulated fleet's whole state is saved with the server's: a
+	// restart restores it from its snapshot.
+	snap, haveSnap, err := loadSimSnapshot(ctx, s.store)
+	if err != nil {
+		return err
 	}
 	// The clock never runs behind what was journaled or last set, nor
 	// behind the simulated fleet's snapshots.
@@ -205,26 +216,20 @@ func (s *Server) open(ctx context.Context) error {
 	default:
 		return fmt.Errorf("clock %q: want real or virtual", opts.Clock)
 	}
+	// One data directory, one set of instances: a restarted server
+	// reattaches to those it created before (where the backend keeps them
+	// outside the process).
+	opened, err := fb.Open(ctx, backend.Config{RunID: DockerRunID(opts.DataDir), Clock: s.clock, TimeScale: opts.TimeScale, Seed: opts.Seed, Progress: opts.Progress})
+	if err != nil {
+		return fmt.Errorf("%s fleet: %w", cmp.Or(opts.Fleet, DefaultFleet), err)
+	}
 	var inner orchestrator.Fleet
-	var simFleet *sim.Fleet
-	switch opts.Fleet {
-	case "sim", "":
-		simFleet = sim.New(s.clock, opts.Seed)
+	simFleet, isSim := opened.(*sim.Fleet)
+	if isSim {
 		inner = &savedSim{Fleet: simFleet}
-	case "docker":
-		if opts.NewDockerFleet == nil {
-			return errors.New("docker fleet not available in this build")
-		}
-		// One data directory, one set of containers: a restarted server
-		// reattaches to the containers it created before.
-		if inner, err = opts.NewDockerFleet(ctx, DockerRunID(opts.DataDir), s.clock, opts.TimeScale); err != nil {
-			return fmt.Errorf("docker fleet: %w", err)
-		}
-		if _, ok := inner.(badVersioner); ok {
-			inner = &savedBadVersions{Fleet: inner}
-		}
-	default:
-		return fmt.Errorf("fleet %q: want sim or docker", opts.Fleet)
+	} else {
+		snap, haveSnap = sim.Snapshot{}, false
+		inner = &savedBadVersions{Fleet: opened}
 	}
 	if s.fleet, err = newRecordingFleet(ctx, inner, s.store, s.clock); err != nil {
 		return err

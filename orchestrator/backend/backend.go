@@ -51,9 +51,7 @@ type Fleet interface {
 	// are named by fault.Kind, the scenario vocabulary. A switch the
 	// backend cannot apply honestly returns fault.ErrUnsupported.
 	Inject(ctx context.Context, set string, ids []int, s fault.Switch) error
-	// SetBadVersion makes an image version misbehave on every later boot
-	// (a scenario's `bad:`); fault.BadKindNone makes it good again.
-	SetBadVersion(version string, kind fault.BadKind)
+	BadVersions
 
 	// DataDigests checksums each instance's data disks, by instance ID
 	// (I-4: a reimage or rollback keeps every byte).
@@ -63,6 +61,13 @@ type Fleet interface {
 	// the same Config.RunID reattaches to them, where the backend keeps
 	// anything outside the process). Removing them is Cleaner's.
 	Close() error
+}
+
+// BadVersions is the part of Fleet that builds bad images.
+type BadVersions interface {
+	// SetBadVersion makes an image version misbehave on every later boot
+	// (a scenario's `bad:`); fault.BadKindNone makes it good again.
+	SetBadVersion(version string, kind fault.BadKind)
 }
 
 // Every backend is a fleet the orchestrator can drive and provision.

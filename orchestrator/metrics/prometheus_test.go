@@ -201,7 +201,7 @@ func startServe(t *testing.T) *serve {
 	var out bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- api.Serve(ctx, []string{"--listen", addr, "--data", dataDir, "--clock", "virtual", "--seed", "1"}, io.Discard, &out, nil)
+		done <- api.Serve(ctx, []string{"--listen", addr, "--data", dataDir, "--clock", "virtual", "--seed", "1"}, io.Discard, &out)
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -60,7 +60,7 @@ func serve(t *testing.T) (url, data string) {
 	log := &lockedBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- api.Serve(ctx, []string{"--fleet", "sim", "--clock", "virtual", "--listen", "127.0.0.1:0", "--data", data, "--log-level", "warn"}, pw, log, nil)
+		done <- api.Serve(ctx, []string{"--fleet", "sim", "--clock", "virtual", "--listen", "127.0.0.1:0", "--data", data, "--log-level", "warn"}, pw, log)
 		pw.Close()
 	}()
 	t.Cleanup(func() {

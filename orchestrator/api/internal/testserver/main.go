@@ -18,5 +18,5 @@ func main() {
 	if len(args) > 0 && args[0] == "serve" {
 		args = args[1:]
 	}
-	os.Exit(api.Serve(ctx, args, os.Stdout, os.Stderr, nil))
+	os.Exit(api.Serve(ctx, args, os.Stdout, os.Stderr))
 }
