@@ -33,14 +33,13 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	progressMode := progressFlag(fs)
 	parallel := fs.Int("parallel", 0, "scenarios run at once, within a budget of Docker instances (30 per CPU); 0: 2 per CPU, 1: one after another")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: osupgrade run [--fleet %s|auto|both] [--json] [--out DIR] [--progress auto|plain|none] FILE|DIR...\n\n", strings.Join(backend.Names(), "|"))
-		fmt.Fprint(stderr, 
+		fmt.Fprintf(stderr, "Usage: osupgrade run [--fleet %s|auto|both] [--json] [--out DIR] [--progress auto|plain|none] FILE|DIR...\n\n"+
 			"--fleet both: a scenario fits both fleets unless its fleets: names one, its scale sets hold more\n"+
-			"than 50 instances together, or this machine cannot run it honestly on Docker (latency without\n"+
-			"netem); one that does not fit runs on sim alone, and stderr says why. --out DIR writes DIR/sim\n"+
-			"and DIR/docker.\n\n"+
+			"than the %s fleet takes (50 instances together), or this machine cannot run it honestly there\n"+
+			"(latency without netem); one that does not fit runs on %s alone, and stderr says why. --out DIR\n"+
+			"writes DIR/%s and DIR/%s.\n\n"+
 			"Exit status: 0 every expectation and invariant held (and the fleets agreed), 1 one failed, 2 bad\n"+
-			"input or usage.\n\n")
+			"input or usage.\n\n", strings.Join(backend.Names(), "|"), autoFleet, baselineFleet, baselineFleet, autoFleet)
 		fs.PrintDefaults()
 	}
 	if code, ok := cliflag.Parse(fs, args); !ok {
