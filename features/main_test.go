@@ -14,8 +14,7 @@ import (
 
 	// The backends the features run on (OSUPGRADE_FLEET), registered by
 	// name.
-	_ "github.com/osupgrade/osupgrade/fakes/docker"
-	_ "github.com/osupgrade/osupgrade/fakes/sim"
+	_ "github.com/osupgrade/osupgrade/fakes/backends"
 )
 
 // reportDir is where the junit and cucumber reports go; godog resolves

@@ -28,7 +28,7 @@ import (
 )
 
 // DefaultFleet is the backend a scenario runs on when Options say none.
-const DefaultFleet = "sim"
+const DefaultFleet = backend.DefaultFleet
 
 // Options say how to run a scenario.
 type Options struct {

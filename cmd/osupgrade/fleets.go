@@ -6,10 +6,8 @@ import (
 
 	"github.com/osupgrade/osupgrade/orchestrator/backend"
 
-	// The fleet backends this binary offers, each registering itself by
-	// name (package backend); adding one is adding its import here.
-	_ "github.com/osupgrade/osupgrade/fakes/docker"
-	_ "github.com/osupgrade/osupgrade/fakes/sim"
+	// Every fleet backend, each registered by name (package backend).
+	_ "github.com/osupgrade/osupgrade/fakes/backends"
 )
 
 // The backends `run --fleet auto` and `both` are defined by (the CLI's
@@ -17,7 +15,7 @@ import (
 // baselineFleet; both runs baselineFleet, then autoFleet, and compares
 // them.
 const (
-	baselineFleet = "sim"
+	baselineFleet = backend.DefaultFleet
 	autoFleet     = "docker"
 )
 

@@ -5,8 +5,7 @@ import (
 
 	"github.com/osupgrade/osupgrade/fakes/fleettest"
 
-	_ "github.com/osupgrade/osupgrade/fakes/docker" // backend "docker"
-	_ "github.com/osupgrade/osupgrade/fakes/sim"    // backend "sim"
+	_ "github.com/osupgrade/osupgrade/fakes/backends" // every backend, registered by name
 )
 
 // Every registered backend keeps the whole contract.

@@ -15,6 +15,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,6 +205,7 @@ func Run(t *testing.T, newWorld Factory) {
 		{"ExpiredSASFailsExtensions", testExpiredSAS},
 		{"BadImages", testBadImages},
 		{"ObserveAfterReopen", testReopen},
+		{"CapabilitiesSeeAReimage", testCapabilities},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -547,4 +549,86 @@ func testReopen(t *testing.T, w *World) {
 	waitFor(t, w, m.Name, "every instance healthy on "+V2, func(obs []plan.Instance) bool {
 		return plan.HealthyOn(&obs[0], V2, m.Health) && plan.HealthyOn(&obs[2], V2, m.Health)
 	})
+}
+
+// journal is what a Recorder or a Watcher reported, by set.
+type journal struct {
+	mu       sync.Mutex
+	reimaged []string // "set/id version"
+	reported map[string]plan.Instance
+}
+
+func (j *journal) Reimaged(_ time.Time, set string, id int, version string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.reimaged = append(j.reimaged, fmt.Sprintf("%s/%d %s", set, id, version))
+}
+
+func (j *journal) Reported(_ time.Time, set string, in plan.Instance) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.reported[fmt.Sprintf("%s/%d", set, in.ID)] = in
+}
+
+func (j *journal) has(reimage string, key string, cond func(*plan.Instance) bool) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	in, ok := j.reported[key]
+	return slices.Contains(j.reimaged, reimage) && ok && cond(&in)
+}
+
+// The optional capabilities a backend declares hold what they promise
+// around one reimage: a journal (Recorder or Watcher) hears it and the
+// instance's report after it, a Scheduled backend has its boot pending, a
+// ChangeFeed names the set. A backend must declare a journal: without one
+// the invariants cannot be checked.
+func testCapabilities(t *testing.T, w *World) {
+	ctx := context.Background()
+	m := Model("capabilities", 2, plan.HealthExtension)
+	j := &journal{reported: map[string]plan.Instance{}}
+	switch f := w.Fleet.(type) {
+	case backend.Watcher:
+		stop, err := f.WatchFleet(ctx, func(at time.Time, set string, in plan.Instance, reimaged bool) {
+			if reimaged {
+				j.Reimaged(at, set, in.ID, in.Version)
+			}
+			j.Reported(at, set, in)
+		})
+		if err != nil {
+			t.Fatalf("watch: %v", err)
+		}
+		t.Cleanup(stop)
+	case backend.Recorder:
+		f.Record(j)
+	default:
+		t.Fatalf("%T is neither a backend.Recorder nor a backend.Watcher: no journal, no invariants", w.Fleet)
+	}
+	create(t, w, m, V1)
+	cf, feed := w.Fleet.(backend.ChangeFeed)
+	if feed {
+		cf.ChangedSets() // what creating the set changed
+	}
+	reimage(t, w, m.Name, 0, V2)
+	if sch, ok := w.Fleet.(backend.Scheduled); ok {
+		if next, pending := sch.NextEvent(); !pending || !next.After(w.Now()) {
+			t.Fatalf("right after a reimage the next event is %s (pending %t): want the boot's end, after now (%s)", next, pending, w.Now())
+		}
+	}
+	if feed {
+		if sets, all := cf.ChangedSets(); !all && !slices.Contains(sets, m.Name) {
+			t.Fatalf("changed sets after a reimage of %s: %v", m.Name, sets)
+		}
+	}
+	healthy := func(in *plan.Instance) bool { return plan.HealthyOn(in, V2, m.Health) }
+	waitFor(t, w, m.Name, "instance 0 healthy on "+V2, instance(0, healthy))
+	// A watcher reports from another goroutine, a little after the fact.
+	deadline := w.Now().Add(budget)
+	for !j.has(m.Name+"/0 "+V2, m.Name+"/0", healthy) {
+		if w.Now().After(deadline) {
+			j.mu.Lock()
+			t.Fatalf("the journal never heard the reimage and instance 0 healthy on %s: reimages %v, last report %+v", V2, j.reimaged, j.reported[m.Name+"/0"])
+		}
+		w.Wait(ctx, step)
+		waitFor(t, w, m.Name, "an observation", func([]plan.Instance) bool { return true })
+	}
 }

@@ -154,7 +154,7 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 }
 
 // DefaultFleet is the backend a server runs on when Options name none.
-const DefaultFleet = "sim"
+const DefaultFleet = backend.DefaultFleet
 
 // DockerRunID is the run id that labels a server's fleet resources (the
 // containers, on the Docker fleet): one per data directory, so that a

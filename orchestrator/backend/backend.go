@@ -231,6 +231,10 @@ type Factory struct {
 	MaxInstances int
 }
 
+// DefaultFleet is the backend a program runs on when told none: the
+// simulator, which every build links.
+const DefaultFleet = "sim"
+
 var (
 	mu        sync.RWMutex
 	factories = map[string]Factory{}
