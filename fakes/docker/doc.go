@@ -19,11 +19,12 @@
 //	if errors.Is(err, docker.ErrEngineUnavailable) { ... } // no engine: skip, or fail in CI
 //	defer f.Clean(ctx) // removes this run's containers, volumes, networks
 //
-// *Fleet implements orchestrator.Fleet, orchestrator.Provisioner and
-// fault.Injector, plus SetBadVersion (harness.BadVersions), DataDigests
-// (the harness's I-4 check), WatchFleet (harness.FleetWatcher: the
-// fleet-side journal), Foreign (harness.Inventory: I-7), WriteData/ReadData,
-// Clean and Close.
+// *Fleet implements backend.Fleet (orchestrator/backend: provision,
+// observe, reimage, Inject, SetBadVersion, DataDigests for I-4, Close), and
+// registers itself as the backend "docker" (register.go), plus WatchFleet
+// (backend.Watcher: the fleet-side journal), Foreign (backend.Inventory:
+// I-7), PrepareImage (backend.ImagePreparer), Clean (backend.Cleaner) and
+// WriteData/ReadData.
 // CleanAll(ctx, progress) removes every resource of every run labelled
 // osupgrade.owner=osupgrade, OS images included: that is `osupgrade clean`.
 //
