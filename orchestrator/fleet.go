@@ -7,7 +7,10 @@ import (
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
-// Fleet is what the orchestrator needs from the machines standing in for VMs.
+// Fleet is what the orchestrator needs from the machines standing in for
+// VMs: the part of the backend contract it uses (package
+// orchestrator/backend declares the whole contract, in one file, and checks
+// that every backend.Fleet is a Fleet; interfaces live with their consumer).
 type Fleet interface {
 	// Observe returns every instance of the set in ID order
 	// (instances[i].ID == i). The slice is the caller's until the next call.
@@ -18,7 +21,7 @@ type Fleet interface {
 	Reimage(ctx context.Context, set string, id int, image plan.Image) error
 }
 
-// ChangeFeed is a Fleet that knows which sets changed: the runner then
+// ChangeFeed (backend.ChangeFeed) is a Fleet that knows which sets changed: the runner then
 // observes a set with a rollout in progress only when it changed or its
 // planner asked to be woken, instead of at every step (a fleet watch).
 type ChangeFeed interface {
