@@ -104,3 +104,39 @@ Feature: R-AVAIL-1 across a region: one platform update is never in two zones of
     And no two zones were upgraded at the same time
     And invariant I-5 holds
     And all instances of "b" run the new version
+
+  @R-AVAIL-1 @R-ORDER-1
+  Scenario: R-AVAIL-1 the region's zones go in one order for every set: its sets' listed order, sets by name
+    Given a scale set "a" of 6 instances
+    And it spans zones "1", "2" and "3"
+    And it has 1 update domain
+    And a scale set "b" of 3 instances
+    And it spans zones "3", "2" and "1"
+    And it has 1 update domain
+    And a new image version is published
+    When the scenario runs
+    Then the rollout of "a" completes
+    And the rollout of "b" completes
+    And the batches of "a" went through zones "1", "2" and "3" in that order
+    And the batches of "b" went through zones "1", "2" and "3" in that order
+    And invariant I-5 holds
+    And no two zones of region "eastus" were upgraded to one platform version at the same time
+    And all instances of "b" run the new version
+
+  @R-AVAIL-1 @R-ORDER-1 @R-TRIG-3
+  Scenario: R-AVAIL-1 a rollout the user starts keeps its set's own zone order
+    Given a scale set "a" of 6 instances
+    And it spans zones "1", "2" and "3"
+    And it has 1 update domain
+    And automatic OS upgrades are off
+    And a scale set "b" of 3 instances
+    And it spans zones "3", "2" and "1"
+    And it has 1 update domain
+    And automatic OS upgrades are off
+    And a new image version is published
+    And the user starts an OS upgrade of "b" at 5h
+    When the scenario runs
+    Then the rollout of "b" completes
+    And the rollout of "b" was started by the user
+    And the batches of "b" went through zones "3", "2" and "1" in that order
+
