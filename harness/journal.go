@@ -147,16 +147,20 @@ type setJournal struct {
 
 	// The current rollout (epoch): from BeginRollout or the first upgrade
 	// to a new version.
-	epochs     int
-	target     int // version index, -1 before its first upgrade
-	epochStart time.Time
-	batches    int
-	upgraded   int
-	upShare    share // R-STOP-1's bound: maxUnhealthyUpgradedInstancePercent of upgraded, counted as it grows
-	bad        int
-	pendingEnd int64  // when the in-flight count last fell to 0; 0: none pending
-	settleAt   int64  // R-STOP-1 is evaluated after this (pendingEnd, or the slack's end when a wait ran out)
-	upStep     uint32 // the step of the latest upgrade reimage
+	epochs      int
+	target      int // version index, -1 before its first upgrade
+	epochStart  time.Time
+	batches     int
+	upgraded    int
+	upShare     share // R-STOP-1's bound: maxUnhealthyUpgradedInstancePercent of upgraded, counted as it grows
+	bad         int
+	pendingEnd  int64  // when the in-flight count last fell to 0; 0: none pending
+	settleAt    int64  // R-STOP-1 is evaluated after this (pendingEnd, or the slack's end when a wait ran out)
+	upStep      uint32 // the step of the latest upgrade reimage
+	tripped     bool   // R-STOP-1 held at the last batch end
+	trippedNote string
+	checks      [3]int // batch starts checked for R-PRE-1, R-STOP-2, R-STOP-1
+
 	// observes counts the orchestrator's observations of the set, upObs
 	// its count at the latest upgrade reimage: the planner observes a set
 	// before each decision, so an observation between two reimages means
@@ -165,9 +169,6 @@ type setJournal struct {
 	// Docker a batch may be healthy by the next pass, and its successor
 	// starts in the same step).
 	observes, upObs uint32
-	tripped         bool // R-STOP-1 held at the last batch end
-	trippedNote     string
-	checks          [3]int // batch starts checked for R-PRE-1, R-STOP-2, R-STOP-1
 
 	// user: the current rollout was started by the user (R-TRIG-3), whose
 	// upgrades keep R-AVAIL-1 within the set and are not counted in the
