@@ -114,7 +114,11 @@ next:
 // round the region's zones (fewer than the number of zones moves), each
 // move after the holders of one zone finish their batches there. With one
 // zone order for every set, a set never needs a zone the pointer has passed
-// unless it started late, and then it waits for one turn at most.
+// unless it started late, and then it waits for one turn at most. A set
+// with prioritizeUnhealthyInstances may still put a zone holding unhealthy
+// instances first (R-ORDER-1 says so for the set); it then leaves the
+// region's order, and the same bound holds: it waits at most one turn for
+// each zone it takes out of order.
 // TestFleetScheduleAdmitNoStarvation plays the case the first rule lost.
 
 // regionRef is one image in one region: the scope of the region's zone
