@@ -10,7 +10,15 @@ Feature: R-AVAIL-1 across a region: one platform update is never in two zones of
   (docs/rules.md R-AVAIL-1 speaks of instances in different availability
   zones; an instance of a set without zones is in none.)
 
-  Rollouts the user starts (R-TRIG-3) keep R-AVAIL-1 within their set only.
+  Rollouts the user starts (R-TRIG-3) keep R-AVAIL-1 within their set only,
+  and their set's own zone order.
+
+  The region's zones go in one order for every set (R-ORDER-1 over the
+  region): the zones in the order its automatic sets list them, sets taken
+  by name. The region goes zone by zone; a set keeps its zone between two of
+  its batches, and while any set waits for another zone the current zone
+  takes no new set, so a waiting set goes once the sets in the current zone
+  have finished there: it is never starved.
 
   With the defaults (features/README.md) every set of these scenarios starts
   its rollout when the new version is published, at 4h, and a batch takes
