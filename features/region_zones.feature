@@ -10,7 +10,15 @@ Feature: R-AVAIL-1 across a region: one platform update is never in two zones of
   (docs/rules.md R-AVAIL-1 speaks of instances in different availability
   zones; an instance of a set without zones is in none.)
 
-  Rollouts the user starts (R-TRIG-3) keep R-AVAIL-1 within their set only.
+  Rollouts the user starts (R-TRIG-3) keep R-AVAIL-1 within their set only,
+  and their set's own zone order.
+
+  The region's zones go in one order for every set (R-ORDER-1 over the
+  region): the zones in the order its automatic sets list them, sets taken
+  by name. The region goes zone by zone; a set keeps its zone between two of
+  its batches, and while any set waits for another zone the current zone
+  takes no new set, so a waiting set goes once the sets in the current zone
+  have finished there: it is never starved.
 
   With the defaults (features/README.md) every set of these scenarios starts
   its rollout when the new version is published, at 4h, and a batch takes
@@ -104,3 +112,39 @@ Feature: R-AVAIL-1 across a region: one platform update is never in two zones of
     And no two zones were upgraded at the same time
     And invariant I-5 holds
     And all instances of "b" run the new version
+
+  @R-AVAIL-1 @R-ORDER-1
+  Scenario: R-AVAIL-1 the region's zones go in one order for every set: its sets' listed order, sets by name
+    Given a scale set "a" of 6 instances
+    And it spans zones "1", "2" and "3"
+    And it has 1 update domain
+    And a scale set "b" of 3 instances
+    And it spans zones "3", "2" and "1"
+    And it has 1 update domain
+    And a new image version is published
+    When the scenario runs
+    Then the rollout of "a" completes
+    And the rollout of "b" completes
+    And the batches of "a" went through zones "1", "2" and "3" in that order
+    And the batches of "b" went through zones "1", "2" and "3" in that order
+    And invariant I-5 holds
+    And no two zones of region "eastus" were upgraded to one platform version at the same time
+    And all instances of "b" run the new version
+
+  @R-AVAIL-1 @R-ORDER-1 @R-TRIG-3
+  Scenario: R-AVAIL-1 a rollout the user starts keeps its set's own zone order
+    Given a scale set "a" of 6 instances
+    And it spans zones "1", "2" and "3"
+    And it has 1 update domain
+    And automatic OS upgrades are off
+    And a scale set "b" of 3 instances
+    And it spans zones "3", "2" and "1"
+    And it has 1 update domain
+    And automatic OS upgrades are off
+    And a new image version is published
+    And the user starts an OS upgrade of "b" at 5h
+    When the scenario runs
+    Then the rollout of "b" completes
+    And the rollout of "b" was started by the user
+    And the batches of "b" went through zones "3", "2" and "1" in that order
+

@@ -161,6 +161,15 @@ type setJournal struct {
 	trippedNote string
 	checks      [3]int // batch starts checked for R-PRE-1, R-STOP-2, R-STOP-1
 
+	// observes counts the orchestrator's observations of the set, upObs
+	// its count at the latest upgrade reimage: the planner observes a set
+	// before each decision, so an observation between two reimages means
+	// two decisions, even within one step (an orchestrator step makes
+	// several passes at one time when a rollout ends or a zone frees; on
+	// Docker a batch may be healthy by the next pass, and its successor
+	// starts in the same step).
+	observes, upObs uint32
+
 	// user: the current rollout was started by the user (R-TRIG-3), whose
 	// upgrades keep R-AVAIL-1 within the set and are not counted in the
 	// region's zones.
@@ -283,10 +292,10 @@ func (j *Journal) Reimage(at time.Time, set string, id int, version string) {
 				s.target = int(v)
 			}
 		}
-		if s.inflight == 0 && (s.upStep != j.step || s.batches == 0) {
+		if s.inflight == 0 && (s.upStep != j.step || s.upObs != s.observes || s.batches == 0) {
 			j.batchStart(s, at, id)
 		}
-		s.upStep = j.step
+		s.upStep, s.upObs = j.step, s.observes
 	}
 	if in.flags&fInflight != 0 {
 		j.endInterval(s, in, id, t) // a rollback ends the upgrade it replaces
@@ -438,6 +447,9 @@ func (j *Journal) State(at time.Time, set string, r plan.Instance) {
 // rightly count as failed: that is why State alone does not bound it.)
 func (j *Journal) Observed(at time.Time, set string, obs []plan.Instance) {
 	s := j.set(set)
+	if s != nil {
+		s.observes++
+	}
 	if s == nil || s.target < 0 || len(obs) != len(s.inst) {
 		return
 	}

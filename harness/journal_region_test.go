@@ -203,3 +203,59 @@ func BenchmarkJournalUpgrade(b *testing.B) {
 		})
 	}
 }
+
+// The Docker report (a region-zones run counted 5 of a set's 6 batches):
+// an orchestrator step makes several passes at one time when a rollout
+// ends or a zone frees, and on Docker a batch's instance can report healthy
+// before the next pass observes it; the planner then closes the batch and
+// starts the next one within the same step. Grouping reimages by step
+// alone folded the two batches into one. The planner observes a set before
+// every decision, so an observation between two reimages separates them.
+func TestJournalBatchesWithinOneStep(t *testing.T) {
+	healthy := func(id int, v string) plan.Instance {
+		return plan.Instance{ID: id, Version: v, Running: true, Provisioning: plan.ProvisioningSucceeded, Health: plan.HealthHealthy}
+	}
+	observed := func(versions ...string) []plan.Instance {
+		out := make([]plan.Instance, len(versions))
+		for i, v := range versions {
+			out[i] = healthy(i, v)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name    string
+		observe bool // the planner observed b between its two reimages of the step
+		want    int
+	}{
+		{"an observation between: two decisions, two batches", true, 3},
+		{"no observation between: one decision's reimages, one batch", false, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := NewJournal(0)
+			for _, m := range regionSets() {
+				j.AddSet(m, "1")
+			}
+			t0 := clock.Epoch
+			j.BeginRollout("b", t0)
+			j.StepBegins()
+			j.Observed(t0, "b", observed("1", "1", "1"))
+			j.Reimage(t0, "b", 0, "2")
+			// The same step, a later pass at the same time: instance 0 is
+			// healthy already, batch 2 begins.
+			j.State(t0, "b", healthy(0, "2"))
+			if tc.observe {
+				j.Observed(t0, "b", observed("2", "1", "1"))
+			}
+			j.Reimage(t0, "b", 1, "2")
+			j.State(t0.Add(time.Second), "b", healthy(1, "2"))
+			j.StepBegins()
+			j.Observed(t0.Add(35*time.Second), "b", observed("2", "2", "1"))
+			j.Reimage(t0.Add(35*time.Second), "b", 2, "2")
+			j.State(t0.Add(70*time.Second), "b", healthy(2, "2"))
+			j.Finish(t0.Add(time.Hour))
+			if got := j.set("b").batches; got != tc.want {
+				t.Errorf("the journal counted %d batches of b, want %d", got, tc.want)
+			}
+		})
+	}
+}

@@ -932,7 +932,7 @@ func (o *Orchestrator) settle(rec *SetRecord, a *Attempt) {
 
 // fleetSet is what the fleet schedule knows of a set's record.
 func fleetSet(rec *SetRecord) plan.FleetSet {
-	s := plan.FleetSet{Name: rec.Model.Name, Region: rec.Model.Region, Ref: rec.Model.Image.Ref(), Auto: rec.Model.EnableAutomaticOSUpgrade, Base: rec.Version}
+	s := plan.FleetSet{Name: rec.Model.Name, Region: rec.Model.Region, Ref: rec.Model.Image.Ref(), Auto: rec.Model.EnableAutomaticOSUpgrade, Base: rec.Version, Zones: rec.Model.Zones}
 	for _, a := range rec.Attempts {
 		if a.Rollout.Status() == plan.StatusCompleted {
 			s.Completed = append(s.Completed, plan.Completion{Version: a.Target.Version, At: a.Rollout.EndTime()})
@@ -1033,7 +1033,11 @@ func (o *Orchestrator) draw(set, key string, lo, hi time.Duration) time.Duration
 func (o *Orchestrator) start(rec *SetRecord, version, startedBy string, now time.Time) bool {
 	target := rec.Model.Image
 	target.Version = version
-	r, err := plan.NewRollout(rec.Model.Policy(), plan.Image{Ref: target.Ref(), Version: version}, rec.Model.Zones, startedBy == StartedByUser, now, o.planner...)
+	zones := rec.Model.Zones
+	if startedBy == StartedByPlatform {
+		zones = o.schedule.PlatformZones(rec.Model.Name, zones) // the region's zone order (R-AVAIL-1)
+	}
+	r, err := plan.NewRollout(rec.Model.Policy(), plan.Image{Ref: target.Ref(), Version: version}, zones, startedBy == StartedByUser, now, o.planner...)
 	if err != nil {
 		// The model was validated on the way in; a policy error here is a bug.
 		panic(fmt.Sprintf("orchestrator: validated model %s has an invalid policy: %v", rec.Model.Name, err))

@@ -52,6 +52,7 @@ var help = map[string]string{
 	"notTouched":               "the set had no rollout and no batch, and every instance runs its first version",
 	"regionZonesNeverTogether": "R-AVAIL-1 across a region: no batches of the region's zonal sets in automatic rollouts to one version ran in two zones at once (sets without zones are in no zone; user-started rollouts are not compared)",
 	"upgradedWhile":            "a batch of the first set (in that zone, if named) ran while the other set upgraded that zone: the first was not held back",
+	"setZonesInOrder":          "the named set's latest rollout visited each zone once, in the given order (R-ORDER-1; across a region, the region's one order)",
 	"historyLists":             "osUpgradeHistory lists N entries, newest first",
 	"historyEntryIs":           "entry K's runningStatus.code, startedBy and target image version",
 	"historyProgress":          "entry K's progress counts",

@@ -18,6 +18,7 @@ func (s *state) invariantSteps(sc stepper) {
 	sc.Step(`^scale set "([^"]+)" was not touched$`, s.notTouched)
 	sc.Step(`^no two zones of region "([^"]+)" were upgraded to one platform version at the same time$`, s.regionZonesNeverTogether)
 	sc.Step(`^"([^"]+)"(?: in zone "([^"]+)")? was upgraded while "([^"]+)" was upgrading zone "([^"]+)"$`, s.upgradedWhile)
+	sc.Step(`^the batches of "([^"]+)" went through zones (.+) in that order$`, s.setZonesInOrder)
 }
 
 var invariantChecks = map[string]func(s *state, sr *harness.SetResult) error{

@@ -58,6 +58,9 @@ type FleetSet struct {
 	Base string
 	// Completed lists its completed rollouts, oldest first.
 	Completed []Completion
+	// Zones are its availability zones in the order listed (R-ORDER-1);
+	// none for a regional set.
+	Zones []string
 }
 
 // Completion is a rollout that completed: its target, and when it ended.
@@ -81,6 +84,11 @@ type FleetSchedule struct {
 	phases map[string][][]string
 	// zones is R-AVAIL-1 across each region (AdmitBatch).
 	zones map[regionVersion]*regionZones
+	// zoneOrders caches RegionZoneOrder by region and image.
+	zoneOrders map[regionRef][]string
+	// admitted are the sets the schedule admitted for their zone since the
+	// caller last asked (BatchInFlight, RolloutEnded): each is due.
+	admitted []string
 }
 
 // refPhases is the phase state of the automatic sets of one image.
@@ -101,7 +109,7 @@ type versionPhases struct {
 
 // NewFleetSchedule is an empty fleet schedule.
 func NewFleetSchedule() *FleetSchedule {
-	return &FleetSchedule{sets: map[string]*FleetSet{}, refs: map[string]*refPhases{}, phases: map[string][][]string{}, zones: map[regionVersion]*regionZones{}}
+	return &FleetSchedule{sets: map[string]*FleetSet{}, refs: map[string]*refPhases{}, phases: map[string][][]string{}, zones: map[regionVersion]*regionZones{}, zoneOrders: map[regionRef][]string{}}
 }
 
 // Put adds a set or replaces what is known of it. A change of region,
@@ -109,11 +117,14 @@ func NewFleetSchedule() *FleetSchedule {
 func (f *FleetSchedule) Put(s FleetSet) {
 	s.Completed = slices.Clone(s.Completed)
 	if old, ok := f.sets[s.Name]; ok {
-		if old.Region == s.Region && old.Ref == s.Ref && old.Auto == s.Auto && old.Base == s.Base && slices.Equal(old.Completed, s.Completed) {
+		if old.Region == s.Region && old.Ref == s.Ref && old.Auto == s.Auto && old.Base == s.Base && slices.Equal(old.Completed, s.Completed) && slices.Equal(old.Zones, s.Zones) {
 			return
 		}
 		delete(f.refs, old.Ref)
+		delete(f.zoneOrders, regionRef{old.Region, old.Ref})
 	}
+	s.Zones = slices.Clone(s.Zones)
+	delete(f.zoneOrders, regionRef{s.Region, s.Ref})
 	f.sets[s.Name] = &s
 	delete(f.refs, s.Ref)
 }
@@ -122,6 +133,7 @@ func (f *FleetSchedule) Put(s FleetSet) {
 func (f *FleetSchedule) Remove(name string) {
 	if old, ok := f.sets[name]; ok {
 		delete(f.refs, old.Ref)
+		delete(f.zoneOrders, regionRef{old.Region, old.Ref})
 		delete(f.sets, name)
 	}
 }
@@ -345,112 +357,4 @@ func EligibleFromScratch(sets []FleetSet, name, version string, published time.T
 		}
 	}
 	return at, true
-}
-
-// regionVersion is one version of one image in one region: R-AVAIL-1's
-// scope across a region.
-type regionVersion struct{ region, ref, version string }
-
-// regionZones is where the region's platform batches of a version are.
-type regionZones struct {
-	inFlight map[string]string // set → the zone of its batch in flight
-	waiting  map[string]string // set → the zone its next batch waits for
-}
-
-// AdmitBatch is R-AVAIL-1 across a region for platform rollouts: a batch of
-// set in zone may start while no other set of the region has a batch of the
-// same version in flight in another zone. A batch without a zone (a set
-// without availability zones) takes no part: it neither waits nor holds
-// others back. Refused, the set waits for the zone (Waiting), and
-// BatchInFlight names it when the zone frees; holder is a set in the way
-// (the first by name) and the zone it holds; newly is false when the set
-// was already waiting for this zone.
-func (f *FleetSchedule) AdmitBatch(set, region, ref, version, zone string) (ok bool, holder, holderZone string, newly bool) {
-	if zone == "" {
-		return true, "", "", false
-	}
-	rz := f.regionZones(regionVersion{region, ref, version})
-	for s, z := range rz.inFlight {
-		if s != set && z != zone && (holder == "" || s < holder) {
-			holder, holderZone = s, z
-		}
-	}
-	if holder == "" {
-		delete(rz.waiting, set)
-		return true, "", "", false
-	}
-	newly = rz.waiting[set] != zone
-	rz.waiting[set] = zone
-	return false, holder, holderZone, newly
-}
-
-// BatchInFlight records whether set has a platform batch in flight, and in
-// which zone (zone is read only when inFlight). When the set's batch ends
-// and leaves its zone free in the region, it returns the sets waiting in
-// the region, in name order: each may now go.
-func (f *FleetSchedule) BatchInFlight(set, region, ref, version, zone string, inFlight bool) (due []string) {
-	key := regionVersion{region, ref, version}
-	if inFlight && zone == "" {
-		return nil
-	}
-	rz, ok := f.zones[key]
-	if !ok && !inFlight {
-		return nil
-	}
-	if !ok {
-		rz = f.regionZones(key)
-	}
-	left, was := rz.inFlight[set]
-	if inFlight {
-		rz.inFlight[set] = zone
-		delete(rz.waiting, set) // its batch went
-	} else {
-		delete(rz.inFlight, set)
-	}
-	if !was || (inFlight && left == zone) {
-		return nil // no zone left
-	}
-	for _, z := range rz.inFlight {
-		if z == left {
-			return nil // the zone is still busy: nobody else may go yet
-		}
-	}
-	for s := range rz.waiting {
-		due = append(due, s)
-	}
-	slices.Sort(due)
-	if len(rz.inFlight) == 0 && len(rz.waiting) == 0 {
-		delete(f.zones, key)
-	}
-	return due
-}
-
-// RolloutEnded forgets a set's platform rollout of version: its batch in
-// flight (as BatchInFlight) and its wait.
-func (f *FleetSchedule) RolloutEnded(set, region, ref, version string) (due []string) {
-	due = f.BatchInFlight(set, region, ref, version, "", false)
-	if rz, ok := f.zones[regionVersion{region, ref, version}]; ok {
-		delete(rz.waiting, set)
-		if len(rz.inFlight) == 0 && len(rz.waiting) == 0 {
-			delete(f.zones, regionVersion{region, ref, version})
-		}
-	}
-	return due
-}
-
-// Waiting reports the zone a set's next platform batch waits for.
-func (f *FleetSchedule) Waiting(set, region, ref, version string) (zone string, ok bool) {
-	if rz, found := f.zones[regionVersion{region, ref, version}]; found {
-		zone, ok = rz.waiting[set]
-	}
-	return zone, ok
-}
-
-func (f *FleetSchedule) regionZones(key regionVersion) *regionZones {
-	rz, ok := f.zones[key]
-	if !ok {
-		rz = &regionZones{inFlight: map[string]string{}, waiting: map[string]string{}}
-		f.zones[key] = rz
-	}
-	return rz
 }

@@ -265,39 +265,3 @@ func TestFleetScheduleIncrementalEqualsFromScratch(t *testing.T) {
 		}
 	}
 }
-
-// R-AVAIL-1 across a region: a batch of one version goes in a zone only
-// while no other set of the region has that version in flight elsewhere.
-func TestFleetScheduleAdmitBatch(t *testing.T) {
-	f := NewFleetSchedule()
-	admit := func(set, region, version, zone string, want bool) {
-		t.Helper()
-		if ok, holder, hz, _ := f.AdmitBatch(set, region, "img", version, zone); ok != want {
-			t.Fatalf("AdmitBatch(%s, %s, %s, zone %s) = %v (holder %s in %s), want %v", set, region, version, zone, ok, holder, hz, want)
-		}
-	}
-	admit("a", "eastus", "2", "1", true)
-	f.BatchInFlight("a", "eastus", "img", "2", "1", true)
-	admit("b", "eastus", "2", "1", true)  // the same zone: together
-	admit("c", "eastus", "2", "2", false) // another zone: waits
-	admit("d", "westus", "2", "2", true)  // another region
-	admit("e", "eastus", "3", "2", true)  // another version
-	admit("f", "eastus", "2", "", true)   // no zones: takes no part
-	if z, ok := f.Waiting("c", "eastus", "img", "2"); !ok || z != "2" {
-		t.Errorf("c waits for (%q, %v), want zone 2", z, ok)
-	}
-	f.BatchInFlight("b", "eastus", "img", "2", "1", true)
-	if due := f.BatchInFlight("a", "eastus", "img", "2", "", false); len(due) != 0 {
-		t.Errorf("zone 1 still busy with b: due %v", due)
-	}
-	// b moves on to zone 2 itself: zone 1 is free, c may go.
-	if due := f.BatchInFlight("b", "eastus", "img", "2", "2", true); !slices.Equal(due, []string{"c"}) {
-		t.Errorf("b left zone 1: due %v, want [c]", due)
-	}
-	admit("c", "eastus", "2", "2", true)
-	admit("a", "eastus", "2", "3", false)
-	if due := f.RolloutEnded("b", "eastus", "img", "2"); !slices.Equal(due, []string{"a"}) {
-		t.Errorf("b ended: due %v, want [a]", due)
-	}
-	admit("a", "eastus", "2", "3", true) // c has no batch in flight yet
-}
