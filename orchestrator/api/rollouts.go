@@ -361,7 +361,8 @@ func (h *handler) latestRollout(w http.ResponseWriter, r *http.Request) {
 	}
 	cancelled := false
 	_ = h.s.o.View(m.Name, func(rec *orchestrator.SetRecord) {
-		if a := rec.Last(); a != nil {
+		// A pending trigger is the latest (LatestRollout): not cancelled.
+		if a := rec.Last(); a != nil && !rec.ManualPending {
 			cancelled = a.Rollout.CancelRequested()
 		}
 	})
