@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -525,16 +526,24 @@ func (o *Orchestrator) persistDelete(ctx context.Context, name string) error {
 	return o.commitWrites(ctx)
 }
 
+// commitChunk is how many records are encoded for the store between two
+// turns of the lock: readers wait for a chunk, not for a whole pass.
+const commitChunk = 32
+
 // commitWrites makes every write so far durable (a plain Store wrote each
-// at once). The caller holds o.mu; the commit runs without it, so that
-// readers are not held by an fsync.
+// at once). The caller holds o.mu; the records are encoded under it a
+// chunk at a time, letting readers in between chunks, and committed
+// without it, so that readers are not held by an fsync.
 //
-// Why the order holds: the writes are taken from pending and prepared
-// (encoded) under o.mu, so each commit holds the state as of its turn of
-// the lock; commits run one after another in that order (each waits for
-// lastCommit before it), so the store never goes back to an older record.
-// A commit that returns has made its writes and every earlier commit's;
-// if an earlier one failed, commitFailures says so before this returns.
+// Why the order holds: each chunk is prepared (encoded) under o.mu and
+// given its turn (lastCommit) then, so each commit holds the state as of
+// its turn of the lock; commits run one after another in that order (each
+// waits for the one before), so the store never goes back to an older
+// record. A record whose set was deleted or made anew by the time its
+// chunk is prepared is left out (the deletion was written in its own
+// turn). A commit that returns has made its writes and every earlier
+// commit's; if an earlier one failed, commitFailures says so before it
+// returns.
 func (o *Orchestrator) commitWrites(ctx context.Context) error {
 	bs, ok := o.store.(BatchStore)
 	if !ok {
@@ -550,34 +559,58 @@ func (o *Orchestrator) commitWrites(ctx context.Context) error {
 	w := o.pending
 	o.pending = Writes{}
 	clear(o.pendingSet)
-	var commit func(context.Context) error
-	if !w.Empty() {
-		c, err := bs.PrepareWrites(w)
-		if err != nil {
-			o.retry(ctx, w)
-			return fmt.Errorf("write the state: %w", err)
-		}
-		commit = c
+	type turn struct {
+		writes     Writes
+		commit     func(context.Context) error
+		prev, done chan struct{}
 	}
-	prev := o.lastCommit
-	done := make(chan struct{})
-	o.lastCommit = done
+	var turns []turn
 	var err error
+	for first := true; first || len(w.Sets) > 0; first = false {
+		if !first {
+			o.unlocked(runtime.Gosched)
+		}
+		n := min(len(w.Sets), commitChunk)
+		var part Writes
+		for _, rec := range w.Sets[:n] {
+			if o.sets[rec.Model.Name] == rec {
+				part.Sets = append(part.Sets, rec)
+			}
+		}
+		w.Sets = w.Sets[n:]
+		if first {
+			part.Deleted, part.Journal = w.Deleted, w.Journal
+			w.Deleted, w.Journal = nil, nil
+		}
+		t := turn{writes: part, prev: o.lastCommit, done: make(chan struct{})}
+		if !part.Empty() {
+			if t.commit, err = bs.PrepareWrites(part); err != nil {
+				err = fmt.Errorf("write the state: %w", err)
+				o.retry(ctx, part)
+				o.retry(ctx, w)
+				break
+			}
+		}
+		o.lastCommit = t.done
+		turns = append(turns, t)
+	}
 	o.unlocked(func() {
-		defer close(done)
-		if prev != nil {
-			<-prev
-		}
-		if commit == nil {
-			return
-		}
-		if err = commit(ctx); err != nil {
-			o.failedMu.Lock()
-			o.failedWrites.Sets = append(o.failedWrites.Sets, w.Sets...)
-			o.failedWrites.Deleted = append(o.failedWrites.Deleted, w.Deleted...)
-			o.failedWrites.Journal = append(o.failedWrites.Journal, w.Journal...)
-			o.failedMu.Unlock()
-			o.commitFailures.Add(1)
+		for _, t := range turns {
+			if t.prev != nil {
+				<-t.prev
+			}
+			if t.commit != nil {
+				if cerr := t.commit(ctx); cerr != nil {
+					err = errors.Join(err, cerr)
+					o.failedMu.Lock()
+					o.failedWrites.Sets = append(o.failedWrites.Sets, t.writes.Sets...)
+					o.failedWrites.Deleted = append(o.failedWrites.Deleted, t.writes.Deleted...)
+					o.failedWrites.Journal = append(o.failedWrites.Journal, t.writes.Journal...)
+					o.failedMu.Unlock()
+					o.commitFailures.Add(1)
+				}
+			}
+			close(t.done)
 		}
 	})
 	return err
@@ -790,6 +823,10 @@ type pendingAct struct {
 // decision with reimages comes back as act, to be carried out with the
 // other sets' (finishAct).
 func (o *Orchestrator) stepSet(ctx context.Context, rec *SetRecord, now time.Time) (wake time.Time, ended bool, act *pendingAct, err error) {
+	// What a step of a set without a rollout can change: an unchanged
+	// record is not written again (1,000 idle sets are stepped at every
+	// publication or new set).
+	scheduled, manualPending, manualUpgrade := rec.Scheduled, rec.ManualPending, len(rec.ManualUpgrade)
 	if len(rec.ManualUpgrade) > 0 && rec.Active() == nil {
 		if err := o.applyManualUpgrade(ctx, rec); err != nil {
 			return now, false, nil, err
@@ -809,6 +846,9 @@ func (o *Orchestrator) stepSet(ctx context.Context, rec *SetRecord, now time.Tim
 		}
 		started, w := o.schedulePlatform(rec, now)
 		if !started {
+			if !ended && rec.Scheduled == scheduled && rec.ManualPending == manualPending && len(rec.ManualUpgrade) == manualUpgrade {
+				return w, false, nil, nil
+			}
 			if err := o.saveSet(ctx, rec); err != nil {
 				return time.Time{}, ended, nil, err
 			}
