@@ -30,6 +30,8 @@ type batchStore struct {
 	failDecisions int
 	// lockedCommits counts commits run with the orchestrator's lock held.
 	lockedCommits int
+	// saved counts each set's records committed.
+	saved map[string]int
 }
 
 var _ orchestrator.BatchStore = (*batchStore)(nil)
@@ -76,6 +78,7 @@ func (s *batchStore) PrepareWrites(w orchestrator.Writes) (func(context.Context)
 			}
 		}
 		for _, r := range sets {
+			s.saved[r.Model.Name]++
 			if err := s.MemoryStore.SaveSet(ctx, r); err != nil {
 				return err
 			}
@@ -112,7 +115,7 @@ func (f *writeAheadFleet) Reimage(ctx context.Context, set string, id int, img p
 func newWriteAheadEnv(t *testing.T, failDecisions int) (*env, *batchStore, *writeAheadFleet) {
 	t.Helper()
 	e := newEnv(t, 1)
-	bs := &batchStore{MemoryStore: e.store, o: func() *orchestrator.Orchestrator { return e.o }, durable: map[string]bool{}, failDecisions: failDecisions}
+	bs := &batchStore{MemoryStore: e.store, o: func() *orchestrator.Orchestrator { return e.o }, durable: map[string]bool{}, saved: map[string]int{}, failDecisions: failDecisions}
 	wf := &writeAheadFleet{Fleet: e.fleet, store: bs}
 	o, err := orchestrator.New(e.ctx, orchestrator.Options{Clock: e.clk, Fleet: wf, Store: bs, Seed: 1, ReimageConcurrency: 4})
 	if err != nil {
@@ -176,5 +179,25 @@ func TestFailedCommitHoldsBackItsReimages(t *testing.T) {
 	}
 	if wf.made == 0 || len(wf.undone) > 0 {
 		t.Errorf("%d reimages, %d of them before their decision was committed: %v", wf.made, len(wf.undone), wf.undone)
+	}
+}
+
+// A set stepped with nothing to change is not written again: an idle set
+// is stepped at every publication and every new set of the fleet.
+func TestIdleSetIsNotWrittenAgain(t *testing.T) {
+	e, bs, _ := newWriteAheadEnv(t, 0)
+	idle := model("idle", "eastus", 10)
+	idle.EnableAutomaticOSUpgrade = false
+	e.create(idle, "1.0.0")
+	for k := range 3 {
+		e.create(model(fmt.Sprintf("web-%d", k), "westus", 10), "1.0.0")
+		e.publish(ubuntu, fmt.Sprintf("2.0.%d", k), time.Duration(k)*time.Hour)
+	}
+	e.runUntil(12 * time.Hour)
+	if s := e.status("web-0"); s != plan.StatusCompleted {
+		t.Fatalf("web-0: %s, want Completed", s)
+	}
+	if n := bs.saved["idle"]; n != 1 {
+		t.Errorf("the idle set's record was written %d times, want once (its creation)", n)
 	}
 }
