@@ -134,16 +134,23 @@ func (o *Orchestrator) History(name string) ([]UpgradeHistory, error) {
 // trigger accepted and not yet started by a Step is the latest: an
 // accepted POST osRollingUpgrade is seen at once, rolling forward.
 func (o *Orchestrator) LatestRollout(name string) (h UpgradeHistory, ok bool, err error) {
+	h, ok, _, err = o.LatestRolloutStatus(name)
+	return h, ok, err
+}
+
+// LatestRolloutStatus is LatestRollout and whether a cancel was requested
+// of that rollout, read under one turn of the lock (the API's GET).
+func (o *Orchestrator) LatestRolloutStatus(name string) (h UpgradeHistory, ok, cancelRequested bool, err error) {
 	err = o.View(name, func(rec *SetRecord) {
 		if a := o.pendingAttempt(rec); a != nil {
 			h, ok = HistoryOf(a, rec.Model.Region), true
 			return
 		}
 		if a := rec.Last(); a != nil {
-			h, ok = HistoryOf(a, rec.Model.Region), true
+			h, ok, cancelRequested = HistoryOf(a, rec.Model.Region), true, a.Rollout.CancelRequested()
 		}
 	})
-	return h, ok, err
+	return h, ok, cancelRequested, err
 }
 
 // pendingAttempt is the attempt a pending manual trigger will start, as
