@@ -527,8 +527,11 @@ func (o *Orchestrator) persistDelete(ctx context.Context, name string) error {
 }
 
 // commitChunk is how many records are encoded for the store between two
-// turns of the lock: readers wait for a chunk, not for a whole pass.
-const commitChunk = 32
+// turns of the lock: readers wait for a chunk, not for a whole pass. A
+// record of a set of 100 instances mid-rollout took about 0.5 ms to encode
+// on this 2-core machine under load (plan.Rollout's MarshalJSON output is
+// compacted again by encoding/json): 32 a chunk left GET p99 at 55 ms.
+const commitChunk = 8
 
 // commitWrites makes every write so far durable (a plain Store wrote each
 // at once). The caller holds o.mu; the records are encoded under it a
