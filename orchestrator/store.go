@@ -31,7 +31,9 @@ type Writes struct {
 func (w Writes) Empty() bool { return len(w.Sets) == 0 && len(w.Deleted) == 0 && len(w.Journal) == 0 }
 
 // BatchStore is a Store that makes Writes durable together: one
-// transaction, one fsync, however many sets a Step pass touched.
+// transaction, one fsync, for all the writes of one PrepareWrites (the
+// orchestrator hands a pass over a few sets' records at a time, so that
+// encoding them does not hold its lock long).
 //
 // PrepareWrites is called under the orchestrator's lock, in the order the
 // writes were made; it must copy what it keeps (encode the records: they

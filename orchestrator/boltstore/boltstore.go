@@ -5,8 +5,8 @@
 //
 // It must not interpret what it stores beyond keys: the orchestrator and the
 // API own the meaning (it decodes the records it hands out, to check them).
-// Every write is one bbolt transaction (fsynced); PrepareWrites groups a
-// Step pass's writes into one.
+// Every write is one bbolt transaction (fsynced); PrepareWrites groups
+// many (a Step pass's records and journal entries) into one.
 //
 // Open checks the whole file before using it (open.go, check.go, pages.go):
 // a damaged file is refused with ErrCorrupt and the way out, never read into
