@@ -130,12 +130,49 @@ func (o *Orchestrator) History(name string) ([]UpgradeHistory, error) {
 }
 
 // LatestRollout is rollingUpgrades/latest (R-HIST-3): the attempt in
-// progress or the last one; ok is false when there was none.
+// progress or the last one; ok is false when there was none. A manual
+// trigger accepted and not yet started by a Step is the latest: an
+// accepted POST osRollingUpgrade is seen at once, rolling forward.
 func (o *Orchestrator) LatestRollout(name string) (h UpgradeHistory, ok bool, err error) {
+	h, ok, _, err = o.LatestRolloutStatus(name)
+	return h, ok, err
+}
+
+// LatestRolloutStatus is LatestRollout and whether a cancel was requested
+// of that rollout, read under one turn of the lock (the API's GET).
+func (o *Orchestrator) LatestRolloutStatus(name string) (h UpgradeHistory, ok, cancelRequested bool, err error) {
 	err = o.View(name, func(rec *SetRecord) {
-		if a := rec.Last(); a != nil {
+		if a := o.pendingAttempt(rec); a != nil {
 			h, ok = HistoryOf(a, rec.Model.Region), true
+			return
+		}
+		if a := rec.Last(); a != nil {
+			h, ok, cancelRequested = HistoryOf(a, rec.Model.Region), true, a.Rollout.CancelRequested()
 		}
 	})
-	return h, ok, err
+	return h, ok, cancelRequested, err
+}
+
+// pendingAttempt is the attempt a pending manual trigger will start, as
+// it is before its first step; nil when none is pending. The caller holds
+// o.mu.
+func (o *Orchestrator) pendingAttempt(rec *SetRecord) *Attempt {
+	if !rec.ManualPending || rec.Active() != nil {
+		return nil
+	}
+	version, ok := o.manualTarget(rec)
+	if !ok {
+		return nil
+	}
+	at := rec.ManualRequestedAt
+	if at.IsZero() {
+		at = o.clock.Now() // a trigger stored by a release without the field
+	}
+	target := rec.Model.Image
+	target.Version = version
+	r, err := plan.NewRollout(rec.Model.Policy(), plan.Image{Ref: target.Ref(), Version: version}, rec.Model.Zones, true, at)
+	if err != nil {
+		return nil // a validated model's policy is valid: start panics on this
+	}
+	return &Attempt{ID: len(rec.Attempts) + 1, StartedBy: StartedByUser, Target: target, Rollout: r}
 }

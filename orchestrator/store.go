@@ -19,6 +19,34 @@ type Store interface {
 	AppendJournal(ctx context.Context, e JournalEntry) error
 }
 
+// Writes are the store writes of one Step pass or one request: records to
+// save, records to delete and journal entries, in the order made.
+type Writes struct {
+	Sets    []*SetRecord
+	Deleted []string
+	Journal []JournalEntry
+}
+
+// Empty reports whether there is nothing to write.
+func (w Writes) Empty() bool { return len(w.Sets) == 0 && len(w.Deleted) == 0 && len(w.Journal) == 0 }
+
+// BatchStore is a Store that makes Writes durable together: one
+// transaction, one fsync, for all the writes of one PrepareWrites (the
+// orchestrator hands a pass over a few sets' records at a time, so that
+// encoding them does not hold its lock long).
+//
+// PrepareWrites is called under the orchestrator's lock, in the order the
+// writes were made; it must copy what it keeps (encode the records: they
+// change once the lock is released), and may leave out a record identical
+// to the one it last prepared. The commit it returns is called without the
+// lock, in the order of the PrepareWrites calls, and returns once the
+// writes are durable; the orchestrator makes no reimage before the commit
+// holding its decision has returned (write-ahead).
+type BatchStore interface {
+	Store
+	PrepareWrites(w Writes) (commit func(context.Context) error, err error)
+}
+
 // JournalEntry is one decision of the runner, written before it is acted on.
 type JournalEntry struct {
 	Time     time.Time      `json:"time"`

@@ -55,6 +55,7 @@ type recordingFleet struct {
 var (
 	_ orchestrator.Fleet       = (*recordingFleet)(nil)
 	_ orchestrator.Provisioner = (*recordingFleet)(nil)
+	_ orchestrator.BatchStore  = fleetFirstStore{}
 	_ fault.Injector           = (*recordingFleet)(nil)
 )
 
@@ -257,6 +258,10 @@ func (f *recordingFleet) flush(ctx context.Context) error {
 // fleetFirstStore is the orchestrator's store: the fleet's pending records
 // are committed before each of its writes, so that the state database never
 // holds an orchestrator ahead of the fleet it acted on.
+//
+// With PrepareWrites, the fleet's records are committed when the
+// orchestrator's writes are, not when they were prepared: its records of a
+// reimage are then no later than the orchestrator's of it.
 type fleetFirstStore struct {
 	*boltstore.Store
 	fleet *recordingFleet
@@ -267,6 +272,12 @@ func (s fleetFirstStore) SaveSet(ctx context.Context, rec *orchestrator.SetRecor
 		return err
 	}
 	return s.Store.SaveSet(ctx, rec)
+}
+
+// PrepareWrites is the store's, with the fleet's pending records committed
+// first when the writes are.
+func (s fleetFirstStore) PrepareWrites(w orchestrator.Writes) (func(context.Context) error, error) {
+	return s.Store.PrepareWritesAfter(w, s.fleet.flush)
 }
 
 func (s fleetFirstStore) DeleteSet(ctx context.Context, name string) error {

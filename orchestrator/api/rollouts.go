@@ -350,7 +350,7 @@ func (h *handler) latestRollout(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	hist, found, err := h.s.o.LatestRollout(m.Name)
+	hist, found, cancelled, err := h.s.o.LatestRolloutStatus(m.Name)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -359,12 +359,6 @@ func (h *handler) latestRollout(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Code: "NotFound", Message: fmt.Sprintf("scale set %s has had no rolling upgrade", m.Name)})
 		return
 	}
-	cancelled := false
-	_ = h.s.o.View(m.Name, func(rec *orchestrator.SetRecord) {
-		if a := rec.Last(); a != nil {
-			cancelled = a.Rollout.CancelRequested()
-		}
-	})
 	var out rollingUpgradeStatus
 	out.Name, out.Type, out.Location = "latest", "Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades", model.Region
 	p := &out.Properties

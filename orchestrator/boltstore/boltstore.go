@@ -5,7 +5,8 @@
 //
 // It must not interpret what it stores beyond keys: the orchestrator and the
 // API own the meaning (it decodes the records it hands out, to check them).
-// Every write is one bbolt transaction (fsynced).
+// Every write is one bbolt transaction (fsynced); PrepareWrites groups
+// many (a Step pass's records and journal entries) into one.
 //
 // Open checks the whole file before using it (open.go, check.go, pages.go):
 // a damaged file is refused with ErrCorrupt and the way out, never read into
@@ -15,10 +16,14 @@ package boltstore
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -41,10 +46,20 @@ var ErrLocked = errors.New("state database is in use by another process")
 type Store struct {
 	db   *bolt.DB
 	path string
+
+	// prepared is the digest of each set's record as last prepared by
+	// PrepareWrites, so that an unchanged record is not written again;
+	// SaveSet and DeleteSet forget a set's. failures counts failed
+	// commits: one clears prepared, and a commit prepared before it may
+	// have left out a record that failed to be written, so it fails too.
+	prepMu   sync.Mutex
+	prepared map[string][sha256.Size]byte
+	failures atomic.Uint64
 }
 
 var (
 	_ orchestrator.Store        = (*Store)(nil)
+	_ orchestrator.BatchStore   = (*Store)(nil)
 	_ orchestrator.CatalogStore = (*Store)(nil)
 )
 
@@ -99,6 +114,7 @@ func (s *Store) SaveSet(_ context.Context, rec *orchestrator.SetRecord) error {
 	if err != nil {
 		return fmt.Errorf("save scale set %s: %w", rec.Model.Name, err)
 	}
+	s.forget(rec.Model.Name)
 	return s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSets).Put([]byte(rec.Model.Name), b)
 	})
@@ -106,9 +122,113 @@ func (s *Store) SaveSet(_ context.Context, rec *orchestrator.SetRecord) error {
 
 // DeleteSet removes a record.
 func (s *Store) DeleteSet(_ context.Context, name string) error {
+	s.forget(name)
 	return s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSets).Delete([]byte(name))
 	})
+}
+
+// forget drops a set's prepared digest: its record was written outside
+// PrepareWrites.
+func (s *Store) forget(name string) {
+	s.prepMu.Lock()
+	defer s.prepMu.Unlock()
+	delete(s.prepared, name)
+}
+
+// ErrEarlierWriteFailed is returned by a commit prepared before an earlier
+// commit failed: it may have left out a record that the failed one held.
+var ErrEarlierWriteFailed = errors.New("an earlier write of the state failed")
+
+// PrepareWrites encodes w now (the records may change once it returns)
+// and returns the commit that writes it in one transaction, one fsync. A
+// record identical to the one last prepared for its set is left out.
+// Commits must be called in the order of their PrepareWrites calls.
+func (s *Store) PrepareWrites(w orchestrator.Writes) (func(context.Context) error, error) {
+	return s.PrepareWritesAfter(w, nil)
+}
+
+// PrepareWritesAfter is PrepareWrites whose commit calls first before its
+// transaction (the API's fleet records go before the orchestrator's): an
+// error from first fails the commit as a failed transaction does.
+func (s *Store) PrepareWritesAfter(w orchestrator.Writes, first func(context.Context) error) (func(context.Context) error, error) {
+	type put struct{ key, value []byte }
+	var sets []put
+	journal := make([][]byte, 0, len(w.Journal))
+	for _, e := range w.Journal {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+		journal = append(journal, b)
+	}
+	s.prepMu.Lock()
+	defer s.prepMu.Unlock()
+	if s.prepared == nil {
+		s.prepared = map[string][sha256.Size]byte{}
+	}
+	failures := s.failures.Load()
+	for _, rec := range w.Sets {
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return nil, fmt.Errorf("save scale set %s: %w", rec.Model.Name, err)
+		}
+		sum := sha256.Sum256(b)
+		if old, ok := s.prepared[rec.Model.Name]; ok && old == sum {
+			continue
+		}
+		s.prepared[rec.Model.Name] = sum
+		sets = append(sets, put{[]byte(rec.Model.Name), b})
+	}
+	for _, name := range w.Deleted {
+		delete(s.prepared, name)
+	}
+	deleted := slices.Clone(w.Deleted)
+	return func(ctx context.Context) error {
+		if len(sets) > 0 || len(deleted) > 0 || len(journal) > 0 || first != nil {
+			var err error
+			if first != nil {
+				err = first(ctx)
+			}
+			if err == nil && len(sets)+len(deleted)+len(journal) > 0 {
+				err = s.db.Update(func(tx *bolt.Tx) error {
+					bk := tx.Bucket(bucketSets)
+					for _, p := range sets {
+						if err := bk.Put(p.key, p.value); err != nil {
+							return err
+						}
+					}
+					for _, name := range deleted {
+						if err := bk.Delete([]byte(name)); err != nil {
+							return err
+						}
+					}
+					jb := tx.Bucket(bucketJournal)
+					for _, b := range journal {
+						seq, err := jb.NextSequence()
+						if err != nil {
+							return err
+						}
+						if err := jb.Put(seqKey(seq), b); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+			}
+			if err != nil {
+				s.prepMu.Lock()
+				clear(s.prepared)
+				s.failures.Add(1)
+				s.prepMu.Unlock()
+				return fmt.Errorf("write %d scale sets and %d journal entries: %w", len(sets), len(journal), err)
+			}
+		}
+		if s.failures.Load() != failures {
+			return ErrEarlierWriteFailed
+		}
+		return nil
+	}, nil
 }
 
 // LoadSets reads every record, in name order.
