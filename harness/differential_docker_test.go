@@ -86,7 +86,11 @@ func dockerFleet(ctx context.Context, name string, clk *clock.Scaled, progress i
 	if _, err := rand.Read(suffix); err != nil {
 		return nil, nil, err
 	}
-	f, err := docker.New(ctx, docker.Options{RunID: "d-" + name + "-" + hex.EncodeToString(suffix), Clock: clk, TimeScale: clk.Scale(), Progress: progress})
+	opts, err := docker.ForTest(ctx, docker.Options{RunID: "d-" + name + "-" + hex.EncodeToString(suffix), Clock: clk, TimeScale: clk.Scale(), Progress: progress})
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := docker.New(ctx, opts)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -24,7 +24,12 @@ func TestDockerContract(t *testing.T) {
 	fleettest.Run(t, func(t *testing.T) *fleettest.World {
 		ctx := context.Background()
 		clk := clock.NewScaled(clock.Epoch, dockerScale)
-		f, err := docker.New(ctx, docker.Options{Clock: clk, Seed: 1, Concurrency: 4})
+		// Labelled with this test process, and a run a killed one left swept.
+		opts, err := docker.ForTest(ctx, docker.Options{Clock: clk, Seed: 1, Concurrency: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := docker.New(ctx, opts)
 		if errors.Is(err, docker.ErrEngineUnavailable) {
 			fleettest.SkipWithoutEngine(t, err)
 		}
@@ -52,7 +57,7 @@ func TestDockerContract(t *testing.T) {
 			if err := cur.Close(); err != nil {
 				return nil, err
 			}
-			nf, err := docker.New(ctx, docker.Options{RunID: cur.RunID(), Clock: clk, Seed: 1, Concurrency: 4})
+			nf, err := docker.New(ctx, docker.Options{RunID: cur.RunID(), Clock: clk, Seed: 1, Concurrency: 4, TestOwner: opts.TestOwner})
 			if err != nil {
 				return nil, err
 			}

@@ -41,7 +41,11 @@ func TestSDKDrivesDockerFleet(t *testing.T) {
 	defer cancel()
 	var fl *docker.Fleet
 	factory := func(ctx context.Context, runID string, clk orchestrator.Clock, scale float64) (orchestrator.Fleet, error) {
-		f, err := docker.New(ctx, docker.Options{RunID: runID, Clock: clk, TimeScale: scale})
+		opts, err := docker.ForTest(ctx, docker.Options{RunID: runID, Clock: clk, TimeScale: scale})
+		if err != nil {
+			return nil, err
+		}
+		f, err := docker.New(ctx, opts)
 		fl = f
 		return f, err
 	}
