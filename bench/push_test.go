@@ -45,7 +45,11 @@ func TestPushRollout(t *testing.T) {
 	ctx := context.Background()
 	var poll bool
 	d, err := newPushBench(ctx, scale, func(ctx context.Context, runID string, clk *clock.Scaled, progress io.Writer) (harness.Backend, func(context.Context) error, error) {
-		f, err := docker.New(ctx, docker.Options{RunID: fmt.Sprintf("%s-%d", runID, time.Now().UnixNano()%1e6), Clock: clk, TimeScale: clk.Scale(), PollAgents: poll})
+		opts, err := docker.ForTest(ctx, docker.Options{RunID: fmt.Sprintf("%s-%d", runID, time.Now().UnixNano()%1e6), Clock: clk, TimeScale: clk.Scale(), PollAgents: poll})
+		if err != nil {
+			return nil, nil, err
+		}
+		f, err := docker.New(ctx, opts)
 		if err != nil {
 			return nil, nil, err
 		}
