@@ -108,23 +108,25 @@ type Options struct {
 // Fleet is a fleet of containers standing in for VMs. Safe for concurrent
 // use.
 type Fleet struct {
-	cli      *client.Client
-	cliBase  *client.Client // owns cli's connection pool
-	engine   *engineLog     // what cli asked the engine to change (I-7)
-	runID    string
-	clock    PassiveClock
-	scale    float64
-	seed     uint64
-	sem      chan struct{}
-	progress io.Writer
-	agent    agentBinary
-	store    *storage.Server
-	agents   agent.Client
-	conns    *agentConns // kept-alive status connections, one pool per container start
-	probe    *http.Client
-	reports  *collector // what the agents push (push health)
-	poll     bool       // Options.PollAgents
-	owner    string     // Options.TestOwner
+	cli        *client.Client
+	cliBase    *client.Client // owns cli's connection pool
+	engine     *engineLog     // what cli asked the engine to change (I-7)
+	runID      string
+	clock      PassiveClock
+	scale      float64
+	seed       uint64
+	sem        chan struct{}
+	progress   io.Writer
+	agent      agentBinary
+	store      *storage.Server
+	agents     agent.Client
+	conns      *agentConns // kept-alive status connections, one pool per container start
+	probe      *http.Client
+	reports    *collector // what the agents push (push health)
+	poll       bool       // Options.PollAgents
+	lists      *listCache // the sets' container listings while unchanged
+	stopEvents func()     // ends followEvents and waits for it
+	owner      string     // Options.TestOwner
 	// olderAgents imitates OS images built by an osupgrade before push
 	// health (tests of version skew): no LabelReports, no Report.
 	olderAgents bool
@@ -219,6 +221,16 @@ func New(ctx context.Context, opts Options) (*Fleet, error) {
 		netUndo: map[string]netfault.Undo{},
 	}
 	f.reports = newCollector(opts.RunID, time.Now)
+	f.lists = newListCache()
+	engine.changed = f.lists.changed
+	evCtx, evCancel := context.WithCancel(context.WithoutCancel(ctx))
+	evDone := make(chan struct{})
+	go func() {
+		defer close(evDone)
+		f.followEvents(evCtx)
+	}()
+	var stopOnce sync.Once
+	f.stopEvents = func() { stopOnce.Do(func() { evCancel(); <-evDone }) }
 	f.owner = cmp.Or(opts.TestOwner, os.Getenv(TestOwnerEnv))
 	if f.poll, err = pollAgents(opts); err != nil {
 		f.Close()
@@ -278,6 +290,7 @@ func (f *Fleet) Close() error {
 	}
 	f.mu.Unlock()
 	f.conns.closeAll()
+	f.stopEvents()
 	return errors.Join(f.cli.Close(), f.cliBase.Close())
 }
 
