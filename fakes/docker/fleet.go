@@ -108,25 +108,27 @@ type Options struct {
 // Fleet is a fleet of containers standing in for VMs. Safe for concurrent
 // use.
 type Fleet struct {
-	cli        *client.Client
-	cliBase    *client.Client // owns cli's connection pool
-	engine     *engineLog     // what cli asked the engine to change (I-7)
-	runID      string
-	clock      PassiveClock
-	scale      float64
-	seed       uint64
-	sem        chan struct{}
-	progress   io.Writer
-	agent      agentBinary
-	store      *storage.Server
-	agents     agent.Client
-	conns      *agentConns // kept-alive status connections, one pool per container start
-	probe      *http.Client
-	reports    *collector // what the agents push (push health)
-	poll       bool       // Options.PollAgents
+	cli      *client.Client
+	cliBase  *client.Client // owns cli's connection pool
+	engine   *engineLog     // what cli asked the engine to change (I-7)
+	runID    string
+	clock    PassiveClock
+	scale    float64
+	seed     uint64
+	sem      chan struct{}
+	progress io.Writer
+	agent    agentBinary
+	store    *storage.Server
+	agents   agent.Client
+	conns    *agentConns // kept-alive status connections, one pool per container start
+	probe    *http.Client
+	reports  *collector // what the agents push (push health)
+	poll     bool       // Options.PollAgents
+
 	lists      *listCache // the sets' container listings while unchanged
 	stopEvents func()     // ends followEvents and waits for it
 	owner      string     // Options.TestOwner
+
 	// olderAgents imitates OS images built by an osupgrade before push
 	// health (tests of version skew): no LabelReports, no Report.
 	olderAgents bool
