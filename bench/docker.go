@@ -252,6 +252,26 @@ func agentModel(n int) orchestrator.ScaleSet {
 	return orchestrator.ScaleSet{Name: "bench", Capacity: n, UpdateDomains: 5, OS: "linux", Health: plan.HealthExtension, BootTime: benchBootTime, DataDisks: 1, Rolling: plan.DefaultRollingUpgradePolicy()}
 }
 
+// benchModel is the scale set of Docker.Ours's scenario, for its lower
+// bound: n instances, 5 update domains, no zones, the health extension at
+// its defaults, the default rolling policy.
+func benchModel(n int) orchestrator.ScaleSet {
+	return orchestrator.ScaleSet{
+		Name: "bench", Capacity: n, UpdateDomains: 5, OS: "linux", Health: plan.HealthExtension,
+		BootTime: benchBootTime, Rolling: plan.DefaultRollingUpgradePolicy(),
+		AppHealth: orchestrator.AppHealth{IntervalInSeconds: 5, NumberOfProbes: 1},
+	}
+}
+
+// HealthGate is the wall time a health-gated rollout of n containers
+// spends beyond the engine's recreate: for each batch of our rollout's
+// scenario (benchModel), one boot and one health confirmation
+// (LowerBound), at the time scale. The limit plus it is the health-gated
+// lower bound reported beside the limit.
+func (d *Docker) HealthGate(n int) time.Duration {
+	return time.Duration(float64(LowerBound(benchModel(n)).Total) / d.opts.TimeScale)
+}
+
 // buildImage builds one version's image from an in-memory context.
 func (d *Docker) buildImage(ctx context.Context, version string, bins binaries) (string, error) {
 	tag := "osupgrade-bench:" + d.run + "-" + version

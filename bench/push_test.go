@@ -13,9 +13,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/osupgrade/osupgrade/fakes/docker"
-	"github.com/osupgrade/osupgrade/orchestrator"
 	"github.com/osupgrade/osupgrade/orchestrator/backend"
-	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
 
 // TestPushRollout compares our rollout on the Docker fleet with push health
@@ -48,7 +46,11 @@ func TestPushRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 	ours.Open = func(ctx context.Context, c backend.Config) (backend.Fleet, error) {
-		return docker.New(ctx, docker.Options{RunID: c.RunID, Clock: c.Clock, TimeScale: c.TimeScale, PollAgents: poll})
+		opts, err := docker.ForTest(ctx, docker.Options{RunID: c.RunID, Clock: c.Clock, TimeScale: c.TimeScale, PollAgents: poll})
+		if err != nil {
+			return nil, err
+		}
+		return docker.New(ctx, opts)
 	}
 	d, err := newPushBench(ctx, scale, ours)
 	if err != nil {
@@ -94,7 +96,7 @@ func TestPushRollout(t *testing.T) {
 			}
 		}
 		gate := LowerBound(benchModel(n)).Total
-		gateWall := time.Duration(float64(gate) / scale)
+		gateWall := d.HealthGate(n)
 		var lower []float64
 		for _, l := range got["limit"] {
 			lower = append(lower, l+gateWall.Seconds())
@@ -123,17 +125,6 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
-}
-
-// benchModel is the scale set of Docker.Ours's scenario, for its lower
-// bound: n instances, 5 update domains, no zones, the health extension at
-// its defaults, the default rolling policy.
-func benchModel(n int) orchestrator.ScaleSet {
-	return orchestrator.ScaleSet{
-		Name: "bench", Capacity: n, UpdateDomains: 5, OS: "linux", Health: plan.HealthExtension,
-		BootTime: benchBootTime, Rolling: plan.DefaultRollingUpgradePolicy(),
-		AppHealth: orchestrator.AppHealth{IntervalInSeconds: 5, NumberOfProbes: 1},
-	}
 }
 
 // newPushBench is NewDocker without the swarm: the images and the network

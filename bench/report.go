@@ -114,12 +114,19 @@ type DockerCase struct {
 	Reps int `json:"reps"`
 	// Seconds per rollout of all N: ours, the engine's plain recreate at the
 	// same concurrency, Swarm's health-gated rolling update.
-	Ours     Summary `json:"ours"`
-	Limit    Summary `json:"limit"`
-	Swarm    Summary `json:"swarm"`
-	OursLim  *Ratio  `json:"oursToLimit,omitempty"`
-	OursSwm  *Ratio  `json:"oursToSwarm,omitempty"`
-	Settings string  `json:"settings"`
+	Ours  Summary `json:"ours"`
+	Limit Summary `json:"limit"`
+	// LowerBound is the least a health-gated rollout can take, turn by
+	// turn: that turn's limit plus, for each batch the rules force, one
+	// boot and one health confirmation (HealthGate seconds of wall time).
+	// Ways without a health gate to bound leave both zero.
+	LowerBound Summary `json:"lowerBound"`
+	HealthGate float64 `json:"healthGateSeconds,omitempty"`
+	Swarm      Summary `json:"swarm"`
+	OursLim    *Ratio  `json:"oursToLimit,omitempty"`
+	OursBound  *Ratio  `json:"oursToLowerBound,omitempty"`
+	OursSwm    *Ratio  `json:"oursToSwarm,omitempty"`
+	Settings   string  `json:"settings"`
 	// Skipped names the ways that could not run, and why.
 	Skipped []string `json:"skipped,omitempty"`
 	// Stopped says why fewer turns than asked were made.

@@ -96,7 +96,9 @@ func TestCompare(t *testing.T) {
 // a higher ours ÷ limit on an engine as fast as the baseline's must.
 func TestCompareWithJudgesDockerByTheRatio(t *testing.T) {
 	secs := func(m float64) Summary { return Summary{Unit: "s", N: 5, Mean: m, CILo: m * 0.95, CIHi: m * 1.05} }
-	ratio := func(m float64) *Ratio { return &Ratio{Of: "ours", To: "limit", N: 5, Ratio: m, CILo: m * 0.95, CIHi: m * 1.05} }
+	ratio := func(m float64) *Ratio {
+		return &Ratio{Of: "ours", To: "limit", N: 5, Ratio: m, CILo: m * 0.95, CIHi: m * 1.05}
+	}
 	base := &Report{Docker: []DockerCase{{N: 50, Reps: 5, Ours: secs(20), Limit: secs(18), Swarm: secs(60), OursLim: ratio(1.1), OursSwm: ratio(0.33)}}}
 	for _, tc := range []struct {
 		name        string

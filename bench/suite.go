@@ -447,6 +447,17 @@ turns:
 		}
 	}
 	c.Ours, c.Limit, c.Swarm = Summarize("s", ways[0].out), Summarize("s", ways[1].out), Summarize("s", ways[2].out)
+	if g, ok := d.(healthGated); ok && len(ways[1].out) > 0 {
+		gate := g.HealthGate(n).Seconds()
+		bound := make([]float64, len(ways[1].out))
+		for i, l := range ways[1].out {
+			bound[i] = l + gate
+		}
+		c.HealthGate, c.LowerBound = gate, Summarize("s", bound)
+		if r, err := PairedRatio("ours", "lower bound", ways[0].out, bound); err == nil {
+			c.OursBound = &r
+		}
+	}
 	if r, err := PairedRatio("ours", "limit", ways[0].out, ways[1].out); err == nil {
 		c.OursLim = &r
 	}
@@ -454,6 +465,13 @@ turns:
 		c.OursSwm = &r
 	}
 	return c, err
+}
+
+// healthGated ways know the wall time a health-gated rollout of n must
+// spend, beyond the engine's recreate, on boots and health confirmations
+// (Docker.HealthGate).
+type healthGated interface {
+	HealthGate(n int) time.Duration
 }
 
 // targets are the targets, for what this run measured.
@@ -507,7 +525,10 @@ func targets(r *Report) []Target {
 			continue
 		}
 		if c.OursLim != nil {
-			out = append(out, Target{Name: "docker N=200: ours ÷ engine limit", Want: "≤ 1.25", Got: fmt.Sprintf("%.2f (95%% CI %.2f–%.2f)", c.OursLim.Ratio, c.OursLim.CILo, c.OursLim.CIHi), Met: c.OursLim.Ratio <= 1.25})
+			out = append(out, Target{Name: "docker N=200: ours ÷ engine limit", Want: "≤ 1.10", Got: fmt.Sprintf("%.2f (95%% CI %.2f–%.2f)", c.OursLim.Ratio, c.OursLim.CILo, c.OursLim.CIHi), Met: c.OursLim.Ratio <= 1.10})
+		}
+		if c.OursBound != nil {
+			out = append(out, Target{Name: "docker N=200: ours ÷ health-gated lower bound", Want: "≤ 1.05", Got: fmt.Sprintf("%.2f (95%% CI %.2f–%.2f; bound = limit + %.2f s)", c.OursBound.Ratio, c.OursBound.CILo, c.OursBound.CIHi, c.HealthGate), Met: c.OursBound.Ratio <= 1.05})
 		}
 		swarm := Target{Name: "docker N=200: ours ÷ Swarm", Want: "≤ 0.50 (2× faster)"}
 		switch {

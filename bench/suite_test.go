@@ -249,3 +249,33 @@ func TestSuiteRunsTheFleetCase(t *testing.T) {
 		t.Fatalf("comparison with itself: %+v", c)
 	}
 }
+
+// gatedWays are fakeWays that know their health gate: the lower bound is
+// each turn's limit plus it, reported beside the limit with ours ÷ bound.
+type gatedWays struct{ fakeWays }
+
+func (g *gatedWays) HealthGate(n int) time.Duration { return time.Duration(n) * 5 * time.Millisecond }
+
+func TestSuiteRunReportsTheHealthGatedLowerBound(t *testing.T) {
+	cfg := Config{Reps: func(int) int { return 1 }, Docker: &gatedWays{}, DockerSizes: []int{10}, DockerReps: 3, Wall: time.Now}
+	r, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.Docker[0]
+	// limit 1.0 s + gate 0.05 s; ours 1.1 s.
+	if c.HealthGate != 0.05 || c.LowerBound.N != 3 || fmt.Sprintf("%.2f", c.LowerBound.Mean) != "1.05" {
+		t.Errorf("gate %v, bound %+v; want 0.05 s and 1.05 s over 3 turns", c.HealthGate, c.LowerBound)
+	}
+	if c.OursBound == nil || fmt.Sprintf("%.3f", c.OursBound.Ratio) != "1.048" {
+		t.Errorf("ours ÷ bound %+v; want 1.048", c.OursBound)
+	}
+	// Without a gate, no bound.
+	r, err = Run(context.Background(), Config{Reps: func(int) int { return 1 }, Docker: &fakeWays{}, DockerSizes: []int{10}, DockerReps: 2, Wall: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := r.Docker[0]; c.LowerBound.N != 0 || c.OursBound != nil {
+		t.Errorf("a way without a health gate has bound %+v, ratio %+v", c.LowerBound, c.OursBound)
+	}
+}

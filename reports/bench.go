@@ -169,6 +169,9 @@ func WriteBenchMarkdown(w io.Writer, r *bench.Report) {
 		fmt.Fprintln(w)
 		for _, c := range r.Docker {
 			fmt.Fprintf(w, "- N=%d: %s\n", c.N, c.Settings)
+			if c.LowerBound.N > 0 {
+				fmt.Fprintf(w, "  - health-gated lower bound (limit + %.2f s of boots and health confirmations): %s; ours ÷ bound %s\n", c.HealthGate, sumOrDash(c.LowerBound), ratioOrDash(c.OursBound))
+			}
 			for _, s := range c.Skipped {
 				fmt.Fprintf(w, "  - not measured: %s\n", s)
 			}

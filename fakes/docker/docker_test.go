@@ -36,7 +36,12 @@ func newFleet(t *testing.T) (*docker.Fleet, *client.Client, *clock.Scaled) {
 	t.Parallel()
 	ctx := context.Background()
 	clk := clock.NewScaled(clock.Epoch, 60)
-	f, err := docker.New(ctx, docker.Options{Clock: clk, Seed: 1, Concurrency: 4})
+	// Labelled with this test process, and a run a killed one left swept.
+	opts, err := docker.ForTest(ctx, docker.Options{Clock: clk, Seed: 1, Concurrency: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := docker.New(ctx, opts)
 	if errors.Is(err, docker.ErrEngineUnavailable) {
 		fleettest.SkipWithoutEngine(t, err)
 	}

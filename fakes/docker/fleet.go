@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -12,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strconv"
 	"sync"
@@ -94,6 +96,13 @@ type Options struct {
 	// osupgrade, which are polled whatever this says. The environment's
 	// OSUPGRADE_AGENT_HEALTH=poll sets it too (push: the default).
 	PollAgents bool
+	// TestOwner labels everything the run creates with the test process
+	// that owns it (LabelTestOwner, a TestOwner value), so that a later
+	// test process can sweep the run if this one is killed before it
+	// cleans up (SweepDeadTestRuns). "": the environment's TestOwnerEnv,
+	// which a test sets for the osupgrade processes it starts; users' runs
+	// have neither and are never swept.
+	TestOwner string
 }
 
 // Fleet is a fleet of containers standing in for VMs. Safe for concurrent
@@ -115,6 +124,11 @@ type Fleet struct {
 	probe    *http.Client
 	reports  *collector // what the agents push (push health)
 	poll     bool       // Options.PollAgents
+
+	lists      *listCache // the sets' container listings while unchanged
+	stopEvents func()     // ends followEvents and waits for it
+	owner      string     // Options.TestOwner
+
 	// olderAgents imitates OS images built by an osupgrade before push
 	// health (tests of version skew): no LabelReports, no Report.
 	olderAgents bool
@@ -209,6 +223,17 @@ func New(ctx context.Context, opts Options) (*Fleet, error) {
 		netUndo: map[string]netfault.Undo{},
 	}
 	f.reports = newCollector(opts.RunID, time.Now)
+	f.lists = newListCache()
+	engine.changed = f.lists.changed
+	evCtx, evCancel := context.WithCancel(context.WithoutCancel(ctx))
+	evDone := make(chan struct{})
+	go func() {
+		defer close(evDone)
+		f.followEvents(evCtx)
+	}()
+	var stopOnce sync.Once
+	f.stopEvents = func() { stopOnce.Do(func() { evCancel(); <-evDone }) }
+	f.owner = cmp.Or(opts.TestOwner, os.Getenv(TestOwnerEnv))
 	if f.poll, err = pollAgents(opts); err != nil {
 		f.Close()
 		return nil, err
@@ -267,6 +292,7 @@ func (f *Fleet) Close() error {
 	}
 	f.mu.Unlock()
 	f.conns.closeAll()
+	f.stopEvents()
 	return errors.Join(f.cli.Close(), f.cliBase.Close())
 }
 
@@ -290,6 +316,9 @@ func (f *Fleet) volumeName(set string, id, disk int) string {
 // runLabels are the labels every resource of the run carries.
 func (f *Fleet) runLabels(set string) map[string]string {
 	l := map[string]string{LabelOwner: Owner, LabelRun: f.runID}
+	if f.owner != "" {
+		l[LabelTestOwner] = f.owner
+	}
 	if set != "" {
 		l[LabelSet] = set
 	}

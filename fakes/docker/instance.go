@@ -199,6 +199,7 @@ func (f *Fleet) DeleteScaleSet(ctx context.Context, name string) error {
 		s.srv.Close()
 	}
 	f.reports.forgetSet(name)
+	f.lists.forget(name)
 	return f.remove(ctx, name)
 }
 

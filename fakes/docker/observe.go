@@ -59,9 +59,14 @@ func (f *Fleet) Observe(ctx context.Context, set string) ([]plan.Instance, error
 	}
 	m := f.model(s)
 	at := f.clock.Now()
-	list, err := f.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f.runFilter(set, -1)})
-	if err != nil {
-		return nil, fmt.Errorf("docker: observe %s: %w", set, err)
+	list, ok := f.lists.get(set, time.Now())
+	if !ok {
+		gen := f.lists.begin()
+		list, err = f.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f.runFilter(set, -1)})
+		if err != nil {
+			return nil, fmt.Errorf("docker: observe %s: %w", set, err)
+		}
+		f.lists.put(set, gen, time.Now(), list)
 	}
 	byID := make([]*container.Summary, m.Capacity)
 	live := make(map[string]bool, len(list))

@@ -51,7 +51,11 @@ func TestObserveCPU(t *testing.T) {
 	}
 	ctx := context.Background()
 	clk := clock.NewScaled(clock.Epoch, cpuScale)
-	f, err := docker.New(ctx, docker.Options{Clock: clk, Seed: 1, Concurrency: 4, PollAgents: true})
+	opts, err := docker.ForTest(ctx, docker.Options{Clock: clk, Seed: 1, Concurrency: 4, PollAgents: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := docker.New(ctx, opts)
 	if errors.Is(err, docker.ErrEngineUnavailable) {
 		fleettest.SkipWithoutEngine(t, err)
 	}

@@ -24,11 +24,20 @@ type engineLog struct {
 	// kinds a prune (which addresses no object by name) was sent for.
 	refs   map[string]bool
 	pruned map[string]bool
+	// changed, when set (before the client is used), is told of every
+	// mutating request before it is sent and after it returns: cached
+	// listings are invalid from the moment the engine may act on it.
+	changed func()
 }
 
 func (l *engineLog) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method != http.MethodGet && req.Method != http.MethodHead {
-		l.record(req.URL.Path)
+	if req.Method == http.MethodGet || req.Method == http.MethodHead {
+		return l.next.RoundTrip(req)
+	}
+	l.record(req.URL.Path)
+	if l.changed != nil {
+		l.changed()
+		defer l.changed()
 	}
 	return l.next.RoundTrip(req)
 }

@@ -42,7 +42,11 @@ func TestSDKDrivesDockerFleet(t *testing.T) {
 	defer cancel()
 	var fl *docker.Fleet
 	factory := func(ctx context.Context, c backend.Config) (backend.Fleet, error) {
-		f, err := docker.New(ctx, docker.Options{RunID: c.RunID, Clock: c.Clock, TimeScale: c.TimeScale})
+		opts, err := docker.ForTest(ctx, docker.Options{RunID: c.RunID, Clock: c.Clock, TimeScale: c.TimeScale})
+		if err != nil {
+			return nil, err
+		}
+		f, err := docker.New(ctx, opts)
 		fl = f
 		return f, err
 	}

@@ -20,6 +20,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v6"
+
+	"github.com/osupgrade/osupgrade/fakes/docker"
 )
 
 // serveProcess is `osupgrade serve` running as a child process.
@@ -43,6 +45,15 @@ func startServeOn(t *testing.T, bin, data, fleet string, scale float64) *servePr
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "serve", "--fleet", fleet, "--listen", "127.0.0.1:0", "--data", data, "--clock", "real", "--time-scale", strconv.FormatFloat(scale, 'g', -1, 64), "--token-file", tokenFile)
+	if fleet == "docker" {
+		// The child's containers belong to this test process: swept by a
+		// later one if this one is killed before its cleanup.
+		opts, err := docker.ForTest(context.Background(), docker.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Env = append(os.Environ(), docker.TestOwnerEnv+"="+opts.TestOwner)
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
