@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -45,6 +46,10 @@ const (
 	linkPrefix = 24
 	// ZoneLabel is the node label the Swarm fleet places instances by.
 	ZoneLabel = "osupgrade.zone"
+	// EngineLabel is the node label naming the node's own engine
+	// (DOCKER_HOST form): the Swarm fleet loads images and acts on
+	// containers through it.
+	EngineLabel = "osupgrade.engine"
 	// LabLabel marks the nodes (engine label) as the lab's.
 	LabLabel = "osupgrade.swarmlab"
 	// swarmPool is the overlay networks' address pool, apart from the
@@ -475,16 +480,16 @@ func formSwarm(ctx context.Context, lab *Lab) error {
 		}
 	}
 	for _, nd := range lab.Nodes {
-		if err := labelNode(ctx, mcli, nd.NodeID, nd.Zone); err != nil {
+		if err := labelNode(ctx, mcli, nd.NodeID, map[string]string{ZoneLabel: nd.Zone, EngineLabel: nd.Host()}); err != nil {
 			return fmt.Errorf("swarmlab: label node %d: %w", nd.Index, err)
 		}
 	}
 	return nil
 }
 
-// labelNode sets osupgrade.zone on a node through the manager, retrying
+// labelNode sets osupgrade.zone and osupgrade.engine on a node through the manager, retrying
 // while the manager has not yet seen a node that just joined.
-func labelNode(ctx context.Context, cli *client.Client, id, zone string) error {
+func labelNode(ctx context.Context, cli *client.Client, id string, labels map[string]string) error {
 	var last error
 	for attempt := 0; attempt < 50; attempt++ {
 		n, _, err := cli.NodeInspectWithRaw(ctx, id)
@@ -493,7 +498,7 @@ func labelNode(ctx context.Context, cli *client.Client, id, zone string) error {
 			if spec.Labels == nil {
 				spec.Labels = map[string]string{}
 			}
-			spec.Labels[ZoneLabel] = zone
+			maps.Copy(spec.Labels, labels)
 			if err = cli.NodeUpdate(ctx, id, n.Version, spec); err == nil {
 				return nil
 			}
