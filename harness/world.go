@@ -166,7 +166,7 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 		if opts.bugs.Has(plantedbugs.RecreateDataVolume) {
 			sf.ResetDataOnReimage(true)
 		}
-	case "docker":
+	case "docker", "swarm": // "swarm" (i19-swarm): opts.Docker makes a Swarm fleet, until the backend registry
 		if opts.Docker == nil {
 			return nil, fmt.Errorf("%w: the docker fleet is not available in this build", ErrBadInput)
 		}

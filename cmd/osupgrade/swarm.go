@@ -2,13 +2,51 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 
+	"github.com/osupgrade/osupgrade/fakes/swarm"
+	"github.com/osupgrade/osupgrade/harness"
+	"github.com/osupgrade/osupgrade/internal/clock"
 	"github.com/osupgrade/osupgrade/internal/cliflag"
 	"github.com/osupgrade/osupgrade/internal/swarmlab"
 )
+
+// swarmFactory starts a Swarm fleet for one run (`run --fleet swarm`) on
+// the swarm whose manager is $OSUPGRADE_SWARM_HOST. i19-swarm: a
+// stand-in until the backend registry registers it.
+func swarmFactory(ctx context.Context, name string, clk *clock.Scaled, progress io.Writer) (harness.Backend, func(context.Context) error, error) {
+	suffix := make([]byte, 3)
+	if _, err := rand.Read(suffix); err != nil {
+		return nil, nil, err
+	}
+	run := name
+	if len(run) > 30 {
+		run = run[:30]
+	}
+	f, err := swarm.New(ctx, swarm.Options{RunID: run + "-" + hex.EncodeToString(suffix), Clock: clk, TimeScale: clk.Scale(), Progress: progress})
+	if err != nil {
+		return nil, nil, err
+	}
+	closer := func(ctx context.Context) error { return errors.Join(f.Clean(ctx), f.Close()) }
+	return f, closer, nil
+}
+
+// cleanSwarm is `osupgrade clean` on the swarm of $OSUPGRADE_SWARM_HOST,
+// when it is set: our services, networks, and on every node our
+// containers, volumes and images; the swarm itself stays.
+func cleanSwarm(ctx context.Context, stdout io.Writer) error {
+	host := os.Getenv(swarm.HostEnv)
+	if host == "" {
+		return nil
+	}
+	return swarm.CleanAll(ctx, host, stdout)
+}
 
 // `osupgrade swarm up|down|env`: the multi-node swarm on one machine that
 // the Swarm fleet's tests and CI run on (internal/swarmlab).
