@@ -353,6 +353,10 @@ func startEngine(ctx context.Context, dir string, nd Node) error {
 	}
 	cmd := exec.Command("nsenter", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// A task's image is loaded on the node, never pulled (there is no
+	// registry): without this the engine tries to pull it first at every
+	// task start and falls back to the local one after the attempt fails.
+	cmd.Env = append(os.Environ(), "DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1")
 	// Its own session: a signal to the process that ran Up (Ctrl-C of
 	// `swarm up`) is not the engine's; Down stops it by its pidfile.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
