@@ -140,3 +140,13 @@ SOAK_DURATION ?= 10m
 .PHONY: soak
 soak: build
 	$(BIN) soak --duration $(SOAK_DURATION) --out $(OUT)
+
+# A real three-node Docker Swarm on this machine (root, Linux): each node a
+# dockerd in its own network namespace under $(SWARM_DIR), zones 1..3, the
+# manager on node 1 (`osupgrade swarm -h`). swarm-down removes all of it.
+SWARM_DIR ?= /tmp/osupgrade-swarm
+.PHONY: swarm-up swarm-down
+swarm-up: build
+	$(BIN) swarm up --dir $(SWARM_DIR) --nodes 3
+swarm-down: build
+	$(BIN) swarm down --dir $(SWARM_DIR)

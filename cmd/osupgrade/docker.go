@@ -32,6 +32,10 @@ func cleanMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "osupgrade clean: %v\n", err)
 		code = 1
 	}
+	if err := cleanSwarm(ctx, stdout); err != nil {
+		fmt.Fprintf(stderr, "osupgrade clean: swarm: %v\n", err)
+		code = 1
+	}
 	if err := bench.CleanAll(ctx, stdout); err != nil {
 		fmt.Fprintf(stderr, "osupgrade clean: benchmark resources: %v\n", err)
 		code = 1

@@ -9,4 +9,5 @@ package backends
 import (
 	_ "github.com/osupgrade/osupgrade/fakes/docker" // "docker": containers on a Docker engine
 	_ "github.com/osupgrade/osupgrade/fakes/sim"    // "sim": the simulated fleet on a virtual clock
+	_ "github.com/osupgrade/osupgrade/fakes/swarm"  // "swarm": services on a Docker Swarm across nodes
 )
