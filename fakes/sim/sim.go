@@ -66,6 +66,9 @@ type Fleet struct {
 	timed  map[*scaleSet]struct{}
 	onEv   func(Event)
 	resets bool
+	// lastSet is the set the last call named: a batch's reimages name one
+	// set over and over, and its map lookup was a tenth of a reimage.
+	lastSet *scaleSet
 }
 
 var (
@@ -223,6 +226,9 @@ func (f *Fleet) DeleteScaleSet(_ context.Context, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if s, ok := f.sets[name]; ok {
+		if f.lastSet == s {
+			f.lastSet = nil
+		}
 		f.byIdx[s.index] = nil
 		delete(f.sets, name)
 		// Nor does the change list keep it (a soak deletes sets over and
@@ -236,10 +242,14 @@ func (f *Fleet) DeleteScaleSet(_ context.Context, name string) error {
 }
 
 func (f *Fleet) set(name string) (*scaleSet, error) {
+	if s := f.lastSet; s != nil && s.model.Name == name {
+		return s, nil
+	}
 	s, ok := f.sets[name]
 	if !ok {
 		return nil, fmt.Errorf("sim: %w: %s", orchestrator.ErrNotFound, name)
 	}
+	f.lastSet = s
 	return s, nil
 }
 

@@ -227,7 +227,7 @@ func (f *Fleet) Restore(snap Snapshot) error {
 		}
 		// A deleted set's slot stays empty: only its pending events return.
 	}
-	f.byIdx, f.sets = byIdx, sets
+	f.byIdx, f.sets, f.lastSet = byIdx, sets, nil
 	f.timed = nil
 	for _, s := range sets {
 		f.retime(s)

@@ -207,8 +207,8 @@ func (m *Metrics) sync() {
 			case it.batch == 0:
 				m.rollouts.WithLabelValues(string(r.Status()), a.StartedBy).Inc()
 			case it.batch < 0:
-				if rs, b := r.Records(), -it.batch; b <= len(rs) {
-					m.batchSize.Observe(float64(rs[b-1].Len()))
+				if b, ok := r.Record(-it.batch); ok {
+					m.batchSize.Observe(float64(b.Len()))
 				}
 			}
 		})

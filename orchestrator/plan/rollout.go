@@ -83,6 +83,10 @@ type Rollout struct {
 	current    int           // index into batches of the batch in progress or next; len(batches) when done
 	inBatch    bool
 	members    []Member
+	// spareMembers is the storage of the last finished batch's members,
+	// reused by the next batch (a 10^6-instance rollout allocated 46 MB of
+	// members, one list per batch); never persisted.
+	spareMembers []Member
 	// pauseUntil holds the next batch back (pauseTimeBetweenBatches).
 	pauseUntil      time.Time
 	cancelRequested bool
@@ -399,7 +403,10 @@ func (r *Rollout) startNextBatch(d *Decision, obs Observation) {
 	r.inBatch = true
 	r.records = append(r.records, BatchRecord{Batch: b, StartTime: now})
 	d.Events = append(d.Events, Event{Kind: EventBatchStarted, Batch: r.current + 1, Time: now})
-	r.members = make([]Member, 0, b.Len())
+	r.members, r.spareMembers = r.spareMembers[:0], nil
+	if cap(r.members) < b.Len() {
+		r.members = make([]Member, 0, b.Len())
+	}
 	d.Reimages = make([]Reimage, 0, b.Len())
 	for pos := b.From; pos < b.To; pos++ {
 		idx := r.order[pos]
@@ -467,7 +474,7 @@ func (r *Rollout) advanceBatch(d *Decision, obs Observation) {
 	}
 	// The batch is over.
 	r.inBatch = false
-	r.members = nil
+	r.members, r.spareMembers = nil, r.members[:0]
 	r.records[len(r.records)-1].EndTime = now
 	d.Events = append(d.Events, Event{Kind: EventBatchFinished, Batch: r.current + 1, Time: now})
 	r.current++
@@ -490,7 +497,7 @@ func (r *Rollout) settle(pos, index int32, o Outcome) {
 func (r *Rollout) finish(d *Decision, now time.Time, s Status, code, msg string) {
 	r.status, r.errorCode, r.errorMessage = s, code, msg
 	r.inBatch = false
-	r.members = nil
+	r.members, r.spareMembers = nil, nil
 	if r.startTime.IsZero() {
 		r.startTime = now
 	}

@@ -392,3 +392,38 @@ func TestRollout_Scenarios(t *testing.T) {
 		})
 	}
 }
+
+// Record(n) is Records()[n-1] for every batch that started, and refused
+// outside them; a rollout whose batches reuse one member list reports every
+// batch's own instances.
+func TestRollout_RecordIsOneOfRecords(t *testing.T) {
+	r := newRollout(t, DefaultPolicy(), false, []string{"1", "2", "3"})
+	f := newTFleet(30, []string{"1", "2", "3"})
+	trace(t, r, f, nil)
+	all := r.Records()
+	if len(all) < 2 {
+		t.Fatalf("%d batches, want several", len(all))
+	}
+	for n := -1; n <= len(all)+1; n++ {
+		got, ok := r.Record(n)
+		if want := n >= 1 && n <= len(all); ok != want {
+			t.Fatalf("Record(%d) ok = %v, want %v", n, ok, want)
+		}
+		if ok && got != all[n-1] {
+			t.Errorf("Record(%d) = %+v, want %+v", n, got, all[n-1])
+		}
+	}
+	seen := map[int]bool{}
+	for _, b := range all {
+		for pos := b.From; pos < b.To; pos++ {
+			if id := r.InstanceAt(pos); seen[id] {
+				t.Errorf("instance %d in two batches", id)
+			} else {
+				seen[id] = true
+			}
+		}
+	}
+	if c := r.Progress(); len(seen) != 30 || c.Successful != 30 {
+		t.Errorf("%d instances in batches, progress %+v: want all 30 upgraded", len(seen), c)
+	}
+}

@@ -55,6 +55,16 @@ func (r *Rollout) BatchesStarted() int { return len(r.records) }
 // Records are the batches that started, in order.
 func (r *Rollout) Records() []BatchRecord { return slices.Clone(r.records) }
 
+// Record is the batch that started n-th (from 1); ok is false when fewer
+// started. A reader of one batch (metrics, at each batch event) copies
+// one record, not the whole list.
+func (r *Rollout) Record(n int) (b BatchRecord, ok bool) {
+	if n < 1 || n > len(r.records) {
+		return BatchRecord{}, false
+	}
+	return r.records[n-1], true
+}
+
 // InstanceAt is the instance at position pos of the upgrade order: a
 // BatchRecord's instances are InstanceAt(From) … InstanceAt(To-1).
 func (r *Rollout) InstanceAt(pos int32) int { return int(r.order[pos]) }
