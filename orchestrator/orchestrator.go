@@ -938,7 +938,7 @@ func (o *Orchestrator) advance(ctx context.Context, rec *SetRecord, a *Attempt, 
 		ev := plan.Event{Kind: EventZoneWait, Batch: wait.batch, Time: now}
 		d.Events = append(d.Events, ev)
 		entry.Events = d.Events
-		entry.Note = fmt.Sprintf("batch %d in zone %s %s: %s has a batch of %s in flight in zone %s of %s", wait.batch, wait.zone, NoteZoneWait, wait.holder, a.Target.Version, wait.holderZone, rec.Model.Region)
+		entry.Note = zoneWaitNote(wait, a.Target.Version, rec.Model.Region)
 	}
 	if err := o.appendJournal(ctx, entry); err != nil {
 		return now, nil, fmt.Errorf("journal: %w", err)
@@ -974,6 +974,17 @@ type zoneWait struct {
 	batch              int
 	zone               string
 	holder, holderZone string
+}
+
+// zoneWaitNote says why a batch waits, as the fleet schedule refused it:
+// the region is in another zone (a set holds it, in flight or between its
+// batches), or the set's own zone is the region's and drains, because a
+// set waits for another zone and the current one takes no newcomer.
+func zoneWaitNote(w *zoneWait, version, region string) string {
+	if w.zone == w.holderZone {
+		return fmt.Sprintf("batch %d in zone %s %s: zone %s is %s's zone for %s and takes no new set until it drains (%s is still in it), because another set waits for another zone", w.batch, w.zone, NoteZoneWait, w.zone, region, version, w.holder)
+	}
+	return fmt.Sprintf("batch %d in zone %s %s: %s is in zone %s for %s (held by %s, whose rollout is in that zone)", w.batch, w.zone, NoteZoneWait, region, w.holderZone, version, w.holder)
 }
 
 // trackZone tells the fleet schedule where a platform rollout's batch is in
