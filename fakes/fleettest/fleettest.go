@@ -180,15 +180,37 @@ func SkipWithoutEngine(t *testing.T, err error) {
 	SkipUnavailable(t, "docker", err)
 }
 
+// RequiredFleetsEnv lists, comma-separated, the backends that must be
+// available here: an unavailable one fails its tests instead of skipping
+// them (`make swarm-up` then OSUPGRADE_REQUIRE_FLEETS=docker,swarm).
+const RequiredFleetsEnv = "OSUPGRADE_REQUIRE_FLEETS"
+
 // SkipUnavailable skips a test when a backend cannot run here (err from its
-// Factory.Available or constructor), except in CI (CI=true) or with
-// OSUPGRADE_REQUIRE_DOCKER=1, where it fails: CI has every engine.
+// Factory.Available or constructor), except where it is required (Required),
+// where it fails.
 func SkipUnavailable(t *testing.T, name string, err error) {
 	t.Helper()
-	if os.Getenv("CI") == "true" || os.Getenv("OSUPGRADE_REQUIRE_DOCKER") == "1" {
-		t.Fatalf("the %s fleet is required here (CI=true or OSUPGRADE_REQUIRE_DOCKER=1): %v", name, err)
+	if Required(name, os.Getenv) {
+		t.Fatalf("the %s fleet is required here (%s, or CI=true or OSUPGRADE_REQUIRE_DOCKER=1 for docker): %v", name, RequiredFleetsEnv, err)
 	}
-	t.Skipf("skipping: the %s fleet is unavailable (%v); set OSUPGRADE_REQUIRE_DOCKER=1 to make this a failure", name, err)
+	t.Skipf("skipping: the %s fleet is unavailable (%v); list it in %s to make this a failure", name, err, RequiredFleetsEnv)
+}
+
+// Required reports whether backend name must be available: listed in
+// $OSUPGRADE_REQUIRE_FLEETS when that is set; otherwise docker alone, in
+// CI (CI=true: every CI run has the engine) or with
+// OSUPGRADE_REQUIRE_DOCKER=1. A swarm needs setting up (`make swarm-up`),
+// so it is required only when listed.
+func Required(name string, getenv func(string) string) bool {
+	if list := getenv(RequiredFleetsEnv); list != "" {
+		for _, n := range strings.Split(list, ",") {
+			if strings.TrimSpace(n) == name {
+				return true
+			}
+		}
+		return false
+	}
+	return name == "docker" && (getenv("CI") == "true" || getenv("OSUPGRADE_REQUIRE_DOCKER") == "1")
 }
 
 // Run runs the contract suite against worlds from newWorld.
