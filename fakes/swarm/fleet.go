@@ -109,14 +109,14 @@ type Fleet struct {
 	base     string // the endpoint's URL as the tasks reach it
 	srv      *http.Server
 
-	mu       sync.Mutex
-	nodes    []node
-	engines  map[string]*client.Client // node ID -> its engine
-	sets     map[string]*scaleSet
-	bad      map[string]fault.BadKind
-	built    map[string]bool // image tags on every node
-	builds   sync.Mutex
-	watch    *watch
+	mu      sync.Mutex
+	nodes   []node
+	engines map[string]*client.Client // node ID -> its engine
+	sets    map[string]*scaleSet
+	bad     map[string]fault.BadKind
+	built   map[string]bool // image tags on every node
+	builds  sync.Mutex
+	watch   *watch
 }
 
 type node struct {

@@ -470,4 +470,3 @@ func containerState(ctx context.Context, c *client.Client, id string) string {
 	}
 	return string(ins.State.Status)
 }
-
