@@ -42,7 +42,7 @@ const (
 	BridgeName = "osw-br0"
 	// HostAddr is the host's address on the bridge: the nodes' gateway,
 	// and where a fleet in the host serves its agents' collector.
-	HostAddr = "10.231.0.1"
+	HostAddr   = "10.231.0.1"
 	linkPrefix = 24
 	// ZoneLabel is the node label the Swarm fleet places instances by.
 	ZoneLabel = "osupgrade.zone"
