@@ -511,11 +511,18 @@ const DataDir = agent.DataDir
 // parallel runs fn for 0..n-1 with the fleet's concurrency and returns the
 // errors joined.
 func (f *Fleet) parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	return Parallel(ctx, f.sem, n, fn)
+}
+
+// Parallel runs fn for 0..n-1, at most cap(sem) at once (sem is the fleet's
+// semaphore, shared with its other work), and returns the errors joined;
+// the Swarm fleet bounds its service updates with it too.
+func Parallel(ctx context.Context, sem chan struct{}, n int, fn func(ctx context.Context, i int) error) error {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		select {
-		case f.sem <- struct{}{}:
+		case sem <- struct{}{}:
 		case <-ctx.Done():
 			wg.Wait()
 			return ctx.Err()
@@ -523,7 +530,7 @@ func (f *Fleet) parallel(ctx context.Context, n int, fn func(ctx context.Context
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-f.sem }()
+			defer func() { <-sem }()
 			errs[i] = fn(ctx, i)
 		}()
 	}

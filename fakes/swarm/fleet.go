@@ -387,22 +387,5 @@ func (f *Fleet) logf(format string, args ...any) {
 
 // parallel runs fn for 0..n-1 with the fleet's concurrency.
 func (f *Fleet) parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		select {
-		case f.sem <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
-			return ctx.Err()
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-f.sem }()
-			errs[i] = fn(ctx, i)
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return docker.Parallel(ctx, f.sem, n, fn)
 }
