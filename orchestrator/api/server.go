@@ -185,8 +185,8 @@ func (s *Server) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The clock never runs behind what was journaled or last set, nor
-	// behind the simulated fleet's snapshots.
+	// The clock never runs behind what was journaled or written (the
+	// stamp of every write), nor behind the simulated fleet's snapshots.
 	start, err := s.resumeTime()
 	if err != nil {
 		return err
@@ -216,6 +216,9 @@ func (s *Server) open(ctx context.Context) error {
 	default:
 		return fmt.Errorf("clock %q: want real or virtual", opts.Clock)
 	}
+	// Every write carries the clock's time: a restart resumes from the
+	// newest, whatever the write (a publication, an accepted trigger).
+	s.store.StampWrites(metaClock, s.clock.Now)
 	// One data directory, one set of instances: a restarted server
 	// reattaches to those it created before (where the backend keeps them
 	// outside the process).

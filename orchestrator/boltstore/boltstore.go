@@ -55,6 +55,52 @@ type Store struct {
 	prepMu   sync.Mutex
 	prepared map[string][sha256.Size]byte
 	failures atomic.Uint64
+
+	// stamp, when set (StampWrites), is the clock every write transaction
+	// records under stampKey, never moving it back.
+	stampMu  sync.Mutex
+	stampKey []byte
+	stamp    func() time.Time
+}
+
+// StampWrites makes every later write transaction also record now() under
+// meta key, unless the stored time is later: the time of the newest write
+// is durable with the write. A restarted server's clock resumes no earlier
+// than that, so what it wrote is never in its future: a scaled clock runs
+// ahead of the wall, and a publication stamped by it, read by a restart
+// whose clock started from the wall, was not yet published.
+func (s *Store) StampWrites(key string, now func() time.Time) {
+	s.stampMu.Lock()
+	defer s.stampMu.Unlock()
+	s.stampKey, s.stamp = []byte(key), now
+}
+
+// update runs f in a write transaction and stamps it (StampWrites).
+func (s *Store) update(f func(tx *bolt.Tx) error) error {
+	s.stampMu.Lock()
+	key, now := s.stampKey, s.stamp
+	s.stampMu.Unlock()
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := f(tx); err != nil {
+			return err
+		}
+		if now == nil {
+			return nil
+		}
+		meta := tx.Bucket(bucketMeta)
+		t := now().UTC()
+		if old := meta.Get(key); old != nil {
+			var stored time.Time
+			if stored.UnmarshalText(old) == nil && !t.After(stored) {
+				return nil
+			}
+		}
+		b, err := t.MarshalText()
+		if err != nil {
+			return fmt.Errorf("stamp the write: %w", err)
+		}
+		return meta.Put(key, b)
+	})
 }
 
 var (
@@ -67,7 +113,7 @@ const kindCatalog = "catalog"
 
 // SaveCatalog replaces the stored image catalog in one transaction.
 func (s *Store) SaveCatalog(_ context.Context, vs []orchestrator.ImageVersion) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		res := tx.Bucket(bucketResources)
 		if res.Bucket([]byte(kindCatalog)) != nil {
 			if err := res.DeleteBucket([]byte(kindCatalog)); err != nil {
@@ -115,7 +161,7 @@ func (s *Store) SaveSet(_ context.Context, rec *orchestrator.SetRecord) error {
 		return fmt.Errorf("save scale set %s: %w", rec.Model.Name, err)
 	}
 	s.forget(rec.Model.Name)
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSets).Put([]byte(rec.Model.Name), b)
 	})
 }
@@ -123,7 +169,7 @@ func (s *Store) SaveSet(_ context.Context, rec *orchestrator.SetRecord) error {
 // DeleteSet removes a record.
 func (s *Store) DeleteSet(_ context.Context, name string) error {
 	s.forget(name)
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSets).Delete([]byte(name))
 	})
 }
@@ -191,7 +237,7 @@ func (s *Store) PrepareWritesAfter(w orchestrator.Writes, first func(context.Con
 				err = first(ctx)
 			}
 			if err == nil && len(sets)+len(deleted)+len(journal) > 0 {
-				err = s.db.Update(func(tx *bolt.Tx) error {
+				err = s.update(func(tx *bolt.Tx) error {
 					bk := tx.Bucket(bucketSets)
 					for _, p := range sets {
 						if err := bk.Put(p.key, p.value); err != nil {
@@ -253,7 +299,7 @@ func (s *Store) AppendJournal(_ context.Context, e orchestrator.JournalEntry) er
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketJournal)
 		seq, err := bk.NextSequence()
 		if err != nil {
@@ -315,7 +361,7 @@ func (s *Store) LastJournalTime() (time.Time, error) {
 // PutResource stores a document of a kind ("arm", "operations", "images",
 // ...) under key.
 func (s *Store) PutResource(_ context.Context, kind, key string, doc []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		b, err := tx.Bucket(bucketResources).CreateBucketIfNotExists([]byte(kind))
 		if err != nil {
 			return err
@@ -327,7 +373,7 @@ func (s *Store) PutResource(_ context.Context, kind, key string, doc []byte) err
 // PutResources stores several documents of one kind in one transaction:
 // all or none are written.
 func (s *Store) PutResources(_ context.Context, kind string, docs map[string][]byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		b, err := tx.Bucket(bucketResources).CreateBucketIfNotExists([]byte(kind))
 		if err != nil {
 			return err
@@ -349,7 +395,7 @@ type Doc struct {
 
 // PutDocs stores documents of any kinds in one transaction: all or none.
 func (s *Store) PutDocs(_ context.Context, docs ...Doc) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		for _, d := range docs {
 			b, err := tx.Bucket(bucketResources).CreateBucketIfNotExists([]byte(d.Kind))
 			if err != nil {
@@ -365,7 +411,7 @@ func (s *Store) PutDocs(_ context.Context, docs ...Doc) error {
 
 // DeleteResource removes a document; a missing one is not an error.
 func (s *Store) DeleteResource(_ context.Context, kind, key string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketResources).Bucket([]byte(kind))
 		if b == nil {
 			return nil
@@ -376,7 +422,7 @@ func (s *Store) DeleteResource(_ context.Context, kind, key string) error {
 
 // DeletePrefix removes every document of a kind whose key starts with prefix.
 func (s *Store) DeletePrefix(_ context.Context, kind, prefix string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketResources).Bucket([]byte(kind))
 		if b == nil {
 			return nil
@@ -429,7 +475,7 @@ func (s *Store) Resources(_ context.Context, kind, prefix string, f func(key str
 
 // SetMeta stores a small value (the virtual clock's time, ...).
 func (s *Store) SetMeta(key string, v []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte(key), v) })
+	return s.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte(key), v) })
 }
 
 // Meta reads a value stored with SetMeta.
