@@ -9,7 +9,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -119,16 +118,15 @@ func newRecordingFleet(ctx context.Context, inner orchestrator.Fleet, st *boltst
 		return nil, err
 	}
 	err = st.Resources(ctx, kindFleetVM, "", func(k string, doc []byte) error {
-		i := strings.LastIndexByte(k, '/')
-		id, err := strconv.Atoi(k[i+1:])
-		if i < 0 || err != nil {
-			return fmt.Errorf("fleet instance key %q", k)
+		set, id, err := parseVMKey(k)
+		if err != nil {
+			return err
 		}
 		var d instanceDoc
 		if err := json.Unmarshal(doc, &d); err != nil {
 			return fmt.Errorf("fleet instance %s: %w", k, err)
 		}
-		if s := f.sets[k[:i]]; s != nil {
+		if s := f.sets[set]; s != nil {
 			s.vms[id] = d
 		}
 		return nil

@@ -141,7 +141,7 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	st, err := boltstore.Open(filepath.Join(opts.DataDir, "state.db"), 2*time.Second)
+	st, err := boltstore.OpenDecoding(filepath.Join(opts.DataDir, "state.db"), 2*time.Second, storedDocs)
 	if err != nil {
 		return nil, err
 	}
@@ -243,8 +243,11 @@ func (s *Server) open(ctx context.Context) error {
 		return err
 	}
 	if simFleet != nil {
+		// Records that decode can still disagree (an instance count that
+		// is not the capacity, a format no build wrote): the file is as
+		// damaged as if they did not decode.
 		if err := s.restoreSim(simFleet, recs, snap, haveSnap); err != nil {
-			return err
+			return s.store.Damaged(kindSimFleet, simFleetKey, err)
 		}
 	}
 	if err := s.fleet.restoreBadVersions(ctx); err != nil {
@@ -314,7 +317,7 @@ func (s *Server) resumeTime() (time.Time, error) {
 	}
 	var c time.Time
 	if err := c.UnmarshalText(b); err != nil {
-		return t, fmt.Errorf("stored clock: %w", err)
+		return t, s.store.Damaged("meta", metaClock, fmt.Errorf("stored clock: %w", err))
 	}
 	if c.After(t) {
 		t = c

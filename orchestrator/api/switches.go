@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/osupgrade/osupgrade/fakes/fault"
 	"github.com/osupgrade/osupgrade/orchestrator/boltstore"
@@ -90,19 +88,15 @@ func (f *recordingFleet) restoreSwitches(ctx context.Context) error {
 	}
 	var es []entry
 	err := f.store.Resources(ctx, kindSwitch, "", func(k string, doc []byte) error {
-		parts := strings.Split(k, "/")
-		if len(parts) != 3 {
-			return fmt.Errorf("saved switch key %q", k)
-		}
-		id, err := strconv.Atoi(parts[1])
+		set, id, err := parseSwitchKey(k)
 		if err != nil {
-			return fmt.Errorf("saved switch key %q", k)
+			return err
 		}
 		var s savedSwitch
 		if err := json.Unmarshal(doc, &s); err != nil {
 			return fmt.Errorf("saved switch %s: %w", k, err)
 		}
-		es = append(es, entry{parts[0], id, s})
+		es = append(es, entry{set, id, s})
 		return nil
 	})
 	if err != nil {

@@ -25,14 +25,40 @@ var ErrCorrupt = errors.New("state database is damaged")
 // corruptError says which file is damaged, how, and what the user can do.
 type corruptError struct {
 	path, problem string
-	empty         bool // nothing to read: no advice on reading it
+	empty         bool  // nothing to read: no advice on reading it
+	cause         error // what reading it failed with, if an error did
 }
 
 func corrupt(path, format string, args ...any) error {
-	return &corruptError{path: path, problem: fmt.Sprintf(format, args...)}
+	e := &corruptError{path: path, problem: fmt.Sprintf(format, args...)}
+	for _, a := range args {
+		if err, ok := a.(error); ok {
+			e.cause = err
+		}
+	}
+	return e
 }
 
-func (e *corruptError) Unwrap() error { return ErrCorrupt }
+func (e *corruptError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{ErrCorrupt}
+	}
+	return []error{ErrCorrupt, e.cause}
+}
+
+// Damaged is the damage error for a record of the store (kind, key) that
+// was read but cannot be used — it does not decode, or says what cannot be —
+// found by a package reading its state after Open: the same message as
+// Open's, naming the file, the record and what to do. It wraps ErrCorrupt
+// and err.
+func (s *Store) Damaged(kind, key string, err error) error {
+	return corrupt(s.path, "%v", recordError(kind, key, err))
+}
+
+// recordError names the record a problem is in.
+func recordError(kind, key string, err error) error {
+	return fmt.Errorf("the %s record %q cannot be used: %w", kind, key, err)
+}
 
 func (e *corruptError) Error() string {
 	aside := asideName(e.path)
@@ -103,7 +129,7 @@ func guarded(f func() error) (err error) {
 // our buckets, and every record we decode decoding. It returns the checked
 // file's identity. It holds a shared lock meanwhile, so it never reads a
 // file another process is writing.
-func checkFile(path string, timeout time.Duration) (fs.FileInfo, error) {
+func checkFile(path string, timeout time.Duration, decoders Decoders) (fs.FileInfo, error) {
 	info, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -140,14 +166,14 @@ func checkFile(path string, timeout time.Duration) (fs.FileInfo, error) {
 		return nil, corrupt(path, "bbolt cannot open it: %v", err)
 	}
 	defer db.Close()
-	if err := checkOpened(path, db); err != nil {
+	if err := checkOpened(path, db, decoders); err != nil {
 		return nil, err
 	}
 	return info, nil
 }
 
 // checkOpened checks the database bbolt opened read-only at path.
-func checkOpened(path string, db *bolt.DB) error {
+func checkOpened(path string, db *bolt.DB, decoders Decoders) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
@@ -177,7 +203,7 @@ func checkOpened(path string, db *bolt.DB) error {
 		}
 		return corrupt(path, "its consistency check finds %d problems: %s%s", n, strings.Join(problems, "; "), more)
 	}
-	err = guarded(func() error { return db.View(checkContents) })
+	err = guarded(func() error { return db.View(func(tx *bolt.Tx) error { return checkContents(tx, decoders) }) })
 	if err != nil {
 		return corrupt(path, "%v", err)
 	}
@@ -185,8 +211,9 @@ func checkOpened(path string, db *bolt.DB) error {
 }
 
 // checkContents checks our buckets are there and every record whose type
-// this package knows decodes (the resources are other packages' documents).
-func checkContents(tx *bolt.Tx) error {
+// this package knows decodes, and every resource document whose kind
+// decoders has (the resources are other packages' documents).
+func checkContents(tx *bolt.Tx, decoders Decoders) error {
 	var missing []string
 	for _, b := range [][]byte{bucketSets, bucketJournal, bucketResources, bucketMeta} {
 		if tx.Bucket(b) == nil {
@@ -221,9 +248,14 @@ func checkContents(tx *bolt.Tx) error {
 			if err := valueNotBucket("resources/"+string(kind), k, v); err != nil {
 				return err
 			}
+			var err error
 			if string(kind) == kindCatalog {
-				_, err := decodeCatalog(k, v)
-				return err
+				_, err = decodeCatalog(k, v)
+			} else if decode := decoders[string(kind)]; decode != nil {
+				err = decode(string(k), v)
+			}
+			if err != nil {
+				return recordError(string(kind), string(k), err)
 			}
 			return nil
 		})
@@ -267,6 +299,10 @@ func decodeCatalog(k, v []byte) (orchestrator.ImageVersion, error) {
 	var iv orchestrator.ImageVersion
 	if err := json.Unmarshal(v, &iv); err != nil {
 		return iv, fmt.Errorf("catalog entry %q does not decode: %w", k, err)
+	}
+	// What the catalog refuses to publish it cannot load either.
+	if iv.Ref == "" || iv.Version == "" {
+		return iv, fmt.Errorf("catalog entry %q lacks the image reference or version", k)
 	}
 	return iv, nil
 }

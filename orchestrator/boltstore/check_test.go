@@ -209,6 +209,11 @@ func TestOpenRefusesDamagedState(t *testing.T) {
 				return tx.Bucket(bucketResources).Bucket([]byte(kindCatalog)).Put([]byte("x|1"), []byte("[[["))
 			})
 		}, `catalog entry "x|1" does not decode`},
+		{"catalog entry without a version", func(t *testing.T, path string, _ layout) {
+			withBolt(t, path, func(tx *bolt.Tx) error {
+				return tx.Bucket(bucketResources).Bucket([]byte(kindCatalog)).Put([]byte("x|1"), []byte(`{"ref":"x"}`))
+			})
+		}, `catalog entry "x|1" lacks the image reference or version`},
 	}
 	template := filepath.Join(t.TempDir(), "state.db")
 	buildState(t, template)
@@ -432,5 +437,80 @@ func TestDamageMessageRemedyIsSafe(t *testing.T) {
 	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 	if want := "mv " + q(path) + " " + q(path+".corrupt.2"); err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Open: %v\nwant the remedy %s", err, want)
+	}
+}
+
+// TestOpenDecodingChecksOtherKinds: a document of a kind another package
+// decodes is checked by its decoder on open, and one that fails is refused
+// like any damage: ErrCorrupt and the decoder's error, the file, the record,
+// the way out; kinds without a decoder are not read.
+func TestOpenDecodingChecksOtherKinds(t *testing.T) {
+	errBad := errors.New("not a scale set document")
+	decoders := Decoders{"arm": func(key string, doc []byte) error {
+		if !strings.HasPrefix(string(doc), `{"name":"`+key+`"`) {
+			return errBad
+		}
+		return nil
+	}}
+	cases := []struct {
+		name      string
+		kind, key string
+		doc       string
+		refused   bool
+	}{
+		{"whole documents", "arm", "web-0", `{"name":"web-0"}`, false},
+		{"a document its decoder refuses", "arm", "web-1", `{"name":"web-\u0000"}`, true},
+		{"a kind without a decoder", "operations", "op-1", "\x00\x01", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.db")
+			buildState(t, path)
+			withBolt(t, path, func(tx *bolt.Tx) error {
+				b, err := tx.Bucket(bucketResources).CreateBucketIfNotExists([]byte(tc.kind))
+				if err != nil {
+					return err
+				}
+				return b.Put([]byte(tc.key), []byte(tc.doc))
+			})
+			s, err := OpenDecoding(path, 200*time.Millisecond, decoders)
+			if !tc.refused {
+				if err != nil {
+					t.Fatalf("OpenDecoding: %v", err)
+				}
+				s.Close()
+				return
+			}
+			if err == nil {
+				s.Close()
+				t.Fatal("OpenDecoding accepted a document its decoder refuses")
+			}
+			if !errors.Is(err, ErrCorrupt) || !errors.Is(err, errBad) {
+				t.Fatalf("OpenDecoding: %v, want ErrCorrupt wrapping the decoder's error", err)
+			}
+			for _, want := range []string{"state database " + path + " is damaged", `the arm record "web-1" cannot be used`, "mv " + path + " " + path + ".corrupt"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("message lacks %q:\n%s", want, err)
+				}
+			}
+		})
+	}
+}
+
+// TestDamagedNamesTheFileAndRecord: what a reader finds wrong after Open
+// reads as Open's damage message and wraps both ErrCorrupt and the cause.
+func TestDamagedNamesTheFileAndRecord(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := open(t, path)
+	defer s.Close()
+	cause := errors.New("0 instances for a capacity of 20")
+	err := s.Damaged("simset", "big", cause)
+	if !errors.Is(err, ErrCorrupt) || !errors.Is(err, cause) {
+		t.Fatalf("Damaged: %v, want ErrCorrupt wrapping the cause", err)
+	}
+	for _, want := range []string{"state database " + path + " is damaged", `the simset record "big" cannot be used: 0 instances`, "mv " + path} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %q:\n%s", want, err)
+		}
 	}
 }

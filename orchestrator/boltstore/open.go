@@ -30,11 +30,25 @@ var errReplaced = errors.New("the file was replaced while being opened")
 // or not osupgrade's gives an error wrapping ErrCorrupt that says what to do;
 // nothing is written to it. A file mostly free is compacted first.
 func Open(path string, timeout time.Duration) (*Store, error) {
+	return OpenDecoding(path, timeout, nil)
+}
+
+// Decoders decode other packages' documents (PutResource and the like), by
+// kind: each decodes one document the way its package reads it, and says
+// why it cannot be used.
+type Decoders map[string]func(key string, doc []byte) error
+
+// OpenDecoding is Open that also decodes every stored document of the kinds
+// in decoders before anything is written: a document that does not decode
+// is damage like a broken page, and is refused the same way (ErrCorrupt,
+// the file, the record, what to do), rather than surfacing later as a bare
+// decoding error from whoever reads it, or not until a request does.
+func OpenDecoding(path string, timeout time.Duration, decoders Decoders) (*Store, error) {
 	if timeout <= 0 {
 		timeout = time.Second
 	}
 	for range 3 {
-		s, err := openOnce(path, timeout)
+		s, err := openOnce(path, timeout, decoders)
 		if !errors.Is(err, errReplaced) {
 			return s, err
 		}
@@ -42,11 +56,11 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 	return nil, fmt.Errorf("open %s: %w", path, errReplaced)
 }
 
-func openOnce(path string, timeout time.Duration) (*Store, error) {
+func openOnce(path string, timeout time.Duration, decoders Decoders) (*Store, error) {
 	if err := createIfMissing(path, timeout); err != nil {
 		return nil, err
 	}
-	checked, err := checkFile(path, timeout)
+	checked, err := checkFile(path, timeout, decoders)
 	if err != nil {
 		return nil, err
 	}
