@@ -255,6 +255,19 @@ func Serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "serve: %v\n", err)
 		return 1
 	}
+	// The state first: a damaged state.db is refused before a token, a
+	// certificate or an identity is written beside it. Open owns it.
+	stateDB, err := openState(c.data)
+	if err != nil {
+		fmt.Fprintf(stderr, "serve: %v\n", err)
+		return 1
+	}
+	opened := false
+	defer func() {
+		if !opened {
+			stateDB.Close()
+		}
+	}()
 	tf := c.tokenFile
 	token, created, err := TokenFromFile(tf, c.generateToken)
 	if err != nil {
@@ -280,8 +293,9 @@ func Serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	srv, err := Open(ctx, Options{
 		DataDir: c.data, Fleet: c.fleet, Progress: setupLines(stderr), Clock: c.clock, TimeScale: c.scale,
-		WallNow: time.Now, Token: token, Seed: c.seed, Logger: log,
+		WallNow: time.Now, Token: token, Seed: c.seed, Logger: log, state: stateDB,
 	})
+	opened = true // closed by Open on failure, by srv.Close after
 	if err != nil {
 		fmt.Fprintf(stderr, "serve: %v\n", err)
 		return 1

@@ -8,15 +8,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/osupgrade/osupgrade/orchestrator/boltstore"
 )
 
 // TestServeRefusesDamagedState: `serve` on a damaged state.db stops with
 // exit code 1 and the store's message, once, on stderr: the file, the mv
-// that moves it aside; no stack trace, no empty start.
+// that moves it aside; no stack trace, no empty start, nothing written into
+// the data directory.
 func TestServeRefusesDamagedState(t *testing.T) {
 	cases := map[string][]byte{
-		"empty":            nil,
-		"not a bbolt file": bytes.Repeat([]byte("not a database\n"), 1000),
+		"empty":               nil,
+		"not a bbolt file":    bytes.Repeat([]byte("not a database\n"), 1000),
+		"a document not JSON": undecodableDoc(t),
 	}
 	for name, content := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -49,6 +53,37 @@ func TestServeRefusesDamagedState(t *testing.T) {
 			if got, _ := os.ReadFile(db); !bytes.Equal(got, content) {
 				t.Error("serve changed the damaged state.db")
 			}
+			// Refused before anything was written beside it: no token,
+			// certificate or identity left for a start that never was.
+			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+				var names []string
+				for _, e := range entries {
+					names = append(names, e.Name())
+				}
+				t.Errorf("the data directory holds %v, want state.db alone", names)
+			}
 		})
 	}
+}
+
+// undecodableDoc is a state.db whole to bbolt and to the store, with a
+// scale set document that does not decode.
+func undecodableDoc(t *testing.T) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state.db")
+	st, err := boltstore.Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutResource(context.Background(), kindARM, "web", []byte("{\"uniqueId\":\x00")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

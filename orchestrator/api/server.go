@@ -67,6 +67,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Log receives the text log when Logger is nil (default: discarded).
 	Log io.Writer
+
+	// state is DataDir's state database already opened (by Serve, which
+	// opens it before writing anything beside it); Open owns it.
+	state *boltstore.Store
 }
 
 // wallNow is the wall clock that times requests for the access log.
@@ -110,7 +114,14 @@ const metaClock = "clock"
 // Open builds a server from the data directory, resuming whatever state it
 // holds: scale sets, rollouts in progress, published images, gallery
 // versions, operations, and (for the sim) the instances' OS versions.
-func Open(ctx context.Context, opts Options) (*Server, error) {
+func Open(ctx context.Context, opts Options) (s *Server, err error) {
+	if opts.state != nil {
+		defer func() {
+			if err != nil {
+				opts.state.Close()
+			}
+		}()
+	}
 	if opts.DataDir == "" {
 		return nil, errors.New("a data directory is required")
 	}
@@ -138,19 +149,31 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
-	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
-		return nil, err
+	st := opts.state
+	if st == nil {
+		if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+			return nil, err
+		}
+		if st, err = openState(opts.DataDir); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				st.Close()
+			}
+		}()
 	}
-	st, err := boltstore.OpenDecoding(filepath.Join(opts.DataDir, "state.db"), 2*time.Second, storedDocs)
-	if err != nil {
-		return nil, err
-	}
-	s := &Server{opts: opts, store: st}
+	s = &Server{opts: opts, store: st}
 	if err := s.open(ctx); err != nil {
-		st.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// openState opens the state database in dir, checking every document the
+// server stores (storedDocs): a damaged one is refused with ErrCorrupt.
+func openState(dir string) (*boltstore.Store, error) {
+	return boltstore.OpenDecoding(filepath.Join(dir, "state.db"), 2*time.Second, storedDocs)
 }
 
 // DefaultFleet is the backend a server runs on when Options name none.
