@@ -158,9 +158,8 @@ func (h *handler) putGroup(w http.ResponseWriter, r *http.Request) {
 
 // getGroup answers GET, and HEAD as ARM's existence check: 204 or 404.
 func (h *handler) getGroup(w http.ResponseWriter, r *http.Request) {
-	h.mu.RLock()
-	g := h.groupLocked(r.PathValue("sub"), r.PathValue("rg"))
-	h.mu.RUnlock()
+	var g *resourceGroup
+	h.readLocked(func() { g = h.groupLocked(r.PathValue("sub"), r.PathValue("rg")) })
 	switch {
 	case r.Method == http.MethodHead && g == nil:
 		w.WriteHeader(http.StatusNotFound)
@@ -175,15 +174,15 @@ func (h *handler) getGroup(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) listGroups(w http.ResponseWriter, r *http.Request) {
 	sub := r.PathValue("sub")
-	h.mu.RLock()
 	var gs []*resourceGroup
-	for _, g := range h.groups {
-		if strings.EqualFold(g.Subscription, sub) {
-			gs = append(gs, g)
+	h.readLocked(func() {
+		for _, g := range h.groups {
+			if strings.EqualFold(g.Subscription, sub) {
+				gs = append(gs, g)
+			}
 		}
-	}
-	gs = append(gs, h.impliedGroupsLocked(sub)...)
-	h.mu.RUnlock()
+		gs = append(gs, h.impliedGroupsLocked(sub)...)
+	})
 	slices.SortFunc(gs, func(a, b *resourceGroup) int {
 		return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name))
 	})

@@ -44,6 +44,16 @@ type handler struct {
 	groups    map[string]*resourceGroup  // groupKey: created with PUT
 }
 
+// readLocked runs f holding the handler's read lock and releases it
+// however f ends: the recovery middleware answers a panic in f with a 500,
+// and a lock left held would stop every later change (and, once a writer
+// waits, every read).
+func (h *handler) readLocked(f func()) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	f()
+}
+
 func newHandler(s *Server) *handler {
 	h := &handler{s: s, mux: http.NewServeMux(), metas: map[string]*setMeta{}, galleries: map[string]*galleryVersion{}, groups: map[string]*resourceGroup{}}
 	vmss := computeBase + "/virtualMachineScaleSets/{name}"

@@ -130,6 +130,29 @@ func TestPanicAnswersARM500(t *testing.T) {
 	}
 }
 
+// TestPanicUnderTheLockReleasesIt: a handler that panics while it holds
+// the handler's lock (PATCH cloning a stored document that does not encode)
+// is answered with a 500 and leaves the lock free, so later changes are not
+// stuck behind it.
+func TestPanicUnderTheLockReleasesIt(t *testing.T) {
+	s := openCrashServer(t, t.TempDir())
+	call(t, s, "PUT", setPath(""), scaleSetBody(2), http.StatusOK, http.StatusCreated)
+	h := s.handler
+	h.mu.Lock()
+	m := *h.metas[crashSet]
+	m.Doc = cloneDoc(m.Doc)
+	m.Doc.Properties.VirtualMachineProfile.StorageProfile.DataDisks = []json.RawMessage{json.RawMessage("{")}
+	h.metas[crashSet] = &m
+	h.mu.Unlock()
+	if rec := do(s.Handler(), "PATCH", setPath(""), []byte(`{"tags":{"a":"b"}}`)); rec.Code != http.StatusInternalServerError {
+		t.Fatalf("PATCH over a document that does not encode: %d %s, want the recovered panic's 500", rec.Code, rec.Body.String())
+	}
+	if !h.mu.TryLock() {
+		t.Fatal("the panic left the handler's lock held")
+	}
+	h.mu.Unlock()
+}
+
 // TestPagingArithmeticCannotOverflow: any skip token or journal position is
 // a page (possibly empty) or a 400, never a panic or the whole journal.
 func TestPagingArithmeticCannotOverflow(t *testing.T) {

@@ -156,9 +156,8 @@ func notFoundGallery(what string) *apiError {
 
 func (h *handler) listGalleries(w http.ResponseWriter, r *http.Request) {
 	sub, rg := r.PathValue("sub"), r.PathValue("rg")
-	h.mu.RLock()
-	gs := h.galleryImagesLocked(sub, rg)
-	h.mu.RUnlock()
+	var gs map[string]map[string][]*galleryVersion
+	h.readLocked(func() { gs = h.galleryImagesLocked(sub, rg) })
 	names := make([]string, 0, len(gs))
 	for n := range gs {
 		names = append(names, n)
@@ -174,9 +173,7 @@ func (h *handler) listGalleries(w http.ResponseWriter, r *http.Request) {
 // galleryOf answers 404 and ok false for a gallery that holds no image.
 func (h *handler) galleryOf(w http.ResponseWriter, r *http.Request) (sub, rg, gal string, images map[string][]*galleryVersion, ok bool) {
 	sub, rg, gal = r.PathValue("sub"), r.PathValue("rg"), r.PathValue("gallery")
-	h.mu.RLock()
-	images = h.galleryImagesLocked(sub, rg)[gal]
-	h.mu.RUnlock()
+	h.readLocked(func() { images = h.galleryImagesLocked(sub, rg)[gal] })
 	if images == nil {
 		writeError(w, notFoundGallery(gal))
 		return "", "", "", nil, false
@@ -211,9 +208,8 @@ func (h *handler) listGalleryImages(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) getGalleryImage(w http.ResponseWriter, r *http.Request) {
 	sub, rg, gal, img := r.PathValue("sub"), r.PathValue("rg"), r.PathValue("gallery"), r.PathValue("image")
-	h.mu.RLock()
-	vs := h.galleryImagesLocked(sub, rg)[gal][img]
-	h.mu.RUnlock()
+	var vs []*galleryVersion
+	h.readLocked(func() { vs = h.galleryImagesLocked(sub, rg)[gal][img] })
 	if vs == nil {
 		writeError(w, notFoundGallery(gal+"/images/"+img))
 		return

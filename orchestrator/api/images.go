@@ -303,9 +303,8 @@ func renderGalleryVersion(g *galleryVersion) map[string]any {
 }
 
 func (h *handler) getGalleryVersion(w http.ResponseWriter, r *http.Request) {
-	h.mu.RLock()
-	g := h.galleries[r.PathValue("gallery")+"/"+r.PathValue("image")+"/"+r.PathValue("version")]
-	h.mu.RUnlock()
+	var g *galleryVersion
+	h.readLocked(func() { g = h.galleries[r.PathValue("gallery")+"/"+r.PathValue("image")+"/"+r.PathValue("version")] })
 	if g == nil || !strings.EqualFold(g.ResourceGroup, r.PathValue("rg")) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Code: "ResourceNotFound", Message: fmt.Sprintf("gallery image version %s/%s/%s not found", r.PathValue("gallery"), r.PathValue("image"), r.PathValue("version"))})
 		return
@@ -315,18 +314,18 @@ func (h *handler) getGalleryVersion(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) listGalleryVersions(w http.ResponseWriter, r *http.Request) {
 	prefix := r.PathValue("gallery") + "/" + r.PathValue("image") + "/"
-	h.mu.RLock()
-	var keys []string
-	for k, g := range h.galleries {
-		if strings.HasPrefix(k, prefix) && strings.EqualFold(g.ResourceGroup, r.PathValue("rg")) {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
 	out := []map[string]any{}
-	for _, k := range keys {
-		out = append(out, renderGalleryVersion(h.galleries[k]))
-	}
-	h.mu.RUnlock()
+	h.readLocked(func() {
+		var keys []string
+		for k, g := range h.galleries {
+			if strings.HasPrefix(k, prefix) && strings.EqualFold(g.ResourceGroup, r.PathValue("rg")) {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			out = append(out, renderGalleryVersion(h.galleries[k]))
+		}
+	})
 	writeJSON(w, http.StatusOK, map[string]any{"value": out})
 }

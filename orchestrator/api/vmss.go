@@ -96,13 +96,13 @@ func (h *handler) putScaleSet(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) patchScaleSet(w http.ResponseWriter, r *http.Request) {
 	sub, rg, name := r.PathValue("sub"), r.PathValue("rg"), r.PathValue("name")
-	h.mu.RLock()
-	m := h.metas[name]
 	var doc *armVMSS
-	if m != nil && m.in(sub, rg) {
-		doc = cloneDoc(m.Doc)
-	}
-	h.mu.RUnlock()
+	h.readLocked(func() {
+		// cloneDoc panics on a document that does not encode.
+		if m := h.metas[name]; m != nil && m.in(sub, rg) {
+			doc = cloneDoc(m.Doc)
+		}
+	})
 	if doc == nil {
 		writeError(w, notFoundSet(rg, name))
 		return
@@ -249,9 +249,8 @@ func orLatest(v string) string {
 
 func (h *handler) lookup(w http.ResponseWriter, r *http.Request) (*setMeta, orchestrator.ScaleSet, bool) {
 	sub, rg, name := r.PathValue("sub"), r.PathValue("rg"), r.PathValue("name")
-	h.mu.RLock()
-	m := h.metas[name]
-	h.mu.RUnlock()
+	var m *setMeta
+	h.readLocked(func() { m = h.metas[name] })
 	if m == nil || !m.in(sub, rg) {
 		writeError(w, notFoundSet(rg, name))
 		return nil, orchestrator.ScaleSet{}, false
