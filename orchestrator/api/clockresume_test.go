@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/osupgrade/osupgrade/orchestrator"
 )
 
 // A server killed after it accepted a manual trigger, before any Step
@@ -32,7 +34,10 @@ func TestRestartResumesTheClockFromItsNewestWrite(t *testing.T) {
 	call(t, s, "PUT", setPath(""), scaleSetBody(3), http.StatusOK, http.StatusCreated)
 	call(t, s, "POST", "/osupgrade/images", map[string]string{"image": "Canonical:UbuntuServer:" + ubuntuSKU, "version": killTarget}, http.StatusCreated)
 	call(t, s, "POST", setPath("/osRollingUpgrade"), nil, http.StatusAccepted)
-	accepted := s.Now()
+	var accepted time.Time // the trigger's time as stored
+	if err := s.Orchestrator().View(crashSet, func(rec *orchestrator.SetRecord) { accepted = rec.ManualRequestedAt }); err != nil || accepted.IsZero() {
+		t.Fatalf("the accepted trigger's time: %v, %v", accepted, err)
+	}
 	if err := s.Close(); err != nil { // no Step ran: nothing journaled
 		t.Fatal(err)
 	}
