@@ -28,8 +28,53 @@ func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
 	}
 }
 
+// readmeDockerFleetOptions are the `docker run` options the README gives
+// for the Docker fleet from inside the image (the block whose command
+// mounts the engine's socket), up to the image name, with $PWD as pwd:
+// the test runs the image exactly as a user following the README would.
+func readmeDockerFleetOptions(t *testing.T, readme []byte, pwd string) []string {
+	t.Helper()
+	lines := strings.Split(string(readme), "\n")
+	for i, line := range lines {
+		if !strings.HasPrefix(line, "docker run ") || !strings.Contains(line, "/var/run/docker.sock") {
+			continue
+		}
+		cmd := line
+		for strings.HasSuffix(strings.TrimSpace(cmd), "\\") && i+1 < len(lines) {
+			i++
+			cmd = strings.TrimSuffix(strings.TrimSpace(cmd), "\\") + " " + lines[i]
+		}
+		var opts []string
+		for _, f := range strings.Fields(cmd)[2:] {
+			if f == "osupgrade" {
+				return opts
+			}
+			opts = append(opts, strings.ReplaceAll(strings.Trim(f, `"`), "$PWD", pwd))
+		}
+		t.Fatalf("README's docker run with the engine socket names no osupgrade image: %s", cmd)
+	}
+	t.Fatal("README has no `docker run` with the engine socket (/var/run/docker.sock) for the Docker fleet")
+	return nil
+}
+
+func TestReadmeDockerFleetOptions(t *testing.T) {
+	readme := []byte("text\n\n```sh\ndocker run --rm osupgrade version\n" +
+		"docker run --rm -v /var/run/docker.sock:/var/run/docker.sock \\\n" +
+		"  --network host --cap-add NET_ADMIN \\\n" +
+		"  -v \"$PWD/scenarios:/scenarios:ro\" osupgrade run --fleet docker /scenarios\n```\n")
+	got := strings.Join(readmeDockerFleetOptions(t, readme, "/tmp/x"), " ")
+	want := "--rm -v /var/run/docker.sock:/var/run/docker.sock --network host --cap-add NET_ADMIN -v /tmp/x/scenarios:/scenarios:ro"
+	if got != want {
+		t.Errorf("options = %q, want %q", got, want)
+	}
+}
+
 // The repository's Dockerfile, as `make image` builds it: the image runs
-// `osupgrade version` and a scenario on the simulator, then is removed.
+// `osupgrade version`, a scenario on the simulator, and a scenario on the
+// Docker fleet with the README's `docker run` options (the engine's socket,
+// the host's network and PID namespace, NET_ADMIN and SYS_ADMIN for a
+// network fault), whose OS images hold the image's own binary and whose
+// containers are gone at the end; then the images are removed.
 func TestDockerfileImageRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds osupgrade and its image; skipped with -short")
@@ -87,4 +132,30 @@ func TestDockerfileImageRuns(t *testing.T) {
 	if !strings.Contains(out, "1 passed, 0 failed") {
 		t.Errorf("run --fleet sim in the image:\n%s", out)
 	}
+
+	// The Docker fleet from inside the image, as the README runs it: its
+	// $PWD/scenarios holds one small scenario with a network fault.
+	cli := engineOrSkip(t)
+	pwd := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(pwd, "scenarios"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(pwd, "scenarios", "slow-link-3.yaml"), []byte(slowLinkThree), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := childTestOwner(t)
+	t.Cleanup(func() { removeImagesOf(t, cli, hash) })
+	fleetArgs := append([]string{"run"}, readmeDockerFleetOptions(t, readme, pwd)...)
+	fleetArgs = append(fleetArgs, "--label", docker.LabelOwner+"="+docker.Owner, "-e", docker.TestOwnerEnv+"="+owner,
+		tag, "run", "--fleet", "docker", "--time-scale", "60", "/scenarios")
+	out = dockerRun(fleetArgs...)
+	if !strings.Contains(out, "1 passed, 0 failed") || !strings.Contains(out, "removed 3 containers") {
+		t.Errorf("run --fleet docker in the image (docker %s):\n%s", strings.Join(fleetArgs, " "), out)
+	}
+	osImagesOf(t, cli, hash, out)
+	noResourcesOf(t, cli, owner)
 }

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/osupgrade/osupgrade/internal/buildinfo"
 	"github.com/osupgrade/osupgrade/internal/cliflag"
 	"github.com/osupgrade/osupgrade/internal/scaffold"
 )
@@ -48,8 +49,7 @@ func initMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // installVersion is the version `go install` should fetch: this binary's
 // module version, or latest for a build from a checkout.
 func installVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Path == module && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "latest"
+	bi, _ := debug.ReadBuildInfo()
+	v, _ := buildinfo.InstallVersion(bi, module)
+	return v
 }

@@ -32,8 +32,9 @@
 // agent`): Options.AgentBinary or OSUPGRADE_AGENT_BINARY when set, else the
 // running executable when it is a statically linked osupgrade (its main
 // calls ExecutableIsOsupgrade), else osupgrade built once per process with
-// `go build` (CGO_ENABLED=0) inside this module; with none of them New
-// fails with ErrNoAgentBinary. OS images are tagged osupgrade-os:<binary
+// `go build` (CGO_ENABLED=0) when the working directory is in a checkout
+// of this module; with none of them New fails with ErrNoAgentBinary, whose
+// message gives the `CGO_ENABLED=0 go install …@<version>` to run. OS images are tagged osupgrade-os:<binary
 // hash>-<content hash> and reused whenever present.
 //
 // # Labels

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,13 +26,18 @@ import (
 
 	"github.com/osupgrade/osupgrade/fakes/agent"
 	"github.com/osupgrade/osupgrade/fakes/fault"
+	"github.com/osupgrade/osupgrade/internal/buildinfo"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 )
+
+// Module is osupgrade's module path: `go build AgentPackage` works only in
+// a checkout of it.
+const Module = "github.com/osupgrade/osupgrade"
 
 // AgentPackage is the main package put into every OS image when the running
 // executable cannot be: osupgrade itself, whose `agent` subcommand is the
 // in-VM agent.
-const AgentPackage = "github.com/osupgrade/osupgrade/cmd/osupgrade"
+const AgentPackage = Module + "/cmd/osupgrade"
 
 // AgentCommand is the osupgrade subcommand that runs the agent: the OS
 // images' entry point is `/osupgrade agent`.
@@ -41,9 +47,88 @@ const AgentCommand = "agent"
 // running executable is not one, and Go is not there to build one.
 var ErrNoAgentBinary = errors.New("docker: no static osupgrade binary for the OS images")
 
-// staticBuildHint says how to get a binary the images can hold.
-const staticBuildHint = "build a static one with `CGO_ENABLED=0 go install " + AgentPackage + "@latest` " +
-	"(or `go build -tags netgo,osusergo`) and run that, or name one with OSUPGRADE_AGENT_BINARY"
+// staticBuildHint says exactly how to get a static osupgrade, from the
+// running binary's build information: `go install` of its own module and
+// version when a module proxy has that (a cgo build of `go install
+// …@v1.2.3` needs only CGO_ENABLED=0 in front), else a build in the
+// checkout or the latest release.
+func staticBuildHint(bi *debug.BuildInfo) string {
+	mod := Module
+	if bi != nil && bi.Main.Path != "" {
+		mod = bi.Main.Path
+	}
+	version, exact := buildinfo.InstallVersion(bi, mod)
+	install := "`CGO_ENABLED=0 go install " + mod + "/cmd/osupgrade@" + version + "`"
+	const named = "; or name a static osupgrade with OSUPGRADE_AGENT_BINARY"
+	if exact {
+		return "install this version static with " + install + " and run that" + named
+	}
+	return "build a static one in a checkout of " + mod + " with `make build` (CGO_ENABLED=0 go build -o bin/osupgrade ./cmd/osupgrade) and run bin/osupgrade, " +
+		"or install the latest release with " + install + named
+}
+
+// goEnv is where findAgent would build osupgrade with Go.
+type goEnv struct {
+	// tool is the go command; "" when none is on PATH.
+	tool string
+	// module is the main module of the working directory (`go env GOMOD`),
+	// "" outside one.
+	module string
+}
+
+// lookGo finds the go command and the module it would build in.
+func lookGo(ctx context.Context) (goEnv, error) {
+	tool, err := exec.LookPath("go")
+	if err != nil {
+		return goEnv{}, err
+	}
+	out, err := exec.CommandContext(ctx, tool, "env", "GOMOD").Output()
+	if err != nil {
+		return goEnv{tool: tool}, nil
+	}
+	return goEnv{tool: tool, module: modulePath(strings.TrimSpace(string(out)))}, nil
+}
+
+// modulePath is the module a go.mod declares, "" when gomod is none
+// (os.DevNull outside a module, "" with modules off) or unreadable.
+func modulePath(gomod string) string {
+	if gomod == "" || gomod == os.DevNull {
+		return ""
+	}
+	b, err := os.ReadFile(gomod)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "module"); ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t') {
+			if f := strings.Fields(rest); len(f) > 0 {
+				return strings.Trim(f[0], `"`+"`")
+			}
+		}
+	}
+	return ""
+}
+
+// noAgent is findAgent's decision once the running executable will not
+// do (why): nil to build osupgrade with Go, which needs Go on PATH (lookErr
+// nil) and the working directory in a checkout of osupgrade; else the
+// ErrNoAgentBinary to return, saying why and what to do (bi: the running
+// binary's build). Outside a checkout the build would fail (no main module,
+// or one that does not require osupgrade) or fetch modules: not tried.
+func noAgent(why error, env goEnv, lookErr error, bi *debug.BuildInfo) error {
+	var cannot string
+	switch {
+	case env.tool == "":
+		cannot = fmt.Sprintf("there is no Go to build one (%v)", lookErr)
+	case env.module == "":
+		cannot = fmt.Sprintf("%s builds one only in a checkout of %s, and the working directory is in no Go module", env.tool, Module)
+	case env.module != Module:
+		cannot = fmt.Sprintf("%s builds one only in a checkout of %s, and the working directory is in %s", env.tool, Module, env.module)
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w: %v, and %s: %s", ErrNoAgentBinary, why, cannot, staticBuildHint(bi))
+}
 
 // agentBinary is the static binary of the OS images and its content hash.
 type agentBinary struct {
@@ -99,7 +184,8 @@ func loadAgent(ctx context.Context, path string, progress io.Writer) (agentBinar
 }
 
 // findAgent reads exe when it is a static osupgrade (self), else builds
-// osupgrade with Go; without Go, ErrNoAgentBinary says why exe would not do.
+// osupgrade with Go in a checkout of it; otherwise ErrNoAgentBinary says
+// why exe would not do and exactly how to get a binary that will.
 func findAgent(ctx context.Context, exe string, self bool, progress io.Writer) (agentBinary, error) {
 	why := fmt.Errorf("%s is not osupgrade (a test binary?)", exe)
 	if self {
@@ -112,27 +198,28 @@ func findAgent(ctx context.Context, exe string, self bool, progress io.Writer) (
 			return hashed(b), nil
 		}
 	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		return agentBinary{}, fmt.Errorf("%w: %v, and there is no Go to build one (%v): %s", ErrNoAgentBinary, why, err, staticBuildHint)
+	bi, _ := debug.ReadBuildInfo()
+	env, lookErr := lookGo(ctx)
+	if err := noAgent(why, env, lookErr, bi); err != nil {
+		return agentBinary{}, err
 	}
 	if progress != nil {
 		fmt.Fprintf(progress, "docker: building osupgrade for the OS images (go build, CGO_ENABLED=0): %v\n", why)
 	}
 	dir, err := os.MkdirTemp("", "osupgrade-agent-")
 	if err != nil {
-		return agentBinary{}, err
+		return agentBinary{}, fmt.Errorf("docker: build osupgrade for the OS images: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, "osupgrade")
-	cmd := exec.CommandContext(ctx, goTool, "build", "-trimpath", "-ldflags=-s -w", "-o", out, AgentPackage)
+	cmd := exec.CommandContext(ctx, env.tool, "build", "-trimpath", "-ldflags=-s -w", "-o", out, AgentPackage)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return agentBinary{}, fmt.Errorf("%w: %v, and `go build %s` failed (run inside the osupgrade module, or %s): %v\n%s", ErrNoAgentBinary, why, AgentPackage, staticBuildHint, err, msg)
+		return agentBinary{}, fmt.Errorf("%w: %v, and `go build %s` failed (%v): %s\n%s", ErrNoAgentBinary, why, AgentPackage, err, staticBuildHint(bi), msg)
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {
-		return agentBinary{}, err
+		return agentBinary{}, fmt.Errorf("docker: read the osupgrade built for the OS images: %w", err)
 	}
 	return hashed(b), nil
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -124,6 +125,143 @@ func TestFindAgent(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A dynamically linked osupgrade (a plain `go install` where gcc is) with
+// Go on PATH but outside a checkout: no go build is tried (it could only
+// fail), and the error says how to install a static one.
+func TestFindAgentOutsideACheckout(t *testing.T) {
+	dynamic := dynamicProgram(t)
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skipf("no go command: %v", err)
+	}
+	t.Chdir(t.TempDir())
+	_, err := findAgent(context.Background(), dynamic, true, nil)
+	if !errors.Is(err, ErrNoAgentBinary) {
+		t.Fatalf("findAgent = %v, want ErrNoAgentBinary", err)
+	}
+	for _, part := range []string{"is dynamically linked", "only in a checkout of " + Module, "in no Go module", "CGO_ENABLED=0 go install " + AgentPackage + "@"} {
+		if !strings.Contains(err.Error(), part) {
+			t.Errorf("error %q does not say %q", err, part)
+		}
+	}
+	if strings.Contains(err.Error(), "failed") {
+		t.Errorf("findAgent ran go build outside a checkout: %v", err)
+	}
+}
+
+// What findAgent does once the running executable will not do, and what
+// its error tells the user to run: the go install line names the module and
+// the version the running binary was built from.
+func TestNoAgentSaysWhatToDo(t *testing.T) {
+	dynamic := errors.New("/home/u/go/bin/osupgrade is dynamically linked (interpreter /lib64/ld-linux-x86-64.so.2; built with cgo)")
+	released := &debug.BuildInfo{Path: AgentPackage, Main: debug.Module{Path: Module, Version: "v1.2.3"}}
+	pseudo := &debug.BuildInfo{Path: AgentPackage, Main: debug.Module{Path: Module, Version: "v0.0.0-20261202150000-fcca49a0b1c2"}}
+	dirty := &debug.BuildInfo{Path: AgentPackage, Main: debug.Module{Path: Module, Version: "v0.0.0-20261202150000-fcca49a0b1c2+dirty"}}
+	devel := &debug.BuildInfo{Path: AgentPackage, Main: debug.Module{Path: Module, Version: "(devel)"}}
+	fork := &debug.BuildInfo{Path: "example.com/fork/cmd/osupgrade", Main: debug.Module{Path: "example.com/fork", Version: "v0.3.0"}}
+	goTool := goEnv{tool: "/usr/local/go/bin/go"}
+	inModule := func(m string) goEnv { e := goTool; e.module = m; return e }
+	for _, tc := range []struct {
+		name    string
+		env     goEnv
+		lookErr error
+		bi      *debug.BuildInfo
+		want    []string // in the error; none: build with go
+		notWant []string
+	}{
+		{
+			name: "go install @v1.2.3 with cgo, run in the user's repository",
+			env:  inModule("example.com/app"), bi: released,
+			want:    []string{"is dynamically linked", "builds one only in a checkout of " + Module + ", and the working directory is in example.com/app", "`CGO_ENABLED=0 go install " + Module + "/cmd/osupgrade@v1.2.3`", "OSUPGRADE_AGENT_BINARY"},
+			notWant: []string{"@latest", "make build"},
+		},
+		{
+			name: "go install @v1.2.3 with cgo, copied to a machine without Go",
+			env:  goEnv{}, lookErr: exec.ErrNotFound, bi: released,
+			want:    []string{"is dynamically linked", "there is no Go to build one", "`CGO_ENABLED=0 go install " + Module + "/cmd/osupgrade@v1.2.3`"},
+			notWant: []string{"@latest"},
+		},
+		{
+			name: "go install of a commit, outside any module",
+			env:  goTool, bi: pseudo,
+			want: []string{"the working directory is in no Go module", "`CGO_ENABLED=0 go install " + Module + "/cmd/osupgrade@v0.0.0-20261202150000-fcca49a0b1c2`"},
+		},
+		{
+			name: "built in a modified checkout, copied elsewhere",
+			env:  goTool, bi: dirty,
+			want:    []string{"`make build`", "CGO_ENABLED=0 go build -o bin/osupgrade ./cmd/osupgrade", "`CGO_ENABLED=0 go install " + Module + "/cmd/osupgrade@latest`"},
+			notWant: []string{"+dirty"},
+		},
+		{
+			name: "built in a checkout, no build version",
+			env:  goEnv{}, lookErr: exec.ErrNotFound, bi: devel,
+			want: []string{"there is no Go to build one", "`make build`", "@latest`"},
+		},
+		{
+			name: "no build information",
+			env:  goEnv{}, lookErr: exec.ErrNotFound,
+			want: []string{"`CGO_ENABLED=0 go install " + AgentPackage + "@latest`"},
+		},
+		{
+			name: "a fork's release",
+			env:  inModule("example.com/app"), bi: fork,
+			want: []string{"`CGO_ENABLED=0 go install example.com/fork/cmd/osupgrade@v0.3.0`"},
+		},
+		{name: "in a checkout of osupgrade: go build", env: inModule(Module), bi: released},
+		{name: "in a checkout, built there: go build", env: inModule(Module), bi: dirty},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := noAgent(dynamic, tc.env, tc.lookErr, tc.bi)
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("noAgent = %v, want nil (build with go)", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrNoAgentBinary) {
+				t.Fatalf("noAgent = %v, want ErrNoAgentBinary", err)
+			}
+			for _, part := range tc.want {
+				if !strings.Contains(err.Error(), part) {
+					t.Errorf("error does not say %q:\n%v", part, err)
+				}
+			}
+			for _, part := range tc.notWant {
+				if strings.Contains(err.Error(), part) {
+					t.Errorf("error says %q:\n%v", part, err)
+				}
+			}
+		})
+	}
+}
+
+// The module a go.mod declares, as `go env GOMOD` names it.
+func TestModulePath(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, gomod, want string
+	}{
+		{"plain", "module github.com/osupgrade/osupgrade\n\ngo 1.26.8\n", Module},
+		{"quoted, after a comment", "// a module\nmodule \"example.com/app\" // ours\n", "example.com/app"},
+		{"a modules line is no module", "modules x\n", ""},
+		{"none", "go 1.26\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".mod")
+			if err := os.WriteFile(p, []byte(tc.gomod), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if got := modulePath(p); got != tc.want {
+				t.Errorf("modulePath(%q) = %q, want %q", tc.gomod, got, tc.want)
+			}
+		})
+	}
+	for _, gomod := range []string{"", os.DevNull, filepath.Join(dir, "absent", "go.mod")} {
+		if got := modulePath(gomod); got != "" {
+			t.Errorf("modulePath(%q) = %q, want none", gomod, got)
+		}
 	}
 }
 

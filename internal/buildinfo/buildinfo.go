@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"strings"
 )
 
 // Info is the running binary's build: `osupgrade version` prints it and
@@ -88,4 +89,20 @@ func (in Info) String() string {
 		s += ")"
 	}
 	return s + " " + in.GoVersion + " " + in.OS + "/" + in.Arch
+}
+
+// InstallVersion is the version for `go install <module>/cmd/osupgrade@VERSION`
+// that gives this same build, and exact=true; or "latest" and exact=false
+// when bi is not a published build of module: no build information, another
+// main module (a test binary's is its own), "(devel)", or the VCS-derived
+// version of a modified checkout ("+dirty"), which no module proxy serves.
+func InstallVersion(bi *debug.BuildInfo, module string) (version string, exact bool) {
+	if bi == nil || bi.Main.Path != module {
+		return "latest", false
+	}
+	v := bi.Main.Version
+	if !strings.HasPrefix(v, "v") || strings.HasSuffix(v, "+dirty") {
+		return "latest", false
+	}
+	return v, true
 }

@@ -45,3 +45,30 @@ func TestFromBuildInfo(t *testing.T) {
 		})
 	}
 }
+
+// The version `go install` needs to fetch this build again, or latest when
+// no module proxy has it.
+func TestInstallVersion(t *testing.T) {
+	const mod = "github.com/osupgrade/osupgrade"
+	for _, tc := range []struct {
+		name      string
+		bi        *debug.BuildInfo
+		want      string
+		wantExact bool
+	}{
+		{"release", &debug.BuildInfo{Main: debug.Module{Path: mod, Version: "v1.2.3"}}, "v1.2.3", true},
+		{"pseudo-version", &debug.BuildInfo{Main: debug.Module{Path: mod, Version: "v0.0.0-20261202150000-fcca49a0b1c2"}}, "v0.0.0-20261202150000-fcca49a0b1c2", true},
+		{"incompatible major", &debug.BuildInfo{Main: debug.Module{Path: mod, Version: "v2.0.0+incompatible"}}, "v2.0.0+incompatible", true},
+		{"modified checkout", &debug.BuildInfo{Main: debug.Module{Path: mod, Version: "v0.0.0-20261202150000-fcca49a0b1c2+dirty"}}, "latest", false},
+		{"devel", &debug.BuildInfo{Main: debug.Module{Path: mod, Version: "(devel)"}}, "latest", false},
+		{"another module", &debug.BuildInfo{Main: debug.Module{Path: "example.com/fork", Version: "v1.0.0"}}, "latest", false},
+		{"no build information", nil, "latest", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, exact := InstallVersion(tc.bi, mod)
+			if got != tc.want || exact != tc.wantExact {
+				t.Errorf("InstallVersion = %q, %v; want %q, %v", got, exact, tc.want, tc.wantExact)
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ package netfault
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,30 +66,63 @@ type Undo func() error
 // fleet's fault.Injector calls for network kinds. The PID and the veth
 // change on every container restart: look the PID up again each time.
 func Apply(pid int, sw fault.Switch) (Undo, error) {
+	var undo Undo
+	var err error
 	switch sw.Kind {
 	case fault.Partition:
-		return Partition(pid)
+		undo, err = Partition(pid)
 	case fault.SlowLink:
-		return SlowLink(pid, sw.Rate)
+		undo, err = SlowLink(pid, sw.Rate)
 	case fault.Loss:
-		return Loss(pid, sw.Percent)
+		undo, err = Loss(pid, sw.Percent)
 	case fault.Latency:
-		return Latency(pid, sw.Delay)
+		undo, err = Latency(pid, sw.Delay)
+	default:
+		return nil, fmt.Errorf("netfault: %w: %s is not a network fault", fault.ErrUnsupported, sw.Kind)
 	}
-	return nil, fmt.Errorf("netfault: %w: %s is not a network fault", fault.ErrUnsupported, sw.Kind)
+	if err != nil {
+		return nil, withHint(err)
+	}
+	return undo, nil
 }
+
+// withHint adds what to change to an error that comes from where osupgrade
+// runs rather than from the container: most often osupgrade in a container
+// started without the README's options. The container's PID is the
+// engine's: not there (ENOENT under /proc), osupgrade does not see the
+// engine's PID namespace; not allowed (EPERM, EACCES), it lacks the
+// capabilities to enter a namespace and change links, qdiscs and nftables.
+func withHint(err error) error {
+	switch {
+	case errors.Is(err, errNoNamespace) && errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w (the container's process is not visible here: osupgrade in a container needs the engine's PID namespace, `docker run --pid host`)", err)
+	case errors.Is(err, fs.ErrPermission),
+		// netlink formats setns's EPERM into its message (%v): only the
+		// text is left to tell.
+		errors.Is(err, errEnterNamespace) && strings.Contains(err.Error(), unix.EPERM.Error()):
+		return fmt.Errorf("%w (network faults need root with CAP_NET_ADMIN and CAP_SYS_ADMIN: osupgrade in a container needs `docker run --cap-add NET_ADMIN --cap-add SYS_ADMIN`)", err)
+	}
+	return err
+}
+
+// errNoNamespace marks the failure to open a container's network
+// namespace, errEnterNamespace the failure to enter it.
+var (
+	errNoNamespace    = errors.New("netfault: network namespace")
+	errEnterNamespace = errors.New("netfault: netlink in the namespace")
+)
 
 // links finds the container's eth0 (through a handle in its namespace) and
 // its host-side veth peer.
 func links(pid int) (inside *netlink.Handle, eth0, host netlink.Link, ns netns.NsHandle, err error) {
 	ns, err = netns.GetFromPid(pid)
 	if err != nil {
-		return nil, nil, nil, ns, fmt.Errorf("netfault: network namespace of pid %d: %w", pid, err)
+		return nil, nil, nil, ns, fmt.Errorf("%w of pid %d: %w", errNoNamespace, pid, err)
 	}
 	inside, err = netlink.NewHandleAt(ns)
 	if err != nil {
 		ns.Close()
-		return nil, nil, nil, ns, fmt.Errorf("netfault: netlink in the namespace of pid %d: %w", pid, err)
+		return nil, nil, nil, ns, fmt.Errorf("%w of pid %d: %w", errEnterNamespace, pid, err)
 	}
 	eth0, err = inside.LinkByName("eth0")
 	if err != nil {

@@ -2,6 +2,7 @@ package netfault
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // container starts a process in a new network namespace with one end of a
@@ -242,4 +244,36 @@ func TestLossSparesLoopback(t *testing.T) {
 		t.Fatalf("loopback in the container under 100%% loss: %v", err)
 	}
 	c.Close()
+}
+
+// An error that comes from where osupgrade runs (a container started
+// without the README's options) says which option is missing; others are
+// left as they are.
+func TestWithHint(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string // "": unchanged
+	}{
+		{"pid not visible", fmt.Errorf("%w of pid 17515: %w", errNoNamespace, unix.ENOENT), "`docker run --pid host`"},
+		{"namespace not allowed", fmt.Errorf("%w of pid 17515: %w", errNoNamespace, unix.EPERM), "--cap-add NET_ADMIN --cap-add SYS_ADMIN"},
+		{"link change not allowed", fmt.Errorf("netfault: slow-link: tbf on veth1: %w", unix.EPERM), "--cap-add NET_ADMIN --cap-add SYS_ADMIN"},
+		{"namespace not entered", fmt.Errorf("%w of pid 16702: %w", errEnterNamespace, errors.New("failed to set into network namespace 14 while creating netlink socket: operation not permitted")), "--cap-add NET_ADMIN --cap-add SYS_ADMIN"},
+		{"namespace not entered otherwise", fmt.Errorf("%w of pid 16702: %w", errEnterNamespace, errors.New("failed to set into network namespace 14 while creating netlink socket: too many open files")), ""},
+		{"no eth0", fmt.Errorf("netfault: eth0 of pid 1: %w", unix.ENOENT), ""},
+		{"no netem", ErrNoNetem, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := withHint(tc.err)
+			if !errors.Is(got, tc.err) {
+				t.Fatalf("withHint(%v) = %v, which does not wrap it", tc.err, got)
+			}
+			switch {
+			case tc.want == "" && got.Error() != tc.err.Error():
+				t.Errorf("withHint(%v) = %v, want it unchanged", tc.err, got)
+			case tc.want != "" && !strings.Contains(got.Error(), tc.want):
+				t.Errorf("withHint(%v) = %v, want it to say %q", tc.err, got, tc.want)
+			}
+		})
+	}
 }
