@@ -38,6 +38,9 @@ func TestSDKDrivesDockerFleet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("20 containers take about a minute; skipped with -short")
 	}
+	// Minutes of wall time, mostly waiting on containers: beside the
+	// package's other Docker tests, not after them.
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	var fl *docker.Fleet

@@ -48,6 +48,9 @@ func TestKillAndResumeOnDocker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds osupgrade and replaces 10 containers across a SIGKILL; skipped with -short")
 	}
+	// Minutes of wall time, mostly waiting on containers: beside the
+	// package's other Docker tests, not after them.
+	t.Parallel()
 	bin := filepath.Join(t.TempDir(), "osupgrade")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/osupgrade/osupgrade/cmd/osupgrade").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
