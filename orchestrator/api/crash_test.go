@@ -31,19 +31,35 @@ const (
 	crashStep = 5 * time.Minute // the script's clock step
 )
 
-var errKilled = errors.New("server killed")
+var (
+	errKilled = errors.New("server killed")
+	errEngine = errors.New("engine error (injected)")
+)
 
-// crashAction is something the script does to a server at a step, after
-// the clock reached it.
-type crashAction func(t *testing.T, s *Server)
+// crashAction is something the script does at a step, after the clock
+// reached it: to the server through its API, to the fleet's control plane
+// (the probe's engine errors) or to the server itself (a restart).
+type crashAction func(t *testing.T, r *crashRun)
 
-// crashScript is one run: a set of n instances, faults injected before the
-// rollout starts (step 0) or at later steps, then the clock moved crashStep
-// at a time until the rollout ends.
+// crashScript is one run: a set of n instances (in zones when given),
+// faults injected before the rollout starts (step 0) or at later steps,
+// then the clock moved crashStep at a time until the rollout ends.
 type crashScript struct {
 	name    string
 	n       int
+	zones   []string
 	actions map[int][]crashAction
+	// twin names the script this one must end as, uninterrupted: the same
+	// faults without its scripted restarts.
+	twin string
+}
+
+// crashRun is one play of a script: its data directory, the server that
+// serves it now (a new one after each restart) and the probe.
+type crashRun struct {
+	dir   string
+	s     *Server
+	probe *crashProbe
 }
 
 // crashOutcome is what must not differ between a run and its killed twin.
@@ -57,31 +73,50 @@ type crashOutcome struct {
 
 // crashProbe counts the calls into the fleet, the batch each fell in (the
 // number of reimage decisions journaled so far) and, when killAt is set,
-// kills the server at that call.
+// kills the server at that call. It also stands for the fleet's control
+// plane: engine errors are answered here.
 type crashProbe struct {
 	calls   int
 	batchOf []int // call index -> batch
 	killAt  int   // 1-based call to die at; 0: never
 	armed   bool  // calls count only while the clock moves
 	killed  bool
+	engine  engineErrors
+	// engineErrs counts the calls the engine errors failed: a script of
+	// them that fails none tests nothing.
+	engineErrs int
+}
+
+// engineErrors are the engine-error fault of `osupgrade chaos` (errors of
+// the Docker engine's API, which the harness's interceptor answers): while
+// on, every reimage of the listed instances, or every observe, fails.
+// They are the environment's, not the server's: they outlast its
+// restarts, and only the script's steps switch them, so that a killed run
+// meets exactly the errors its uninterrupted twin met.
+type engineErrors struct {
+	reimage map[int]bool
+	observe bool
 }
 
 func (p *crashProbe) attach(s *Server) {
-	s.fleet.beforeCall = func(method string) error {
+	s.fleet.beforeCall = func(method string, id int) error {
 		if p.killed {
 			return errKilled
 		}
-		if !p.armed {
-			return nil
+		if p.armed {
+			p.calls++
+			if p.killAt == 0 {
+				p.batchOf = append(p.batchOf, decisions(s))
+			}
+			if p.calls == p.killAt {
+				p.killed = true
+				s.store.Close() // what was committed is all that is left
+				return errKilled
+			}
 		}
-		p.calls++
-		if p.killAt == 0 {
-			p.batchOf = append(p.batchOf, decisions(s))
-		}
-		if p.calls == p.killAt {
-			p.killed = true
-			s.store.Close() // what was committed is all that is left
-			return errKilled
+		if method == "reimage" && p.engine.reimage[id] || method == "observe" && p.engine.observe {
+			p.engineErrs++
+			return fmt.Errorf("%s of instance %d: %w", method, id, errEngine)
 		}
 		return nil
 	}
@@ -131,46 +166,100 @@ func setPath(suffix string) string {
 
 // injectAPI turns a fault on (or off) through POST /osupgrade/faults.
 func injectAPI(kind string, on bool, ids []int, extra map[string]any) crashAction {
-	return func(t *testing.T, s *Server) {
+	return func(t *testing.T, r *crashRun) {
 		body := map[string]any{"scaleSet": crashSet, "instances": ids, "fault": kind, "on": on}
 		for k, v := range extra {
 			body[k] = v
 		}
-		call(t, s, "POST", "/osupgrade/faults", body, http.StatusOK)
+		call(t, r.s, "POST", "/osupgrade/faults", body, http.StatusOK)
 	}
 }
 
 func badImage(kind fault.BadKind) crashAction {
-	return func(t *testing.T, s *Server) {
-		call(t, s, "POST", "/osupgrade/faults", map[string]any{"fault": "bad-image", "version": killTarget, "kind": string(kind)}, http.StatusOK)
+	return func(t *testing.T, r *crashRun) {
+		call(t, r.s, "POST", "/osupgrade/faults", map[string]any{"fault": "bad-image", "version": killTarget, "kind": string(kind)}, http.StatusOK)
 	}
+}
+
+// zoneDown is chaos's zone-down: every instance of the zone goes down (or
+// comes back), through the API's down switch on the instances the fleet
+// places in it.
+func zoneDown(zone string, on bool) crashAction {
+	return func(t *testing.T, r *crashRun) {
+		obs, err := r.s.fleet.inner.Observe(context.Background(), crashSet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int
+		for _, in := range obs {
+			if in.Zone == zone {
+				ids = append(ids, in.ID)
+			}
+		}
+		if len(ids) == 0 {
+			t.Fatalf("no instance in zone %q", zone)
+		}
+		injectAPI("down", on, ids, nil)(t, r)
+	}
+}
+
+// engineReimage switches engine errors on the reimages of ids.
+func engineReimage(on bool, ids ...int) crashAction {
+	return func(t *testing.T, r *crashRun) {
+		if r.probe.engine.reimage == nil {
+			r.probe.engine.reimage = map[int]bool{}
+		}
+		for _, id := range ids {
+			r.probe.engine.reimage[id] = on
+		}
+	}
+}
+
+// engineObserve switches engine errors on every observe of the fleet.
+func engineObserve(on bool) crashAction {
+	return func(t *testing.T, r *crashRun) { r.probe.engine.observe = on }
+}
+
+// orchestratorRestart is chaos's orchestrator-restart without nth: the
+// server dies between two steps and a new one starts on the same data. The
+// run's drawn kill, if still to come, stays armed: a killed run of such a
+// script dies twice.
+func orchestratorRestart(t *testing.T, r *crashRun) {
+	r.s.store.Close()
+	r.s = openCrashServer(t, r.dir)
+	r.probe.attach(r.s)
 }
 
 // run plays the script on a fresh data directory, killed at call killAt
 // (0: never), and returns the outcome.
 func (sc crashScript) run(t *testing.T, killAt int) (crashOutcome, *crashProbe) {
 	t.Helper()
-	dir := t.TempDir()
-	s := openCrashServer(t, dir)
-	probe := &crashProbe{killAt: killAt}
-	probe.attach(s)
+	r := &crashRun{dir: t.TempDir(), probe: &crashProbe{killAt: killAt}}
+	r.s = openCrashServer(t, r.dir)
+	r.probe.attach(r.s)
 	body := scaleSetBody(int64(sc.n))
 	body.Tags[tagBootTime] = to.Ptr("60s")
-	call(t, s, "PUT", setPath(""), body, http.StatusOK, http.StatusCreated)
-	call(t, s, "POST", "/osupgrade/images", map[string]string{"image": "Canonical:UbuntuServer:" + ubuntuSKU, "version": killTarget}, http.StatusCreated)
+	for _, z := range sc.zones {
+		body.Zones = append(body.Zones, to.Ptr(z))
+	}
+	if len(sc.zones) > 0 {
+		body.Properties.PlatformFaultDomainCount = to.Ptr[int32](1)
+	}
+	call(t, r.s, "PUT", setPath(""), body, http.StatusOK, http.StatusCreated)
+	call(t, r.s, "POST", "/osupgrade/images", map[string]string{"image": "Canonical:UbuntuServer:" + ubuntuSKU, "version": killTarget}, http.StatusCreated)
 	for _, a := range sc.actions[0] {
-		a(t, s)
+		a(t, r)
 	}
 	// The request that starts the rollout steps it at once: batch 1's
 	// reimages happen in it.
-	probe.armed = true
-	rec := do(s.Handler(), "POST", setPath("/osRollingUpgrade"), nil)
-	probe.armed = false
-	start := s.Now()
-	if probe.killed {
+	r.probe.armed = true
+	rec := do(r.s.Handler(), "POST", setPath("/osRollingUpgrade"), nil)
+	r.probe.armed = false
+	start := r.s.Now()
+	if r.probe.killed {
 		// The start was committed before the step that died with the
 		// server; the restarted server carries on with the clock's next move.
-		s = sc.restart(t, dir, probe)
+		r.restart(t)
 	} else if rec.Code != http.StatusAccepted {
 		t.Fatalf("start the OS upgrade: %d %s", rec.Code, rec.Body.String())
 	}
@@ -178,34 +267,34 @@ func (sc crashScript) run(t *testing.T, killAt int) (crashOutcome, *crashProbe) 
 		if step > 200 {
 			t.Fatalf("%s: the rollout did not end in %d steps", sc.name, step)
 		}
-		probe.armed = true
-		_, err := s.AdvanceClock(context.Background(), start.Add(time.Duration(step)*crashStep))
-		probe.armed = false
-		if probe.killed {
+		r.probe.armed = true
+		_, err := r.s.AdvanceClock(context.Background(), start.Add(time.Duration(step)*crashStep))
+		r.probe.armed = false
+		if r.probe.killed {
 			// Restart on the same data directory, and do this step again:
 			// the kill interrupted it.
-			s = sc.restart(t, dir, probe)
-			if _, err = s.AdvanceClock(context.Background(), start.Add(time.Duration(step)*crashStep)); err != nil {
+			r.restart(t)
+			if _, err = r.s.AdvanceClock(context.Background(), start.Add(time.Duration(step)*crashStep)); err != nil {
 				t.Fatal(err)
 			}
 		} else if err != nil {
 			t.Fatal(err)
 		}
 		for _, a := range sc.actions[step] {
-			a(t, s)
+			a(t, r)
 		}
-		if out, done := crashResult(t, s); done {
-			return out, probe
+		if out, done := crashResult(t, r.s); done {
+			return out, r.probe
 		}
 	}
 }
 
-func (sc crashScript) restart(t *testing.T, dir string, probe *crashProbe) *Server {
+// restart starts a new server on the run's data after the drawn kill.
+func (r *crashRun) restart(t *testing.T) {
 	t.Helper()
-	s := openCrashServer(t, dir)
-	probe.killed, probe.killAt = false, -1
-	probe.attach(s)
-	return s
+	r.s = openCrashServer(t, r.dir)
+	r.probe.killed, r.probe.killAt = false, -1
+	r.probe.attach(r.s)
 }
 
 func crashResult(t *testing.T, s *Server) (crashOutcome, bool) {
@@ -285,30 +374,52 @@ func merge(ms ...map[int][]crashAction) map[int][]crashAction {
 }
 
 // crashScripts are the fault kinds of `osupgrade chaos`'s draw
-// (harness/chaos), each on a set of 15 (batches of 3), injected through
-// serve's /osupgrade/faults. crash, kill and stop are one switch in the simulator (down), maintenance
-// is unhealthy or down for a while, zone-down is down on a zone's
-// instances; engine-error (errors of the Docker engine's API, held by the
-// harness's interceptor) and orchestrator-restart (the kill itself) are not
-// fleet state.
+// (harness/chaos: generated, zone-down for zoned sets, the bad images),
+// each on a set of 15 (batches of 3), injected through serve's
+// /osupgrade/faults unless said otherwise:
+//   - crash, kill and stop are one switch in the simulator (down: the same
+//     state, saved alike), which is the only name serve's API has for them;
+//   - maintenance is unhealthy, or with unavailable: true down, for a while;
+//   - zone-down is down on the instances of one zone of a set in 3 zones,
+//     alone and over an instance already down (the switch counts);
+//   - engine-error is answered by the probe, the control plane between the
+//     server and the fleet, as the harness's interceptor does: every reimage
+//     of chosen instances, or every observe, fails for a few steps. Its
+//     variants that cannot be replayed across a kill are left out: nth (one
+//     error, on one call: a kill after the failed call and before the
+//     failure was journaled loses it, and the restarted server's new call
+//     succeeds, as it would against a real engine) and kind: slow (a call
+//     that takes scenario time: the in-process server's virtual clock moves
+//     only between calls);
+//   - orchestrator-restart is the drawn kill itself (its nth form: a death
+//     inside a reimage call) and, as a script, a death between two steps
+//     with a fault under way: its killed runs die twice.
 func crashScripts() []crashScript {
 	const n = 15
+	zones := []string{"1", "2", "3"}
+	flap := merge(on(0, injectAPI("flap", true, []int{5, 9}, map[string]any{"period": "90s"})), on(6, injectAPI("flap", false, []int{5, 9}, nil)))
 	return []crashScript{
-		{"unhealthy", n, merge(on(0, injectAPI("app-unhealthy", true, []int{2, 7, 11}, nil)), on(4, injectAPI("app-unhealthy", false, []int{2, 7, 11}, nil)))},
-		{"crash/kill/stop", n, merge(on(0, injectAPI("down", true, []int{3, 8}, nil)), on(3, injectAPI("down", false, []int{3, 8}, nil)))},
-		{"maintenance", n, merge(on(1, injectAPI("down", true, []int{10, 12, 14}, nil)), on(2, injectAPI("down", false, []int{10, 12, 14}, nil)))},
-		{"restart", n, on(1, injectAPI("restart", true, []int{1, 6, 9}, nil))},
-		{"pause", n, merge(on(0, injectAPI("pause", true, []int{4}, nil)), on(2, injectAPI("pause", false, []int{4}, nil)))},
-		{"flap", n, merge(on(0, injectAPI("flap", true, []int{5, 9}, map[string]any{"period": "90s"})), on(6, injectAPI("flap", false, []int{5, 9}, nil)))},
-		{"slow-boot", n, on(0, injectAPI("slow-boot", true, []int{0, 1, 2, 3, 4, 5}, map[string]any{"delay": "300s", "version": killTarget}))},
-		{"lie", n, on(0, injectAPI("lie", true, []int{3, 4}, nil), injectAPI("app-unhealthy", true, []int{3}, nil))},
-		{"partition", n, merge(on(0, injectAPI("partition", true, []int{2, 13}, nil)), on(3, injectAPI("partition", false, []int{2, 13}, nil)))},
-		{"loss", n, merge(on(0, injectAPI("loss", true, []int{4, 9, 14}, map[string]any{"percent": 50})), on(8, injectAPI("loss", false, []int{4, 9, 14}, nil)))},
-		{"latency", n, on(0, injectAPI("latency", true, []int{1, 11}, map[string]any{"delay": "8s"}))},
-		{"slow-link", n, on(0, injectAPI("slow-link", true, []int{6, 7}, map[string]any{"rate": 1024}))},
-		{"bad never-healthy", n, on(0, badImage(fault.NeverHealthy))},
-		{"bad crash", n, on(0, badImage(fault.CrashOnBoot))},
-		{"bad extension-failure", n, on(0, badImage(fault.FailsExtensions))},
+		{name: "unhealthy", n: n, actions: merge(on(0, injectAPI("app-unhealthy", true, []int{2, 7, 11}, nil)), on(4, injectAPI("app-unhealthy", false, []int{2, 7, 11}, nil)))},
+		{name: "crash/kill/stop", n: n, actions: merge(on(0, injectAPI("down", true, []int{3, 8}, nil)), on(3, injectAPI("down", false, []int{3, 8}, nil)))},
+		{name: "maintenance", n: n, actions: merge(on(1, injectAPI("app-unhealthy", true, []int{9, 13}, nil)), on(3, injectAPI("app-unhealthy", false, []int{9, 13}, nil)))},
+		{name: "maintenance unavailable", n: n, actions: merge(on(1, injectAPI("down", true, []int{10, 12, 14}, nil)), on(2, injectAPI("down", false, []int{10, 12, 14}, nil)))},
+		{name: "restart", n: n, actions: on(1, injectAPI("restart", true, []int{1, 6, 9}, nil))},
+		{name: "pause", n: n, actions: merge(on(0, injectAPI("pause", true, []int{4}, nil)), on(2, injectAPI("pause", false, []int{4}, nil)))},
+		{name: "flap", n: n, actions: flap},
+		{name: "slow-boot", n: n, actions: on(0, injectAPI("slow-boot", true, []int{0, 1, 2, 3, 4, 5}, map[string]any{"delay": "300s", "version": killTarget}))},
+		{name: "lie", n: n, actions: on(0, injectAPI("lie", true, []int{3, 4}, nil), injectAPI("app-unhealthy", true, []int{3}, nil))},
+		{name: "partition", n: n, actions: merge(on(0, injectAPI("partition", true, []int{2, 13}, nil)), on(3, injectAPI("partition", false, []int{2, 13}, nil)))},
+		{name: "loss", n: n, actions: merge(on(0, injectAPI("loss", true, []int{4, 9, 14}, map[string]any{"percent": 50})), on(8, injectAPI("loss", false, []int{4, 9, 14}, nil)))},
+		{name: "latency", n: n, actions: on(0, injectAPI("latency", true, []int{1, 11}, map[string]any{"delay": "8s"}))},
+		{name: "slow-link", n: n, actions: on(0, injectAPI("slow-link", true, []int{6, 7}, map[string]any{"rate": 1024}))},
+		{name: "zone-down", n: n, zones: zones, actions: merge(on(1, zoneDown("2", true)), on(4, zoneDown("2", false)))},
+		{name: "zone-down over crash", n: n, zones: zones, actions: merge(on(0, injectAPI("down", true, []int{4}, nil)), on(1, zoneDown("2", true)), on(3, zoneDown("2", false)), on(6, injectAPI("down", false, []int{4}, nil)))},
+		{name: "engine-error reimage", n: n, actions: merge(on(0, engineReimage(true, 1, 4)), on(3, engineReimage(false, 1, 4)))},
+		{name: "engine-error observe", n: n, actions: merge(on(1, engineObserve(true)), on(2, engineObserve(false)))},
+		{name: "orchestrator-restart", n: n, actions: merge(flap, on(3, orchestratorRestart)), twin: "flap"},
+		{name: "bad never-healthy", n: n, actions: on(0, badImage(fault.NeverHealthy))},
+		{name: "bad crash", n: n, actions: on(0, badImage(fault.CrashOnBoot))},
+		{name: "bad extension-failure", n: n, actions: on(0, badImage(fault.FailsExtensions))},
 	}
 }
 
@@ -321,27 +432,37 @@ func TestCrashAtEveryBatchEndsAsUninterrupted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("about a hundred rollouts")
 	}
-	kills := 0
-	outcomes := map[string]int{}
-	for i, sc := range crashScripts() {
+	scripts := crashScripts()
+	kills, same := 0, 0
+	outcomes := map[string]int{} // uninterrupted outcome -> killed runs that ended as it
+	wants := map[string]crashOutcome{}
+	for i, sc := range scripts {
 		t.Run(sc.name, func(t *testing.T) {
 			want, probe := sc.run(t, 0)
+			wants[sc.name] = want
+			if tw, ok := wants[sc.twin]; sc.twin != "" && !ok {
+				t.Fatalf("twin %q: no such script before this one", sc.twin)
+			} else if d := tw.diff(want); ok && d != "" {
+				t.Errorf("the scripted restarts change the outcome of %s:\n%s", sc.twin, d)
+			}
+			if strings.HasPrefix(sc.name, "engine-error") && probe.engineErrs == 0 {
+				t.Fatal("no call met an engine error")
+			}
 			points := killPoints(rand.New(rand.NewPCG(uint64(i), 17)), probe.batchOf)
 			for _, b := range slices.Sorted(maps.Keys(points)) {
 				got, _ := sc.run(t, points[b])
 				kills++
-				key := fmt.Sprintf("%s %s", got.Status, got.Error)
 				if d := want.diff(got); d != "" {
-					outcomes["differs"]++
 					t.Errorf("killed at call %d of %d (batch %d): the outcome differs:\n%s", points[b], len(probe.batchOf), b, d)
 					continue
 				}
-				outcomes[key]++
+				same++
+				outcomes[strings.TrimSpace(got.Status+" "+got.Error)]++
 			}
-			t.Logf("%s: %d calls into the fleet in %d batches; killed at %v; outcome %s %s", sc.name, len(probe.batchOf), len(points), points, want.Status, want.Error)
+			t.Logf("%s: %d calls into the fleet in %d batches (%d engine errors); killed at %v; outcome %s %s", sc.name, len(probe.batchOf), len(points), probe.engineErrs, points, want.Status, want.Error)
 		})
 	}
-	t.Logf("kill points: %d; outcomes identical to the uninterrupted run, by status: %v", kills, outcomes)
+	t.Logf("%d scripts, %d kill points, %d outcomes identical to the uninterrupted run, %d differ; identical by outcome: %v", len(scripts), kills, same, kills-same, outcomes)
 }
 
 // TestRestartKeepsBadImage is the reported restart bug: a bad image
@@ -350,7 +471,7 @@ func TestCrashAtEveryBatchEndsAsUninterrupted(t *testing.T) {
 // the rollout must end Faulted with 40 instances on the bad image, like the
 // uninterrupted run — not Completed with all 200 on it.
 func TestRestartKeepsBadImage(t *testing.T) {
-	sc := crashScript{"bad never-healthy 200", 200, on(0, badImage(fault.NeverHealthy))}
+	sc := crashScript{name: "bad never-healthy 200", n: 200, actions: on(0, badImage(fault.NeverHealthy))}
 	want, probe := sc.run(t, 0)
 	onBad := func(o crashOutcome) int {
 		n := 0

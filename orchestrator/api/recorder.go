@@ -42,9 +42,9 @@ type recordingFleet struct {
 	pending []boltstore.Doc
 	dirty   map[string]bool
 	// beforeCall, when set (by the crash tests), runs before each call
-	// into the fleet; an error it returns is the call's, and nothing is
-	// done.
-	beforeCall func(method string) error
+	// into the fleet, with the instance a reimage is for (-1 for the
+	// others); an error it returns is the call's, and nothing is done.
+	beforeCall func(method string, id int) error
 
 	mu   sync.Mutex
 	sets map[string]*fleetState
@@ -184,22 +184,22 @@ func (f *recordingFleet) logEntry(e FleetLogEntry) (string, []byte) {
 	return fmt.Sprintf("%020d", e.Seq), b
 }
 
-func (f *recordingFleet) hook(method string) error {
+func (f *recordingFleet) hook(method string, id int) error {
 	if f.beforeCall == nil {
 		return nil
 	}
-	return f.beforeCall(method)
+	return f.beforeCall(method, id)
 }
 
 func (f *recordingFleet) Observe(ctx context.Context, set string) ([]plan.Instance, error) {
-	if err := f.hook("observe"); err != nil {
+	if err := f.hook("observe", -1); err != nil {
 		return nil, err
 	}
 	return f.inner.Observe(ctx, set)
 }
 
 func (f *recordingFleet) Reimage(ctx context.Context, set string, id int, image plan.Image) error {
-	if err := f.hook("reimage"); err != nil {
+	if err := f.hook("reimage", id); err != nil {
 		return err
 	}
 	if err := f.inner.Reimage(ctx, set, id, image); err != nil {
@@ -300,7 +300,7 @@ func (s fleetFirstStore) SaveCatalog(ctx context.Context, vs []orchestrator.Imag
 }
 
 func (f *recordingFleet) CreateScaleSet(ctx context.Context, model orchestrator.ScaleSet, version string) error {
-	if err := f.hook("create"); err != nil {
+	if err := f.hook("create", -1); err != nil {
 		return err
 	}
 	if err := f.flush(ctx); err != nil {
@@ -335,7 +335,7 @@ func (f *recordingFleet) CreateScaleSet(ctx context.Context, model orchestrator.
 }
 
 func (f *recordingFleet) UpdateModel(ctx context.Context, model orchestrator.ScaleSet) error {
-	if err := f.hook("update"); err != nil {
+	if err := f.hook("update", -1); err != nil {
 		return err
 	}
 	if err := f.flush(ctx); err != nil {
@@ -352,7 +352,7 @@ func (f *recordingFleet) UpdateModel(ctx context.Context, model orchestrator.Sca
 }
 
 func (f *recordingFleet) DeleteScaleSet(ctx context.Context, name string) error {
-	if err := f.hook("delete"); err != nil {
+	if err := f.hook("delete", -1); err != nil {
 		return err
 	}
 	if err := f.flush(ctx); err != nil {
@@ -387,7 +387,7 @@ func (f *recordingFleet) DeleteScaleSet(ctx context.Context, name string) error 
 }
 
 func (f *recordingFleet) Inject(ctx context.Context, set string, ids []int, s fault.Switch) error {
-	if err := f.hook("inject"); err != nil {
+	if err := f.hook("inject", -1); err != nil {
 		return err
 	}
 	if err := f.flush(ctx); err != nil {
