@@ -45,8 +45,9 @@ type FinalInstance struct {
 }
 
 // FleetBatch is a group of reimages the fleet accepted, of one Kind:
-//   - upgrade: the instances one orchestrator step reimaged to a new
-//     version (a rollout's batch);
+//   - upgrade: the instances one orchestrator decision (a step, split at
+//     each of its observations) reimaged to a new version (a rollout's
+//     batch);
 //   - rollback: the instances of one upgrade batch reimaged back to the
 //     version they ran before it, in however many steps (the orchestrator
 //     rolls each back when it learns that it failed: on Docker boots end
@@ -76,7 +77,8 @@ const (
 const SettleLimit = 6 * plan.HealthTimeout
 
 // reimageLog records every reimage the fleet accepted (a call that
-// returned without error), with the orchestrator step that made it. It is
+// returned without error), with the orchestrator step (and observation,
+// wrapObserve) that made it. It is
 // safe for concurrent use: the orchestrator reimages in parallel on Docker.
 type reimageLog struct {
 	mu   sync.Mutex
@@ -119,6 +121,18 @@ func (l *reimageLog) stepBegins() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.step++
+}
+
+// wrapObserve counts the orchestrator's observations as step boundaries
+// too: the planner observes a set before each decision, so reimages with
+// an observation between them are two decisions (two batches), even in
+// one step. On the real clock one step can see a single-instance batch
+// healthy and start the next: Docker's [1 4] was the sim's [1] then [4].
+func (l *reimageLog) wrapObserve(next func(ctx context.Context, f Backend, set string) ([]plan.Instance, error)) func(ctx context.Context, f Backend, set string) ([]plan.Instance, error) {
+	return func(ctx context.Context, f Backend, set string) ([]plan.Instance, error) {
+		l.stepBegins()
+		return next(ctx, f, set)
+	}
 }
 
 // wrap records the reimages that next (the control plane's hook) passed to

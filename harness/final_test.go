@@ -200,3 +200,30 @@ func TestCompareCounts(t *testing.T) {
 		})
 	}
 }
+
+// One orchestrator step can make two decisions for a set (on the real
+// clock a single-instance batch can be healthy by the step's next pass):
+// the observation before the second splits them, as the sim's two steps
+// do. Without it Docker's [1 4] differed from the sim's [1], [4].
+func TestReimageHistorySplitsAtObservations(t *testing.T) {
+	l := newReimageLog(clock.NewVirtual(clock.Epoch), []scenario.ScaleSet{{Name: "b", Instances: 6}})
+	reimage := l.wrap(func(context.Context, Backend, string, int, plan.Image) error { return nil })
+	observe := l.wrapObserve(func(context.Context, Backend, string) ([]plan.Instance, error) { return nil, nil })
+	ctx := context.Background()
+	l.stepBegins()
+	for _, id := range []int{1, 4} {
+		if _, err := observe(ctx, nil, "b"); err != nil {
+			t.Fatal(err)
+		}
+		_ = reimage(ctx, nil, "b", id, plan.Image{Version: "2.0.0"})
+	}
+	// A decision of two instances made after one observation stays one.
+	_, _ = observe(ctx, nil, "b")
+	_ = reimage(ctx, nil, "b", 0, plan.Image{Version: "2.0.0"})
+	_ = reimage(ctx, nil, "b", 3, plan.Image{Version: "2.0.0"})
+	batches, _ := l.history("b", "1.0.0")
+	want := `[{"kind":"upgrade","version":"2.0.0","instances":[1]},{"kind":"upgrade","version":"2.0.0","instances":[4]},{"kind":"upgrade","version":"2.0.0","instances":[0,3]}]`
+	if got := jsonText(batches); got != want {
+		t.Errorf("batches\n got %s\nwant %s", got, want)
+	}
+}

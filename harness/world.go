@@ -179,7 +179,7 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 	w.ctl = newControlPlane(w)
 	w.Store = orchestrator.NewMemoryStore()
 	w.reimages = newReimageLog(w.Clock, f.ScaleSets)
-	w.orchOpts = orchestrator.Options{Clock: w.Clock, Fleet: &Interceptor{Fleet: w.Fleet, Funcs: InterceptFuncs{Observe: w.ctl.observe, Reimage: w.reimages.wrap(w.ctl.reimage), Changed: w.ctl.changed}}, Store: journalStore{w.Store}, Seed: w.Seed, ReimageConcurrency: w.concurrency, Planner: opts.bugs.Options()}
+	w.orchOpts = orchestrator.Options{Clock: w.Clock, Fleet: &Interceptor{Fleet: w.Fleet, Funcs: InterceptFuncs{Observe: w.reimages.wrapObserve(w.ctl.observe), Reimage: w.reimages.wrap(w.ctl.reimage), Changed: w.ctl.changed}}, Store: journalStore{w.Store}, Seed: w.Seed, ReimageConcurrency: w.concurrency, Planner: opts.bugs.Options()}
 	o, err := orchestrator.New(ctx, w.orchOpts)
 	if err != nil {
 		return nil, err
