@@ -158,6 +158,7 @@ func TestKillAndResumeWithFaultsOnDocker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("four rollouts of 10 containers; skipped with -short")
 	}
+	t.Parallel() // beside the package's other Docker tests (docker_test.go)
 	bin := filepath.Join(t.TempDir(), "osupgrade")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/osupgrade/osupgrade/cmd/osupgrade").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -177,6 +178,7 @@ func TestKillAndResumeWithFaultsOnDocker(t *testing.T) {
 	}
 	for i, fl := range faults {
 		t.Run(fl.name, func(t *testing.T) {
+			t.Parallel() // each fault's pair of runs on its own data directories
 			rng := rand.New(rand.NewPCG(seed, uint64(i)))
 			var outcomes [2][]string
 			var kp killPoint

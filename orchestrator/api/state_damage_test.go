@@ -42,7 +42,7 @@ func buildDamageState(t *testing.T, dir string) []byte {
 	call(t, s, "PUT", setPath(""), scaleSetBody(10), http.StatusOK, http.StatusCreated)
 	call(t, s, "PUT", strings.Replace(setPath(""), crashSet, "big", 1), scaleSetBody(20), http.StatusOK, http.StatusCreated)
 	call(t, s, "POST", "/osupgrade/images", map[string]string{"image": "Canonical:UbuntuServer:" + ubuntuSKU, "version": killTarget}, http.StatusCreated)
-	badImage(fault.NeverHealthy)(t, s)
+	badImage(fault.NeverHealthy)(t, &crashRun{dir: dir, s: s})
 	call(t, s, "POST", setPath("/osRollingUpgrade"), nil, http.StatusAccepted)
 	if _, err := s.AdvanceClock(ctx, s.Now().Add(2*time.Minute)); err != nil {
 		t.Fatal(err)
