@@ -45,14 +45,13 @@ type FinalInstance struct {
 }
 
 // FleetBatch is a group of reimages the fleet accepted, of one Kind:
-//   - upgrade: the instances one orchestrator decision (a step, split at
-//     each of its observations) reimaged to a new version (a rollout's
-//     batch);
+//   - upgrade: the instances one orchestrator decision (between two of
+//     its journal entries) reimaged to a new version (a rollout's batch);
 //   - rollback: the instances of one upgrade batch reimaged back to the
 //     version they ran before it, in however many steps (the orchestrator
 //     rolls each back when it learns that it failed: on Docker boots end
 //     at different moments, on the sim at one);
-//   - same-version: the instances one step reimaged to the version they
+//   - same-version: the instances one decision reimaged to the version they
 //     run (a manual upgrade: the latest model, R-CRED-1).
 //
 // Instances are sorted; a group stands where its first reimage was.
@@ -77,12 +76,15 @@ const (
 const SettleLimit = 6 * plan.HealthTimeout
 
 // reimageLog records every reimage the fleet accepted (a call that
-// returned without error), with the orchestrator step (and observation,
-// wrapObserve) that made it. It is
+// returned without error), with the orchestrator decision that made it
+// (decided). It is
 // safe for concurrent use: the orchestrator reimages in parallel on Docker.
 type reimageLog struct {
-	mu   sync.Mutex
+	mu sync.Mutex
+	// step counts the orchestrator's decisions (decided), but not while
+	// it is dead (orchestratorDead).
 	step uint64
+	dead bool
 	// entries by set index: history reads one set's (over 1,000 sets
 	// sharing one list, history was a third of a run's CPU time).
 	entries [][]fleetReimage
@@ -116,23 +118,31 @@ func newReimageLog(clk interface{ Now() time.Time }, sets []scenario.ScaleSet) *
 	return l
 }
 
-// stepBegins marks the start of an orchestrator step.
-func (l *reimageLog) stepBegins() {
+// decided marks a decision of the orchestrator: a journal entry, which the
+// orchestrator writes before the reimages it decides (write-ahead). The
+// reimages after it, until the next, are that decision's: one batch, even
+// when a restart came between them (the restarted orchestrator finishes
+// the journaled decision without a new entry: on Docker, with reimages in
+// parallel, one of a batch's two can be made before the kill and the
+// other after it), and two batches when one step decided twice (on the
+// real clock a single-instance batch can be healthy by the step's next
+// pass: Docker's [1 4] was the sim's [1], [4]).
+func (l *reimageLog) decided() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.step++
+	if !l.dead {
+		l.step++
+	}
 }
 
-// wrapObserve counts the orchestrator's observations as step boundaries
-// too: the planner observes a set before each decision, so reimages with
-// an observation between them are two decisions (two batches), even in
-// one step. On the real clock one step can see a single-instance batch
-// healthy and start the next: Docker's [1 4] was the sim's [1] then [4].
-func (l *reimageLog) wrapObserve(next func(ctx context.Context, f Backend, set string) ([]plan.Instance, error)) func(ctx context.Context, f Backend, set string) ([]plan.Instance, error) {
-	return func(ctx context.Context, f Backend, set string) ([]plan.Instance, error) {
-		l.stepBegins()
-		return next(ctx, f, set)
-	}
+// orchestratorDead says whether the orchestrator was killed (and not yet
+// restarted): what a dead one journals never happened, since the restart
+// resumes from the store as it was at the kill. (Its note that the killed
+// reimage failed split the batch it was in.)
+func (l *reimageLog) orchestratorDead(dead bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.dead = dead
 }
 
 // wrap records the reimages that next (the control plane's hook) passed to

@@ -8,6 +8,7 @@ import (
 
 	"github.com/osupgrade/osupgrade/harness/scenario"
 	"github.com/osupgrade/osupgrade/internal/clock"
+	"github.com/osupgrade/osupgrade/orchestrator"
 	"github.com/osupgrade/osupgrade/orchestrator/plan"
 	"github.com/osupgrade/osupgrade/orchestrator/plan/plantedbugs"
 )
@@ -138,7 +139,7 @@ func TestReimageHistory(t *testing.T) {
 	reimage := l.wrap(func(context.Context, Backend, string, int, plan.Image) error { return nil })
 	refused := l.wrap(func(context.Context, Backend, string, int, plan.Image) error { return ErrInjected })
 	step := func(set, version string, ids ...int) {
-		l.stepBegins()
+		l.decided()
 		for _, id := range ids {
 			_ = reimage(context.Background(), nil, set, id, plan.Image{Version: version})
 		}
@@ -201,28 +202,44 @@ func TestCompareCounts(t *testing.T) {
 	}
 }
 
-// One orchestrator step can make two decisions for a set (on the real
-// clock a single-instance batch can be healthy by the step's next pass):
-// the observation before the second splits them, as the sim's two steps
-// do. Without it Docker's [1 4] differed from the sim's [1], [4].
-func TestReimageHistorySplitsAtObservations(t *testing.T) {
-	l := newReimageLog(clock.NewVirtual(clock.Epoch), []scenario.ScaleSet{{Name: "b", Instances: 6}})
+// The reimages between two journaled decisions are one batch. One step
+// can make two decisions for a set (on the real clock a single-instance
+// batch can be healthy by the step's next pass): Docker's [1 4] differed
+// from the sim's [1], [4] when the log grouped by step. And a restart in
+// the middle of a decision's parallel reimages leaves it one batch: the
+// restarted orchestrator finishes the journaled decision, in a new step,
+// without a new entry (Docker's [3], [8] against the sim's [3 8]).
+func TestReimageHistoryGroupsByDecision(t *testing.T) {
+	l := newReimageLog(clock.NewVirtual(clock.Epoch), []scenario.ScaleSet{{Name: "b", Instances: 10}})
+	store := journalStore{orchestrator.NewMemoryStore(), l}
 	reimage := l.wrap(func(context.Context, Backend, string, int, plan.Image) error { return nil })
-	observe := l.wrapObserve(func(context.Context, Backend, string) ([]plan.Instance, error) { return nil, nil })
 	ctx := context.Background()
-	l.stepBegins()
-	for _, id := range []int{1, 4} {
-		if _, err := observe(ctx, nil, "b"); err != nil {
+	decide := func(ids ...int) {
+		t.Helper()
+		if err := store.AppendJournal(ctx, orchestrator.JournalEntry{Set: "b"}); err != nil {
 			t.Fatal(err)
 		}
-		_ = reimage(ctx, nil, "b", id, plan.Image{Version: "2.0.0"})
+		for _, id := range ids {
+			_ = reimage(ctx, nil, "b", id, plan.Image{Version: "2.0.0"})
+		}
 	}
-	// A decision of two instances made after one observation stays one.
-	_, _ = observe(ctx, nil, "b")
-	_ = reimage(ctx, nil, "b", 0, plan.Image{Version: "2.0.0"})
-	_ = reimage(ctx, nil, "b", 3, plan.Image{Version: "2.0.0"})
+	// One step, two single-instance decisions.
+	decide(1)
+	decide(4)
+	// A decision of two; the orchestrator is killed after the first
+	// reimage and the restarted one makes the second.
+	decide(3)
+	l.orchestratorDead(true)
+	// The dead orchestrator still notes the failed call: never happened.
+	if err := store.AppendJournal(ctx, orchestrator.JournalEntry{Set: "b", Note: "reimage of instance 8 failed"}); err != nil {
+		t.Fatal(err)
+	}
+	l.orchestratorDead(false)
+	_ = reimage(ctx, nil, "b", 8, plan.Image{Version: "2.0.0"})
+	decide(0, 5)
 	batches, _ := l.history("b", "1.0.0")
-	want := `[{"kind":"upgrade","version":"2.0.0","instances":[1]},{"kind":"upgrade","version":"2.0.0","instances":[4]},{"kind":"upgrade","version":"2.0.0","instances":[0,3]}]`
+	want := `[{"kind":"upgrade","version":"2.0.0","instances":[1]},{"kind":"upgrade","version":"2.0.0","instances":[4]},` +
+		`{"kind":"upgrade","version":"2.0.0","instances":[3,8]},{"kind":"upgrade","version":"2.0.0","instances":[0,5]}]`
 	if got := jsonText(batches); got != want {
 		t.Errorf("batches\n got %s\nwant %s", got, want)
 	}

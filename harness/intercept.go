@@ -188,6 +188,7 @@ func (c *controlPlane) reimage(ctx context.Context, f Backend, set string, id in
 				return err
 			}
 			c.killed, c.snap = true, snap
+			c.w.reimages.orchestratorDead(true)
 			r.active = false
 			c.countFailure(set, id)
 			return fmt.Errorf("%w: the orchestrator was killed before reimaging instance %d", ErrInjected, id)

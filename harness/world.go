@@ -179,7 +179,7 @@ func NewWorld(ctx context.Context, f *scenario.File, opts Options) (*World, erro
 	w.ctl = newControlPlane(w)
 	w.Store = orchestrator.NewMemoryStore()
 	w.reimages = newReimageLog(w.Clock, f.ScaleSets)
-	w.orchOpts = orchestrator.Options{Clock: w.Clock, Fleet: &Interceptor{Fleet: w.Fleet, Funcs: InterceptFuncs{Observe: w.reimages.wrapObserve(w.ctl.observe), Reimage: w.reimages.wrap(w.ctl.reimage), Changed: w.ctl.changed}}, Store: journalStore{w.Store}, Seed: w.Seed, ReimageConcurrency: w.concurrency, Planner: opts.bugs.Options()}
+	w.orchOpts = orchestrator.Options{Clock: w.Clock, Fleet: &Interceptor{Fleet: w.Fleet, Funcs: InterceptFuncs{Observe: w.ctl.observe, Reimage: w.reimages.wrap(w.ctl.reimage), Changed: w.ctl.changed}}, Store: journalStore{w.Store, w.reimages}, Seed: w.Seed, ReimageConcurrency: w.concurrency, Planner: opts.bugs.Options()}
 	o, err := orchestrator.New(ctx, w.orchOpts)
 	if err != nil {
 		return nil, err
@@ -597,7 +597,6 @@ func (w *World) Run(ctx context.Context, opts Options) error {
 				w.journal.StepBegins()
 				unlock()
 			}
-			w.reimages.stepBegins()
 			next, err := w.Orch.Step(ctx)
 			if w.ctl.killed {
 				if err := w.restartOrchestrator(ctx, w.ctl.snap); err != nil {

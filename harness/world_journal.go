@@ -68,7 +68,7 @@ func (w *World) restartOrchestrator(ctx context.Context, snap []byte) error {
 	}
 	store := orchestrator.NewMemoryStore()
 	opts := w.orchOpts
-	opts.Store = journalStore{store}
+	opts.Store = journalStore{store, w.reimages}
 	for _, r := range recs {
 		if err := store.SaveSet(ctx, r); err != nil {
 			return err
@@ -92,6 +92,7 @@ func (w *World) restartOrchestrator(ctx context.Context, snap []byte) error {
 	}
 	w.Orch, w.Store = o, store
 	w.ctl.killed, w.ctl.snap = false, nil
+	w.reimages.orchestratorDead(false)
 	w.restarts++
 	return nil
 }
@@ -100,10 +101,17 @@ func (w *World) restartOrchestrator(ctx context.Context, snap []byte) error {
 // most MaxListedBatchInstances reimages of a decision. Nothing in a run
 // reads them back (a restarted orchestrator resumes from its set records),
 // and at 10^6 instances keeping them all held 46 MB, a third of the run's
-// live heap at its end.
-type journalStore struct{ *orchestrator.MemoryStore }
+// live heap at its end. Each journal entry also marks a decision in the
+// fleet's reimage log (reimageLog.decided).
+type journalStore struct {
+	*orchestrator.MemoryStore
+	reimages *reimageLog
+}
 
 func (s journalStore) AppendJournal(ctx context.Context, e orchestrator.JournalEntry) error {
+	if s.reimages != nil {
+		s.reimages.decided()
+	}
 	if n := len(e.Reimages); n > MaxListedBatchInstances {
 		// A copy: a subslice would keep the whole array.
 		e.Reimages = slices.Clone(e.Reimages[:MaxListedBatchInstances])
