@@ -23,6 +23,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
+	"golang.org/x/mod/modfile"
 
 	"github.com/osupgrade/osupgrade/fakes/agent"
 	"github.com/osupgrade/osupgrade/fakes/fault"
@@ -99,14 +100,7 @@ func modulePath(gomod string) string {
 	if err != nil {
 		return ""
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "module"); ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t') {
-			if f := strings.Fields(rest); len(f) > 0 {
-				return strings.Trim(f[0], `"`+"`")
-			}
-		}
-	}
-	return ""
+	return modfile.ModulePath(b)
 }
 
 // noAgent is findAgent's decision once the running executable will not
