@@ -115,13 +115,12 @@ const metaClock = "clock"
 // holds: scale sets, rollouts in progress, published images, gallery
 // versions, operations, and (for the sim) the instances' OS versions.
 func Open(ctx context.Context, opts Options) (s *Server, err error) {
-	if opts.state != nil {
-		defer func() {
-			if err != nil {
-				opts.state.Close()
-			}
-		}()
-	}
+	st := opts.state
+	defer func() {
+		if err != nil && st != nil {
+			st.Close() // Open owns the state database, given or opened
+		}
+	}()
 	if opts.DataDir == "" {
 		return nil, errors.New("a data directory is required")
 	}
@@ -149,7 +148,6 @@ func Open(ctx context.Context, opts Options) (s *Server, err error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
-	st := opts.state
 	if st == nil {
 		if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 			return nil, err
@@ -157,11 +155,6 @@ func Open(ctx context.Context, opts Options) (s *Server, err error) {
 		if st, err = openState(opts.DataDir); err != nil {
 			return nil, err
 		}
-		defer func() {
-			if err != nil {
-				st.Close()
-			}
-		}()
 	}
 	s = &Server{opts: opts, store: st}
 	if err := s.open(ctx); err != nil {
