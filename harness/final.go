@@ -81,10 +81,10 @@ const SettleLimit = 6 * plan.HealthTimeout
 // safe for concurrent use: the orchestrator reimages in parallel on Docker.
 type reimageLog struct {
 	mu sync.Mutex
-	// step counts the orchestrator's decisions (decided), but not while
+	// decision counts the orchestrator's decisions (decided), but not while
 	// it is dead (orchestratorDead).
-	step uint64
-	dead bool
+	decision uint64
+	dead     bool
 	// entries by set index: history reads one set's (over 1,000 sets
 	// sharing one list, history was a third of a run's CPU time).
 	entries [][]fleetReimage
@@ -101,9 +101,9 @@ type reimageLog struct {
 }
 
 type fleetReimage struct {
-	step    uint64
-	id      int32
-	version uint16
+	decision uint64
+	id       int32
+	version  uint16
 }
 
 func newReimageLog(clk interface{ Now() time.Time }, sets []scenario.ScaleSet) *reimageLog {
@@ -131,7 +131,7 @@ func (l *reimageLog) decided() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.dead {
-		l.step++
+		l.decision++
 	}
 }
 
@@ -163,7 +163,7 @@ func (l *reimageLog) wrap(next func(ctx context.Context, f Backend, set string, 
 				l.verIdx[image.Version] = v
 				l.versions = append(l.versions, image.Version)
 			}
-			l.entries[si] = append(l.entries[si], fleetReimage{step: l.step, id: int32(id), version: v})
+			l.entries[si] = append(l.entries[si], fleetReimage{decision: l.decision, id: int32(id), version: v})
 		}
 		return nil
 	}
@@ -185,7 +185,7 @@ func (l *reimageLog) history(set, initial string) ([]FleetBatch, map[int]bool) {
 	defer l.mu.Unlock()
 	type key struct {
 		kind    string
-		step    uint64 // upgrade, same-version: the step; rollback: the upgrade batch's index
+		group   uint64 // upgrade, same-version: the decision; rollback: the upgrade batch's index
 		version uint16
 	}
 	var batches []FleetBatch
@@ -227,13 +227,13 @@ func (l *reimageLog) history(set, initial string) ([]FleetBatch, map[int]bool) {
 		var k key
 		switch {
 		case ver == v.cur:
-			k = key{BatchSameVersion, e.step, e.version}
+			k = key{BatchSameVersion, e.decision, e.version}
 		case v.upgraded && ver == v.prev:
 			k = key{BatchRollback, uint64(v.batch), e.version}
 			rolledBack[int(e.id)] = true
 			v.cur, v.upgraded = ver, false
 		default:
-			k = key{BatchUpgrade, e.step, e.version}
+			k = key{BatchUpgrade, e.decision, e.version}
 			v.prev, v.cur, v.upgraded = v.cur, ver, true
 		}
 		i, ok := at[k]
